@@ -1,0 +1,63 @@
+"""Lambda entry point: Powertools wiring around spot_handler.invocation.handle_invocation, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from spot_handler.aws import default_clients
+from spot_handler.invocation import InvocationReport, handle_invocation
+from spot_handler.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = handle_invocation(event, default_clients(), get_settings())
+    record_metrics(report)
+    log_results(report)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.batch_item_failures]}
+
+
+def record_metrics(report: InvocationReport) -> None:
+    metrics.add_metric(name="NoticesReceived", unit=MetricUnit.Count, value=len(report.results) + len(report.rejected))
+    metrics.add_metric(name="MalformedNotices", unit=MetricUnit.Count, value=len(report.rejected))
+    deregistered = failures = alert_failures = 0
+    for result in report.results:
+        if result.outcome is None:
+            continue
+        deregistered += sum(len(d.deregistered) for d in result.outcome.drains)
+        failures += len(result.outcome.failures)
+        alert_failures += 0 if result.handled else 1
+        if result.outcome.seconds_left is not None:
+            metrics.add_metric(name="SecondsLeftAtDrain", unit=MetricUnit.Seconds, value=result.outcome.seconds_left)
+            if result.outcome.seconds_left < 0:
+                metrics.add_metric(name="DeadlineMissed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="TargetsDeregistered", unit=MetricUnit.Count, value=deregistered)
+    metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=failures)
+    metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=alert_failures)
+
+
+def log_results(report: InvocationReport) -> None:
+    for result in report.results:
+        logger.set_correlation_id(result.notice.notice_id)
+        outcome = result.outcome
+        logger.info(
+            "notice handled" if result.handled else "alert not published",
+            extra={
+                "instance_id": result.notice.instance_id,
+                "detail_type": result.notice.kind.value,
+                "outcome": outcome.status if outcome else "ignored",
+                "failures": outcome.failures if outcome else [],
+                "alert_error": result.alert_error,
+            },
+        )
+    logger.set_correlation_id(None)

@@ -1,0 +1,71 @@
+"""A cached factory of boto3 clients with bounded retries and timeouts.
+
+Endpoints follow boto3's own configuration (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>), which is how the local
+demo and the tests point the handler at moto and the GameLift fake without any code path of their own.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Two minutes is the whole budget: a call may retry, but never for long.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=2,
+    read_timeout=5,
+    max_pool_connections=20,
+)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    ec2: Any
+    elbv2: Any
+    autoscaling: Any
+    sns: Any
+    sqs: Any
+    gamelift: Any
+    dynamodb: Any
+
+    @classmethod
+    def create(cls, session: boto3.session.Session | None = None, config: Config = CLIENT_CONFIG) -> "AwsClients":
+        session = session or boto3.session.Session()
+        make = functools.partial(session.client, config=config)
+        return cls(
+            ec2=make("ec2"),
+            elbv2=make("elbv2"),
+            autoscaling=make("autoscaling"),
+            sns=make("sns"),
+            sqs=make("sqs"),
+            gamelift=make("gamelift"),
+            dynamodb=make("dynamodb"),
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def default_clients() -> AwsClients:
+    """Clients built once per execution environment and reused by every invocation."""
+    return AwsClients.create()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore error, or the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, person-readable account of an AWS error: code and message."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {})
+        message = str(err.get("Message") or "").strip()
+        return f"{err.get('Code') or type(exc).__name__}: {message}" if message else str(err.get("Code"))
+    return f"{type(exc).__name__}: {exc}"

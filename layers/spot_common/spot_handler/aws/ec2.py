@@ -1,0 +1,50 @@
+"""EC2: the facts about interrupted instances, one DescribeInstances per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from spot_handler.models import InstanceFacts
+
+# EC2 accepts at most 200 values in one filter.
+_FILTER_VALUES_MAX = 200
+
+
+def describe_instances(ec2, instance_ids: Iterable[str]) -> dict[str, InstanceFacts]:
+    """Facts for every instance that still exists, keyed by id.
+
+    Uses an instance-id filter instead of InstanceIds: with InstanceIds one terminated or unknown instance fails the
+    whole call (InvalidInstanceID.NotFound); with a filter it is simply absent from the answer.
+    """
+    ids = sorted(set(instance_ids))
+    found: dict[str, InstanceFacts] = {}
+    for start in range(0, len(ids), _FILTER_VALUES_MAX):
+        chunk = ids[start : start + _FILTER_VALUES_MAX]
+        paginator = ec2.get_paginator("describe_instances")
+        for page in paginator.paginate(Filters=[{"Name": "instance-id", "Values": chunk}]):
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    facts = _facts(instance)
+                    found[facts.instance_id] = facts
+    return found
+
+
+def _facts(instance: dict) -> InstanceFacts:
+    ips: list[str] = []
+    for eni in instance.get("NetworkInterfaces", []):
+        for address in eni.get("PrivateIpAddresses", []):
+            ip = address.get("PrivateIpAddress")
+            if ip and ip not in ips:
+                ips.append(ip)
+    primary = instance.get("PrivateIpAddress")
+    if primary and primary not in ips:
+        ips.insert(0, primary)
+    return InstanceFacts(
+        instance_id=instance["InstanceId"],
+        state=instance.get("State", {}).get("Name", "unknown"),
+        instance_type=instance.get("InstanceType", "unknown"),
+        availability_zone=instance.get("Placement", {}).get("AvailabilityZone", "unknown"),
+        private_ips=tuple(ips),
+        tags={t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])},
+        lifecycle=instance.get("InstanceLifecycle", "on-demand"),
+    )

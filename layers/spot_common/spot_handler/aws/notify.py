@@ -1,0 +1,60 @@
+"""SNS and SQS: alerts out to people and machines, rejected records into the dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from spot_handler.aws.clients import describe_error
+
+_PUBLISH_BATCH_MAX = 10  # SNS PublishBatch accepts at most 10 entries
+
+
+@dataclass(frozen=True)
+class OutgoingAlert:
+    entry_id: str  # unique in one publish call; the caller maps failures back with it
+    subject: str
+    message: str  # MessageStructure=json document
+    attributes: dict[str, str]
+
+
+def publish_alerts(sns, topic_arn: str, alerts: list[OutgoingAlert]) -> dict[str, str]:
+    """Publish with PublishBatch, ten at a time. Returns {entry_id: error} for every alert that did not go out."""
+    failed: dict[str, str] = {}
+    for start in range(0, len(alerts), _PUBLISH_BATCH_MAX):
+        chunk = alerts[start : start + _PUBLISH_BATCH_MAX]
+        try:
+            response = sns.publish_batch(
+                TopicArn=topic_arn,
+                PublishBatchRequestEntries=[
+                    {
+                        "Id": alert.entry_id,
+                        "Subject": alert.subject,
+                        "Message": alert.message,
+                        "MessageStructure": "json",
+                        "MessageAttributes": {
+                            key: {"DataType": "String", "StringValue": value} for key, value in alert.attributes.items()
+                        },
+                    }
+                    for alert in chunk
+                ],
+            )
+        except Exception as exc:  # noqa: BLE001 - every alert of the chunk is reported failed with the reason
+            for alert in chunk:
+                failed[alert.entry_id] = describe_error(exc)
+            continue
+        for failure in response.get("Failed", []):
+            failed[failure["Id"]] = f"{failure.get('Code')}: {failure.get('Message', '')}".strip()
+    return failed
+
+
+def park_in_dead_letter_queue(sqs, queue_url: str, body: str, reason: str, origin: str) -> None:
+    """Send a record the handler cannot process to the DLQ, with the reason as a message attribute."""
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=body if body else json.dumps(None),
+        MessageAttributes={
+            "RejectReason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+            "Origin": {"DataType": "String", "StringValue": origin},
+        },
+    )

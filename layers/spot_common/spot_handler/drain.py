@@ -1,0 +1,127 @@
+"""Draining: take every interrupted instance out of every target group it serves, one target group at a time.
+
+All instances of a batch that share a target group are removed with one DescribeTargetHealth and one
+DeregisterTargets, so a mass reclaim costs calls per target group, not per instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from spot_handler.aws import elbv2 as elb
+from spot_handler.aws.clients import describe_error
+from spot_handler.models import TargetGroupDrain
+from spot_handler.planning import InstancePlan
+from spot_handler.settings import Settings
+
+MAX_PARALLEL_TARGET_GROUPS = 8
+AwsError = (ClientError, BotoCoreError)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class DrainReport:
+    drains: dict[str, list[TargetGroupDrain]] = field(default_factory=dict)  # instance id -> one per target group
+    seconds_left: dict[str, float] = field(default_factory=dict)  # instance id -> margin when deregistration was sent
+
+    def for_instance(self, instance_id: str) -> list[TargetGroupDrain]:
+        return self.drains.get(instance_id, [])
+
+
+def drain_target_groups(
+    elbv2, plans: list[InstancePlan], settings: Settings, clock: Callable[[], datetime] = utcnow
+) -> DrainReport:
+    """Deregister the planned instances from all their target groups, target groups in parallel."""
+    by_group: dict[str, list[InstancePlan]] = {}
+    for plan in plans:
+        if plan.drain:
+            for arn in plan.target_group_arns:
+                by_group.setdefault(arn, []).append(plan)
+    report = DrainReport()
+    if not by_group:
+        return report
+    workers = min(MAX_PARALLEL_TARGET_GROUPS, len(by_group))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain") as pool:
+        futures = {arn: pool.submit(_drain_group, elbv2, arn, members, settings, clock) for arn, members in by_group.items()}
+        for arn, future in futures.items():
+            drains, sent_at = future.result()
+            for plan in by_group[arn]:
+                report.drains.setdefault(plan.instance_id, []).append(drains[plan.instance_id])
+                if sent_at is not None and plan.notice.deadline is not None:
+                    margin = (plan.notice.deadline - sent_at).total_seconds()
+                    report.seconds_left[plan.instance_id] = min(margin, report.seconds_left.get(plan.instance_id, margin))
+    return report
+
+
+def _drain_group(elbv2, arn: str, members: list[InstancePlan], settings: Settings, clock):
+    drains = {plan.instance_id: TargetGroupDrain(target_group_arn=arn) for plan in members}
+    try:
+        registered = elb.registrations(elbv2, arn)
+    except AwsError as exc:
+        reason = describe_error(exc)
+        for drain in drains.values():
+            drain.error = reason
+        return drains, None
+
+    matches = {plan.instance_id: _registrations_of(plan, registered) for plan in members}
+    targets = [reg for regs in matches.values() for reg in regs]
+    if not targets:
+        for drain in drains.values():
+            drain.not_registered = True
+        return drains, None
+
+    # The delay in force when a target is deregistered is the one it drains with, so lower it first.
+    delay_note = _bound_delay(elbv2, arn, settings)
+    sent_at = clock()
+    try:
+        elb.deregister(elbv2, arn, targets)
+        error = None
+    except AwsError as exc:
+        error = describe_error(exc)
+    for instance_id, drain in drains.items():
+        drain.delay_seconds, drain.delay_lowered_from, delay_error = delay_note
+        drain.target_type = _target_type(matches[instance_id])
+        if not matches[instance_id]:
+            drain.not_registered = True
+        elif error:
+            drain.error = error
+        else:
+            drain.deregistered = [str(reg) for reg in matches[instance_id]]
+        if delay_error and drain.error is None:
+            drain.error = f"deregistration delay not lowered ({delay_error})"
+    return drains, sent_at
+
+
+def _registrations_of(plan: InstancePlan, registered: list[elb.Registration]) -> list[elb.Registration]:
+    ids = {plan.instance_id}
+    if plan.instance is not None:
+        ids.update(plan.instance.private_ips)
+    return [reg for reg in registered if reg.target_id in ids]
+
+
+def _target_type(regs: list[elb.Registration]) -> str | None:
+    if not regs:
+        return None
+    return "instance" if regs[0].target_id.startswith("i-") else "ip"
+
+
+def _bound_delay(elbv2, arn: str, settings: Settings) -> tuple[int | None, int | None, str | None]:
+    """(delay now in force, delay before it was lowered, error) for the target group."""
+    if not settings.lower_deregistration_delay:
+        return None, None, None
+    try:
+        delay = elb.deregistration_delay(elbv2, arn)
+        if delay is not None and delay > settings.drain_budget_seconds:
+            elb.set_deregistration_delay(elbv2, arn, settings.drain_budget_seconds)
+            return settings.drain_budget_seconds, delay, None
+        return delay, None, None
+    except AwsError as exc:
+        return None, None, describe_error(exc)

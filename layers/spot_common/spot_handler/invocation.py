@@ -1,0 +1,98 @@
+"""The Lambda invocation's shape: an SQS batch of notices, or one bare EventBridge event.
+
+Malformed records go to the dead-letter queue with their reason at once (no retries: they would fail again), and
+the batch response names only the records whose alert did not go out, so SQS delivers just those again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from spot_handler.aws import AwsClients
+from spot_handler.aws.clients import describe_error
+from spot_handler.aws.notify import park_in_dead_letter_queue
+from spot_handler.drain import utcnow
+from spot_handler.flow import NoticeResult, handle_notices
+from spot_handler.models import InterruptionNotice, MalformedNotice, parse_notice
+from spot_handler.settings import Settings
+
+logger = Logger(child=True)
+
+
+class AlertNotPublished(RuntimeError):
+    """A bare invocation whose alert could not be published: raised so the caller retries."""
+
+
+@dataclass
+class InvocationReport:
+    results: list[NoticeResult] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # reasons of the malformed records
+    batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
+
+
+def is_sqs_batch(event: Any) -> bool:
+    return isinstance(event, dict) and isinstance(event.get("Records"), list)
+
+
+def handle_invocation(
+    event: Any, clients: AwsClients, settings: Settings, clock: Callable[[], datetime] = utcnow
+) -> InvocationReport:
+    if is_sqs_batch(event):
+        return _handle_sqs_batch(event["Records"], clients, settings, clock)
+    return _handle_bare_event(event, clients, settings, clock)
+
+
+def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, clock) -> InvocationReport:
+    report = InvocationReport()
+    accepted: list[tuple[str, InterruptionNotice]] = []
+    for record in records:
+        message_id = str(record.get("messageId", "")) if isinstance(record, dict) else ""
+        body = record.get("body", "") if isinstance(record, dict) else ""
+        try:
+            accepted.append((message_id, parse_notice(body)))
+        except MalformedNotice as exc:
+            report.rejected.append(exc.reason)
+            if not _park(clients, settings, body, exc.reason, origin=f"sqs:{message_id}"):
+                report.batch_item_failures.append(message_id)  # the queue's redrive policy ends it in the DLQ
+
+    unique: dict[str, InterruptionNotice] = {}
+    for _, notice in accepted:
+        unique.setdefault(notice.notice_id, notice)  # EventBridge may deliver one notice twice
+    report.results = handle_notices(list(unique.values()), clients, settings, clock) if unique else []
+    failed_notices = {r.notice.notice_id for r in report.results if not r.handled}
+    report.batch_item_failures += [mid for mid, notice in accepted if notice.notice_id in failed_notices]
+    return report
+
+
+def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, clock) -> InvocationReport:
+    try:
+        notice = parse_notice(event)
+    except MalformedNotice as exc:
+        body = event if isinstance(event, str) else json.dumps(event, default=str)
+        _park(clients, settings, body, exc.reason, origin="direct-invocation")
+        raise
+    report = InvocationReport(results=handle_notices([notice], clients, settings, clock))
+    failed = [r for r in report.results if not r.handled]
+    if failed:
+        raise AlertNotPublished(f"alert for {notice.instance_id} (notice {notice.notice_id}) not published: {failed[0].alert_error}")
+    return report
+
+
+def _park(clients: AwsClients, settings: Settings, body: str, reason: str, origin: str) -> bool:
+    """Put a malformed record in the DLQ with its reason. False when that failed (the record must stay in SQS)."""
+    logger.warning("malformed notice rejected", extra={"reason": reason, "origin": origin})
+    if not settings.dead_letter_queue_url:
+        return False
+    try:
+        park_in_dead_letter_queue(clients.sqs, settings.dead_letter_queue_url, body, reason, origin)
+        return True
+    except (ClientError, BotoCoreError) as exc:
+        logger.error("could not park malformed notice", extra={"reason": reason, "error": describe_error(exc)})
+        return False

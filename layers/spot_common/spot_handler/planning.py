@@ -1,0 +1,83 @@
+"""Pure planning: from a notice and the facts about its instance to what should be done. No AWS calls here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from spot_handler.models import InstanceFacts, InterruptionNotice
+from spot_handler.settings import Settings
+
+TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
+GAME_SERVER_GROUP_TAG = "GameLiftGameServerGroup"
+FLEET_TAG = "GameLiftFleetId"
+COMPUTE_NAME_TAG = "GameLiftComputeName"
+
+
+@dataclass
+class InstancePlan:
+    """What the handler will do for one notice."""
+
+    notice: InterruptionNotice
+    instance: InstanceFacts | None
+    target_group_arns: list[str] = field(default_factory=list)
+    rejected_tag_values: list[str] = field(default_factory=list)  # tag values that are not target group ARNs
+    drain: bool = False
+    ignored_reason: str | None = None  # set when the notice is out of scope: no action, no alert
+    lookup_error: str | None = None  # DescribeInstances failed: the instance's tags are unknown
+    problems: list[str] = field(default_factory=list)  # other failures met while planning, for the alert
+    game_server_group: str | None = None
+    gamelift_fleet_id: str | None = None
+    gamelift_compute_name: str | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return self.notice.instance_id
+
+
+def split_tag_value(value: str) -> list[str]:
+    """Target group ARNs in one tag value, separated by commas and/or whitespace."""
+    return [part for part in re.split(r"[\s,]+", value.strip()) if part]
+
+
+def plan_interruption(
+    notice: InterruptionNotice,
+    instance: InstanceFacts | None,
+    asg_target_groups: dict[str, list[str]],
+    settings: Settings,
+) -> InstancePlan:
+    """Decide which target groups to drain and which GameLift resources to checkpoint for one notice."""
+    plan = InstancePlan(notice=notice, instance=instance)
+    if settings.scope_tag_key and (instance is None or settings.scope_tag_key not in instance.tags):
+        plan.ignored_reason = f"instance has no {settings.scope_tag_key} tag"
+        return plan
+    if instance is None:
+        return plan  # unknown or already gone: the alert says what is known
+
+    for key in settings.target_group_tag_keys:
+        for value in split_tag_value(instance.tags.get(key, "")):
+            _add_target_group(plan, value)
+    if settings.discover_asg_target_groups and instance.auto_scaling_group:
+        for arn in asg_target_groups.get(instance.auto_scaling_group, []):
+            _add_target_group(plan, arn)
+
+    wants_drain = notice.is_interruption or settings.drain_on_rebalance
+    plan.drain = wants_drain and instance.state != "terminated"
+    plan.game_server_group = instance.tags.get(GAME_SERVER_GROUP_TAG) or None
+    plan.gamelift_fleet_id = instance.tags.get(FLEET_TAG) or None
+    if plan.gamelift_fleet_id:
+        plan.gamelift_compute_name = instance.tags.get(COMPUTE_NAME_TAG) or instance.instance_id
+    return plan
+
+
+def _add_target_group(plan: InstancePlan, value: str) -> None:
+    if not TARGET_GROUP_ARN.match(value):
+        if value not in plan.rejected_tag_values:
+            plan.rejected_tag_values.append(value)
+    elif value not in plan.target_group_arns:
+        plan.target_group_arns.append(value)
+
+
+def needs_checkpoint(plan: InstancePlan) -> bool:
+    """GameLift work is done for interruptions (and rebalance when draining early), never for ignored notices."""
+    return plan.ignored_reason is None and plan.drain and bool(plan.game_server_group or plan.gamelift_fleet_id)
