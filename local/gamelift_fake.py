@@ -35,6 +35,7 @@ import base64
 import copy
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import re
 import sys
@@ -526,8 +527,9 @@ class GameLiftState:
         candidates = [c for (fid, _), c in self.computes.items() if fid == fleet["FleetId"]
                       and c["ComputeStatus"] == "ACTIVE" and (location is None or c["Location"] == location)]
         if not candidates:
+            where = f" at {location}" if location else ""
             raise GameLiftError("FleetCapacityExceededException",
-                                f"No active compute in fleet {fleet['FleetId']}" + (f" at {location}" if location else ""))
+                                f"No active compute in fleet {fleet['FleetId']}{where}")
 
         def load(compute: dict) -> tuple[int, str]:
             busy = sum(1 for s in self.game_sessions.values() if s.get("ComputeName") == compute["ComputeName"]
@@ -660,7 +662,8 @@ class GameLiftState:
         fleet = self._fleet(p["FleetId"])
         token = p.get("IdempotencyToken") or p.get("GameSessionId")
         if token and (fleet["FleetId"], token) in self.idempotency_tokens:
-            return {"GameSession": copy.deepcopy(self.game_sessions[self.idempotency_tokens[(fleet["FleetId"], token)]])}
+            existing = self.game_sessions[self.idempotency_tokens[(fleet["FleetId"], token)]]
+            return {"GameSession": copy.deepcopy(existing)}
         session = self.add_game_session(
             fleet["FleetId"], game_session_id=token, name=p.get("Name"),
             maximum_players=p["MaximumPlayerSessionCount"], location=p.get("Location"),
@@ -866,7 +869,8 @@ def start(host: str = "127.0.0.1", port: int = 0, state: GameLiftState | None = 
     server = GameLiftServer((host, port), state or GameLiftState(), verbose)
     threading.Thread(target=server.serve_forever, name="gamelift-fake", daemon=True).start()
     bound_host, bound_port = server.server_address[:2]
-    url_host = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
+    # A wildcard bind (for Docker) is still reached from this process through the loopback address.
+    url_host = "127.0.0.1" if ipaddress.ip_address(bound_host).is_unspecified else bound_host
     return server, f"http://{url_host}:{bound_port}"
 
 
