@@ -1,0 +1,45 @@
+# Targets a newcomer can guess. Each works on a fresh clone: the first thing each does is build .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv demo test unit integration lint build deploy bench e2e reliability drill clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed  ## create the virtual environment with every tool
+
+demo: venv  ## run one interruption end to end on a local AWS (moto) with no account
+	$(BIN)/python -m local.demo
+
+test: venv  ## the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+unit: venv  ## unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+integration: venv  ## handler against moto, in-process
+	$(BIN)/python -m pytest tests/integration
+
+lint: venv  ## cfn-lint and sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --region us-east-1
+
+build: venv  ## sam build (needs a python3.13 on PATH or under pyenv)
+	PATH="$$(tools/offline_lambda/find_python.sh 3.13 | xargs dirname):$$PATH" $(BIN)/sam build
+
+deploy: build  ## sam deploy --guided into your account
+	$(BIN)/sam deploy --guided
+
+clean:  ## remove build output and local run state
+	rm -rf .aws-sam .local-run .pytest_cache

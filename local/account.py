@@ -1,0 +1,133 @@
+"""Builds realistic account state (VPC, Spot instances, target groups, an Auto Scaling group) in moto.
+
+The tests, the demo, the e2e suite and the benchmark all seed their accounts through this one builder, so what
+the tests check is what the demo shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import boto3
+
+AMI = "ami-12c6146b"  # an image id moto knows
+
+
+@dataclass
+class Instance:
+    instance_id: str
+    private_ips: list[str]
+    availability_zone: str
+    name: str
+
+
+@dataclass
+class AccountBuilder:
+    session: boto3.session.Session
+    endpoint_url: str | None = None
+    vpc_id: str = ""
+    subnets: list[tuple[str, str]] = field(default_factory=list)  # (subnet id, availability zone)
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+    def network(self) -> "AccountBuilder":
+        ec2 = self.client("ec2")
+        self.vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        for index, suffix in enumerate("ab"):
+            zone = f"{self.region}{suffix}"
+            subnet = ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=f"10.20.{index + 1}.0/24", AvailabilityZone=zone)
+            self.subnets.append((subnet["Subnet"]["SubnetId"], zone))
+        return self
+
+    def spot_instance(
+        self,
+        name: str,
+        tags: dict[str, str] | None = None,
+        zone_index: int = 0,
+        secondary_ips: int = 0,
+        extra_enis: int = 0,
+        instance_type: str = "c6g.large",
+    ) -> Instance:
+        ec2 = self.client("ec2")
+        subnet_id, zone = self.subnets[zone_index]
+        all_tags = {"Name": name, **(tags or {})}
+        reservation = ec2.run_instances(
+            ImageId=AMI,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType=instance_type,
+            SubnetId=subnet_id,
+            InstanceMarketOptions={"MarketType": "spot"},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+        )
+        instance = reservation["Instances"][0]
+        instance_id = instance["InstanceId"]
+        primary_eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+        if secondary_ips:
+            ec2.assign_private_ip_addresses(NetworkInterfaceId=primary_eni, SecondaryPrivateIpAddressCount=secondary_ips)
+        for index in range(extra_enis):
+            eni = ec2.create_network_interface(SubnetId=subnet_id, SecondaryPrivateIpAddressCount=1)
+            ec2.attach_network_interface(
+                NetworkInterfaceId=eni["NetworkInterface"]["NetworkInterfaceId"], InstanceId=instance_id, DeviceIndex=index + 1
+            )
+        return Instance(instance_id, self.private_ips(instance_id), zone, name)
+
+    def private_ips(self, instance_id: str) -> list[str]:
+        described = self.client("ec2").describe_instances(InstanceIds=[instance_id])
+        instance = described["Reservations"][0]["Instances"][0]
+        return [a["PrivateIpAddress"] for eni in instance["NetworkInterfaces"] for a in eni["PrivateIpAddresses"]]
+
+    def tag(self, instance_id: str, tags: dict[str, str]) -> None:
+        self.client("ec2").create_tags(Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def terminate(self, instance_id: str) -> None:
+        self.client("ec2").terminate_instances(InstanceIds=[instance_id])
+
+    def target_group(self, name: str, target_type: str = "instance", delay: int = 300, port: int = 80) -> str:
+        elbv2 = self.client("elbv2")
+        arn = elbv2.create_target_group(
+            Name=name, Protocol="HTTP", Port=port, VpcId=self.vpc_id, TargetType=target_type
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(delay)}]
+        )
+        return arn
+
+    def register(self, target_group_arn: str, target_ids: list[str], ports: list[int]) -> None:
+        self.client("elbv2").register_targets(
+            TargetGroupArn=target_group_arn, Targets=[{"Id": t, "Port": p} for t in target_ids for p in ports]
+        )
+
+    def registered(self, target_group_arn: str) -> list[str]:
+        """'id:port' of every registration still in the target group (the state tests assert on)."""
+        health = self.client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+        return sorted(f"{d['Target']['Id']}:{d['Target']['Port']}" for d in health["TargetHealthDescriptions"])
+
+    def deregistration_delay(self, target_group_arn: str) -> int:
+        attributes = self.client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)["Attributes"]
+        return int(next(a["Value"] for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"))
+
+    def auto_scaling_group(self, name: str, target_group_arns: list[str], size: int = 2) -> list[str]:
+        """An Auto Scaling group of Spot-style instances attached to the target groups; returns its instance ids."""
+        ec2 = self.client("ec2")
+        autoscaling = self.client("autoscaling")
+        template = f"{name}-template"
+        ec2.create_launch_template(
+            LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": "c6g.large"}
+        )
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": template},
+            MinSize=size,
+            MaxSize=size,
+            DesiredCapacity=size,
+            VPCZoneIdentifier=",".join(subnet for subnet, _ in self.subnets),
+            TargetGroupARNs=target_group_arns,
+        )
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in group["Instances"]]

@@ -1,0 +1,83 @@
+"""Where moto's ELBv2 differs from AWS in ways this project depends on, make it behave like AWS.
+
+AWS facts (Elastic Load Balancing API reference, RegisterTargets/DeregisterTargets):
+- A target is an (Id, Port) pair: one instance can be registered on several ports of one target group, and each
+  registration is listed separately by DescribeTargetHealth. moto 5 keys targets by Id alone, so a second port
+  overwrites the first.
+- Deregistering a target that is not registered succeeds. moto 5 answers InvalidTarget.
+
+`apply()` patches moto's FakeTargetGroup in this process; the local moto server (`python -m local.moto_server`) and
+the test suite both call it. Everything else is moto as released.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_APPLIED = False
+
+
+def _key(target: dict[str, Any], default_port: int | None) -> tuple[str, int | None]:
+    return (target["Id"], int(target["Port"]) if target.get("Port") is not None else default_port)
+
+
+def apply() -> None:
+    global _APPLIED
+    if _APPLIED:
+        return
+    from moto.elbv2 import models
+    from moto.elbv2.exceptions import TargetNotRunning
+
+    group = models.FakeTargetGroup
+
+    def register(self, targets):
+        for target in targets:
+            if instance := self.ec2_backend.get_instance_by_id(target["Id"]):
+                if instance.state != "running":
+                    raise TargetNotRunning(instance_id=target["Id"])
+            key = _key(target, self.port)
+            self.targets[key] = {"Id": target["Id"], "Port": key[1]}
+            self.deregistered_targets.pop(key, None)
+
+    def deregister(self, targets):
+        for target in targets:
+            if target.get("Port") is None:
+                keys = [k for k in self.targets if k[0] == target["Id"]]
+            else:
+                keys = [_key(target, self.port)]
+            for key in keys:
+                removed = self.targets.pop(key, None)
+                if removed is not None:
+                    self.deregistered_targets[key] = removed
+
+    def deregister_terminated_instances(self, instance_ids):
+        for key in list(self.targets):
+            if key[0] in instance_ids:
+                self.terminated_targets[key] = self.targets.pop(key)
+
+    def health_for(self, target, ec2_backend):
+        key = _key(target, self.port)
+        if key in self.targets:
+            state = "healthy"
+            if key[0].startswith("i-"):
+                instance = ec2_backend.get_instance_by_id(key[0])
+                if instance is not None and instance.state == "stopped":
+                    return models.FakeHealthStatus(
+                        key[0], key[1], self.health_check_port, "unused", "Target.InvalidState", "Target is in the stopped state"
+                    )
+            return models.FakeHealthStatus(key[0], key[1], self.health_check_port, state)
+        if key in self.terminated_targets:
+            return models.FakeHealthStatus(
+                key[0], key[1], self.health_check_port, "draining",
+                "Target.DeregistrationInProgress", "Target deregistration is in progress",
+            )
+        return models.FakeHealthStatus(
+            key[0], key[1], self.health_check_port, "unused",
+            "Target.NotRegistered", "Target is not registered to the target group",
+        )
+
+    group.register = register
+    group.deregister = deregister
+    group.deregister_terminated_instances = deregister_terminated_instances
+    group.health_for = health_for
+    _APPLIED = True

@@ -1,0 +1,83 @@
+"""Shared fixtures: a moto account (in-process), the alert topic with an SQS subscriber, the handler's clients."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local import moto_fidelity
+from local.account import AccountBuilder
+from spot_handler.aws import AwsClients
+from spot_handler.settings import Settings
+from tests.support.alerts import ReceivedAlert, received_alerts
+
+REGION = "us-east-2"
+ACCOUNT = "123456789012"  # moto's default account, the one the sample events name
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_METRICS_NAMESPACE": "SpotInterruptionHandlerTests",
+        "POWERTOOLS_SERVICE_NAME": "spot-interruption-handler",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class FakeAccount:
+    """The moto account a test runs against, with the handler's wiring (topic, subscriber queue, DLQ)."""
+
+    builder: AccountBuilder
+    clients: AwsClients
+    topic_arn: str
+    subscriber_queue_url: str
+    dead_letter_queue_url: str
+
+    def settings(self, **overrides) -> Settings:
+        values = {"alert_topic_arn": self.topic_arn, "dead_letter_queue_url": self.dead_letter_queue_url}
+        values.update(overrides)
+        return Settings.model_validate(values)
+
+    def alerts(self) -> list[ReceivedAlert]:
+        return received_alerts(self.clients.sqs, self.subscriber_queue_url)
+
+    def email_texts(self) -> list[tuple[str, str]]:
+        """(subject, body) of every alert as an e-mail subscriber reads it (SNS picks the message's "email" key)."""
+        from moto.sns import sns_backends
+
+        topic = sns_backends[ACCOUNT][REGION].topics[self.topic_arn]
+        return [(subject, json.loads(message)["email"]) for _, message, subject, _, _ in topic.sent_notifications]
+
+    def dead_letters(self) -> list[dict]:
+        from tests.support.alerts import drain_queue
+
+        return drain_queue(self.clients.sqs, self.dead_letter_queue_url)
+
+
+@pytest.fixture
+def account():
+    moto_fidelity.apply()
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        builder = AccountBuilder(session).network()
+        sns = session.client("sns")
+        sqs = session.client("sqs")
+        topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
+        subscriber = sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
+        subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=subscriber_arn)
+        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="ops@example.com")
+        dlq = sqs.create_queue(QueueName="notices-dlq")["QueueUrl"]
+        yield FakeAccount(builder, AwsClients.create(session), topic_arn, subscriber, dlq)
