@@ -94,6 +94,10 @@ fi
 mkdir -p "$CACHE/debs"
 exec 9>"$CACHE/build.lock"
 flock 9   # serialise concurrent builds
+if [ "$FORCE" -eq 0 ] && [ "$(image_label || true)" = "$INPUTS_HASH" ]; then
+    say "$IMAGE was built by a concurrent run meanwhile; nothing to do."
+    exit 0
+fi
 
 host_mirror() {
     # The host's Debian mirror: the apt source whose suite is the host's codename (deb822 .sources or one-line).
