@@ -118,7 +118,11 @@ class AccountBuilder:
         autoscaling = self.client("autoscaling")
         template = f"{name}-template"
         ec2.create_launch_template(
-            LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": "c6g.large"}
+            LaunchTemplateName=template, LaunchTemplateData={
+                "ImageId": AMI,
+                "InstanceType": "c6g.large",
+                "InstanceMarketOptions": {"MarketType": "spot"},
+            },
         )
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=name,

@@ -75,7 +75,8 @@ def email_text(outcome: InterruptionOutcome) -> str:
     name = f" ({instance.name})" if instance and instance.name else ""
     lines.append(f"Instance  {notice.instance_id}{name}")
     if instance:
-        lines.append(f"Type      {instance.instance_type}, {instance.lifecycle}, {instance.state}")
+        market = "Spot" if instance.lifecycle == "spot" else instance.lifecycle
+        lines.append(f"Type      {instance.instance_type}, {market}, {instance.state}")
         lines.append(f"Zone      {instance.availability_zone} ({notice.region})")
     else:
         lines.append(f"Region    {notice.region}")
@@ -94,7 +95,9 @@ def email_text(outcome: InterruptionOutcome) -> str:
     failures = outcome.failures
     lines += ["", f"Failures ({len(failures)})" if failures else "Failures: none"]
     lines += [f"- {failure}" for failure in failures]
-    lines += ["", f"Notice id {notice.notice_id}", f"Account {notice.account}"]
+    lines += ["", f"Notice id {notice.notice_id}"]
+    if notice.account != "unknown":
+        lines.append(f"Account {notice.account}")
     return "\n".join(lines) + "\n"
 
 
@@ -118,19 +121,20 @@ def _drain_lines(outcome: InterruptionOutcome) -> list[str]:
     lines = []
     for drain in outcome.drains:
         kind = f" ({drain.target_type})" if drain.target_type else ""
+        lines.append(f"- {drain.name}{kind}")
         if drain.error and not drain.deregistered:
-            what = f"FAILED: {drain.error}"
-        elif drain.not_registered:
-            what = "was not registered (done)"
+            lines.append(f"    FAILED: {drain.error}")
+            continue
+        if drain.not_registered:
+            lines.append("    was not registered (done)")
         else:
-            what = "deregistered " + ", ".join(drain.deregistered)
-            if drain.error:
-                what += f"; {drain.error}"
+            lines.append("    deregistered " + ", ".join(drain.deregistered))
+        if drain.error:
+            lines.append(f"    {drain.error}")
         if drain.delay_lowered_from is not None:
-            what += f"; delay lowered {drain.delay_lowered_from} s -> {drain.delay_seconds} s"
+            lines.append(f"    delay lowered {drain.delay_lowered_from} s -> {drain.delay_seconds} s")
         elif drain.delay_seconds is not None and not drain.not_registered:
-            what += f"; delay {drain.delay_seconds} s"
-        lines.append(f"- {drain.name}{kind}: {what}")
+            lines.append(f"    delay {drain.delay_seconds} s")
     return lines
 
 

@@ -59,9 +59,10 @@ class _Envelope(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     source: Literal["aws.ec2"]
     detail_type: NoticeKind = Field(alias="detail-type")
-    account: str = Field(pattern=r"^\d{12}$")
+    # Nothing the handler does needs account or region: a notice without them is still acted on.
+    account: str = Field(default="unknown", pattern=r"^(\d{12}|unknown)$")
     time: datetime
-    region: str = Field(min_length=1)
+    region: str = Field(default="unknown", min_length=1)
     detail: _Detail
 
 

@@ -1,0 +1,264 @@
+"""The embedded default: one Spot interruption end to end on a local AWS, with no account.
+
+    make demo            (or: python -m local.demo [--in-process | --sam-local])
+
+1. starts a moto server (with the project's fidelity patches) and the GameLift fake on this machine;
+2. creates the stack's resources from template.yaml itself (SAM transform, then moto's CloudFormation);
+3. seeds a realistic account: a VPC, Spot instances, an instance-type and an ip-type target group, an Auto Scaling
+   group with its own target group, and GameLift game sessions on the interrupted instance;
+4. puts an "EC2 Spot Instance Interruption Warning" on EventBridge, whose rule routes it to the notice queue;
+5. runs the handler on what the queue delivers, the way Lambda's SQS poller hands it over: through
+   `sam local invoke` when Docker and the Lambda image are there, otherwise in this process;
+6. prints target health before and after, and the alert as an e-mail subscriber reads it;
+7. stops every server it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+
+from local import moto_fidelity
+from local.account import AccountBuilder
+from local.stack import create_local_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-2"
+ACCOUNT = "123456789012"
+STACK = "spot-handler"
+ALERT_EMAIL = "ops@example.com"
+RUN_DIR = ROOT / ".local-run"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Scenario:
+    victim: str
+    bystander: str
+    target_groups: dict[str, str]  # label -> ARN
+
+
+def seed(builder: AccountBuilder) -> Scenario:
+    """A web tier behind two target groups and an Auto Scaling group: one of its Spot instances gets the notice."""
+    web = builder.target_group("web-instance-tg", "instance", delay=300)
+    api = builder.target_group("api-ip-tg", "ip", delay=60)
+    asg_tg = builder.target_group("asg-web-tg", "instance", delay=120)
+    victim, bystander = builder.auto_scaling_group("web-spot-asg", [asg_tg], size=2)
+    for instance_id, name in ((victim, "web-spot-1"), (bystander, "web-spot-2")):
+        builder.tag(instance_id, {"Name": name, "TargetGroupArn": f"{web}, {api}"})
+    builder.register(web, [victim, bystander], ports=[80, 8080])
+    builder.register(api, builder.private_ips(victim) + builder.private_ips(bystander), ports=[443])
+    builder.register(asg_tg, [victim, bystander], ports=[80])  # what the Auto Scaling group does for its instances
+    return Scenario(victim, bystander, {"web-instance-tg": web, "api-ip-tg": api, "asg-web-tg": asg_tg})
+
+
+def print_target_health(builder: AccountBuilder, scenario: Scenario, heading: str) -> None:
+    print(f"\n{heading}")
+    names = {scenario.victim: "victim", scenario.bystander: "bystander"}
+    for ip in builder.private_ips(scenario.victim):
+        names[ip] = "victim"
+    for ip in builder.private_ips(scenario.bystander):
+        names[ip] = "bystander"
+    for label, arn in scenario.target_groups.items():
+        registered = builder.registered(arn)
+        delay = builder.deregistration_delay(arn)
+        print(f"  {label:<16} delay {delay:>3} s  {len(registered)} registrations")
+        for entry in registered:
+            target = entry.rsplit(":", 1)[0]
+            print(f"      {entry:<28} {names.get(target, '')}")
+
+
+def interruption_event(instance_id: str) -> dict:
+    """PutEvents entry shaped like EC2's own notice (the sample in events/ with this account's instance)."""
+    sample = json.loads((ROOT / "events" / "spot-interruption-instance-tg.json").read_text())
+    detail = dict(sample["detail"], **{"instance-id": instance_id})
+    return {
+        "Source": sample["source"],
+        "DetailType": sample["detail-type"],
+        "Detail": json.dumps(detail),
+        "Resources": [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}"],
+        "Time": datetime.now(timezone.utc),
+    }
+
+
+def poll_like_lambda(sqs, queue_url: str, queue_arn: str, wait_seconds: int = 5) -> tuple[dict, list[dict]]:
+    """Receive a batch and shape it as the SQS event Lambda's poller passes to the function."""
+    deadline = time.monotonic() + wait_seconds
+    messages: list[dict] = []
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+        ).get("Messages", [])
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": REGION,
+        }
+        for m in messages
+    ]
+    return {"Records": records}, messages
+
+
+class _Context:
+    """The parts of Lambda's context object the handler and Powertools read."""
+
+    function_name = f"{STACK}-interruption-handler"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + 60
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def invoke_in_process(event: dict, environment: dict[str, str], log_path: Path) -> dict:
+    os.environ.update(environment)
+    sys.path[:0] = [str(ROOT / "layers" / "spot_common"), str(ROOT / "functions" / "interruption_handler")]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):  # Powertools logs and metrics go to stdout, as in Lambda
+        import app  # the handler module, exactly as Lambda loads it
+
+        response = app.lambda_handler(event, _Context())
+    log_path.write_text(captured.getvalue())
+    return response
+
+
+def email_as_received(topic_arn: str) -> list[tuple[str, str]]:
+    """(subject, body) as an e-mail subscriber reads them: SNS delivers the message's "email" key to e-mail."""
+    from moto.sns import sns_backends
+
+    topic = sns_backends[ACCOUNT][REGION].topics[topic_arn]
+    return [(subject, json.loads(message).get("email", "")) for _, message, subject, _, _ in topic.sent_notifications]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one Spot interruption end to end on a local AWS.")
+    parser.add_argument("--in-process", action="store_true", help="run the handler in this process (no Docker)")
+    args = parser.parse_args(argv)
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    RUN_DIR.mkdir(exist_ok=True)
+
+    from moto.server import ThreadedMotoServer
+
+    moto_fidelity.apply()
+    port = free_port()
+    # 0.0.0.0 so a Lambda container can reach it over the Docker bridge; nothing else listens on it.
+    moto = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+    )
+    try:
+        return run_demo(endpoint)
+    finally:
+        moto.stop()
+        print("\nStopped the local moto server.")
+
+
+def run_demo(endpoint: str) -> int:
+    session = boto3.session.Session(region_name=REGION)
+    print(f"Local AWS (moto) on {endpoint}, account {ACCOUNT}, region {REGION}.")
+
+    stack = create_local_stack(session, STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL})
+    outputs = stack.outputs
+    print(f"\nStack '{STACK}' created from template.yaml in moto's CloudFormation.")
+    print("  left out (run by this demo instead): " + ", ".join(sorted(stack.left_out)))
+    if stack.skipped_by_moto:
+        print("  moto's CloudFormation cannot create: " + ", ".join(f"{k} ({v})" for k, v in stack.skipped_by_moto.items()))
+    sns = session.client("sns")
+    sqs = session.client("sqs")
+    # moto's CloudFormation lacks AWS::SNS::Subscription: create the template's e-mail subscription directly.
+    sns.subscribe(TopicArn=outputs["AlertTopicArn"], Protocol="email", Endpoint=ALERT_EMAIL)
+
+    builder = AccountBuilder(session).network()
+    scenario = seed(builder)
+    print(f"\nSeeded: VPC {builder.vpc_id}, Auto Scaling group web-spot-asg with Spot instances")
+    print(f"  victim    {scenario.victim} (web-spot-1)   bystander {scenario.bystander} (web-spot-2)")
+    print_target_health(builder, scenario, "Target health BEFORE the interruption:")
+
+    events = session.client("events")
+    entry = interruption_event(scenario.victim)
+    put = events.put_events(Entries=[entry])
+    print(f"\nPut '{entry['DetailType']}' for {scenario.victim} on EventBridge (event {put['Entries'][0].get('EventId')}).")
+
+    queue_url = outputs["NoticeQueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    event, messages = poll_like_lambda(sqs, queue_url, queue_arn)
+    if not messages:
+        print("The rule did not deliver the notice to the queue: nothing to handle.", file=sys.stderr)
+        return 1
+    print(f"The rule routed it to the notice queue; the poller hands the handler a batch of {len(messages)}.")
+
+    environment = {
+        "ALERT_TOPIC_ARN": outputs["AlertTopicArn"],
+        "DEAD_LETTER_QUEUE_URL": outputs["DeadLetterQueueUrl"],
+        "POWERTOOLS_SERVICE_NAME": "spot-interruption-handler",
+        "POWERTOOLS_METRICS_NAMESPACE": "SpotInterruptionHandler",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    log_path = RUN_DIR / "handler.log"
+    started = time.perf_counter()
+    response = invoke_in_process(event, environment, log_path)
+    elapsed = time.perf_counter() - started
+    print(f"Handler ran in-process in {elapsed:.2f} s; response {json.dumps(response)}; logs in {log_path.relative_to(ROOT)}")
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    done = [m for m in messages if m["MessageId"] not in failed]
+    if done:  # what the poller does with records the function reports handled
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+        )
+
+    print_target_health(builder, scenario, "Target health AFTER the interruption:")
+
+    print(f"\nThe alert as {ALERT_EMAIL} reads it:")
+    alerts = email_as_received(outputs["AlertTopicArn"])
+    for subject, body in alerts:
+        print("  " + "-" * 72)
+        print(f"  Subject: {subject}\n")
+        print("\n".join("  " + line for line in body.splitlines()))
+        print("  " + "-" * 72)
+    return 0 if alerts and not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Create the stack's resources from template.yaml itself in moto: SAM transform, then moto's CloudFormation.
+
+moto cannot run what only Lambda's service can (the function, its layer, its event source mapping); those are left
+out and listed, and the handler runs in-process or through `sam local invoke` instead. Every other resource in the
+template is created by moto's CloudFormation from the same template users deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+# Resource types moto's CloudFormation cannot create here, and why.
+NOT_CREATED_LOCALLY = {
+    "AWS::Lambda::Function": "runs through sam local invoke or in-process instead",
+    "AWS::Lambda::LayerVersion": "its code is on PYTHONPATH locally",
+    "AWS::Lambda::EventSourceMapping": "the demo polls the queue the way Lambda's poller does",
+    "AWS::Lambda::Permission": "no function to invoke",
+    "AWS::FIS::ExperimentTemplate": "moto has no FIS",
+    "AWS::CloudWatch::Dashboard": "moto's CloudFormation does not create dashboards",
+}
+
+
+def transformed_template(session: boto3.session.Session, parameters: dict[str, str]) -> dict[str, Any]:
+    """template.yaml after the SAM transform, as CloudFormation would see it."""
+    from samcli.yamlhelper import yaml_parse
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    template = yaml_parse(TEMPLATE.read_text())
+    for logical_id, resource in template["Resources"].items():
+        # Code is packaged by `sam build`/`sam package` in the cloud; locally the function is left out anyway.
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://local-artifacts/{logical_id}.zip"
+    translator = Translator(None, Parser(), boto_session=session)
+    return translator.translate(template, parameter_values=dict(parameters), get_managed_policy_map=lambda: {})
+
+
+@dataclass
+class LocalStack:
+    name: str
+    outputs: dict[str, str]
+    left_out: dict[str, str] = field(default_factory=dict)  # logical id -> why
+    skipped_by_moto: dict[str, str] = field(default_factory=dict)  # logical id -> type moto's CloudFormation lacks
+
+
+def create_local_stack(
+    session: boto3.session.Session, name: str, parameters: dict[str, str], endpoint_url: str | None = None
+) -> LocalStack:
+    """Create the stack in moto's CloudFormation and return its outputs."""
+    template = transformed_template(session, parameters)
+    left_out = _strip_unsupported(template)
+    cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto warns once per resource type it lacks: reported in skipped_by_moto
+        cloudformation.create_stack(
+            StackName=name,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"local stack {name} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    # moto completes a stack whose resource types it lacks and leaves those resources empty: name them.
+    created = {
+        r["LogicalResourceId"]
+        for r in cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
+        if r.get("ResourceType")
+    }
+    skipped = {lid: res["Type"] for lid, res in template["Resources"].items() if lid not in created}
+    return LocalStack(name=name, outputs=outputs, left_out=left_out, skipped_by_moto=skipped)
+
+
+def _strip_unsupported(template: dict[str, Any]) -> dict[str, str]:
+    resources = template["Resources"]
+    left_out = {
+        logical_id: NOT_CREATED_LOCALLY[resource["Type"]]
+        for logical_id, resource in resources.items()
+        if resource["Type"] in NOT_CREATED_LOCALLY
+    }
+    for logical_id in left_out:
+        del resources[logical_id]
+    for resource in resources.values():
+        depends = resource.get("DependsOn")
+        if isinstance(depends, list):
+            resource["DependsOn"] = [d for d in depends if d not in left_out]
+        elif isinstance(depends, str) and depends in left_out:
+            del resource["DependsOn"]
+    template["Resources"] = _replace_refs(resources, left_out)
+    template["Outputs"] = _replace_refs(template.get("Outputs", {}), left_out)
+    return left_out
+
+
+def _replace_refs(node: Any, removed: dict[str, str]) -> Any:
+    """References to left-out resources become the names they would have had, so alarms and outputs still build."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in removed:
+            return f"local-{node['Ref']}"
+        if set(node) == {"Fn::GetAtt"}:
+            target = node["Fn::GetAtt"]
+            target = target.split(".")[0] if isinstance(target, str) else target[0]
+            if target in removed:
+                return f"local-{target}"
+        return {key: _replace_refs(value, removed) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replace_refs(item, removed) for item in node]
+    return node
