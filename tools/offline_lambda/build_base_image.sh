@@ -210,7 +210,13 @@ os.chdir(task_root)
 
 from awslambdaric.__main__ import main  # noqa: E402  (awslambdaric 4.x: main(argv) is the stable entry point)
 
-main([sys.argv[0], handler])
+try:
+    main([sys.argv[0], handler])
+except RuntimeError as exc:
+    # The emulator stopped while the runtime waited for the next event (end of a `sam local invoke`): not an error.
+    if "Failed to get next" in str(exc):
+        sys.exit(0)
+    raise
 EOF
 cat >"$ROOT/var/runtime/bootstrap" <<EOF
 #!/bin/sh
