@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import datetime, timezone
 
 from spot_handler.aws.notify import OutgoingAlert
 from spot_handler.outcome import InterruptionOutcome
 
 SUBJECT_MAX = 99  # SNS allows 100 characters; stay under
+EMAIL_WIDTH = 72
 
 
 def compose_alert(outcome: InterruptionOutcome, entry_id: str) -> OutgoingAlert:
@@ -98,7 +100,15 @@ def email_text(outcome: InterruptionOutcome) -> str:
     lines += ["", f"Notice id {notice.notice_id}"]
     if notice.account != "unknown":
         lines.append(f"Account {notice.account}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(wrapped for line in lines for wrapped in _wrap(line)) + "\n"
+
+
+def _wrap(line: str) -> list[str]:
+    """Lines of at most EMAIL_WIDTH characters (read on a phone), continuation lines indented under their item."""
+    if len(line) <= EMAIL_WIDTH:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip(" -")))
+    return textwrap.wrap(line, EMAIL_WIDTH, subsequent_indent=indent + "  ", break_on_hyphens=False) or [line]
 
 
 def _headline(outcome: InterruptionOutcome) -> str:

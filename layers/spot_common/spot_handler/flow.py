@@ -15,6 +15,7 @@ from spot_handler.aws.clients import describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import publish_alerts
 from spot_handler.drain import drain_target_groups, utcnow
+from spot_handler.gamelift import checkpoint_game_sessions
 from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, plan_interruption
@@ -45,11 +46,13 @@ def handle_notices(
     active = [plan for plan in plans if plan.ignored_reason is None]
 
     drained = drain_target_groups(clients.elbv2, active, settings, clock)  # first: nothing may delay it
+    checkpoints = checkpoint_game_sessions(clients, active, settings, clock)  # after deregistration was sent
     outcomes = {
         id(plan): InterruptionOutcome(
             plan=plan,
             drains=drained.for_instance(plan.instance_id) if plan.drain else [],
             seconds_left=drained.seconds_left.get(plan.instance_id),
+            gamelift=checkpoints.get(plan.instance_id),
         )
         for plan in active
     }
