@@ -1,0 +1,231 @@
+"""Static checks of template.yaml and of the Python code, inside the test command.
+
+Each test prints the tool's summary and puts it in its assertion message too, so the figures are visible with or
+without `-s`. Run alone: `.venv/bin/python -m pytest tests/template -m template`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess  # nosec B404 - runs the project's own linters with fixed argument lists
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.template import ROOT, iam_policies, sam_transformed
+
+pytestmark = pytest.mark.template
+
+BIN = Path(sys.executable).parent  # the virtual environment running the tests (.venv)
+CHECKOV_VENV = ROOT / ".venv-checkov"
+CHECKOV = CHECKOV_VENV / "bin" / "checkov"
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, check=False, **kwargs)  # nosec B603
+
+
+def report(summary: str) -> str:
+    print(f"\n{summary}")
+    return summary
+
+
+# ---- CloudFormation / SAM ----------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_with_serverless_rules_is_clean():
+    result = run([str(BIN / "cfn-lint"), "template.yaml", "--append-rules", "cfn_lint_serverless.rules"])
+    output = (result.stdout + result.stderr).strip()
+    summary = report(f"cfn-lint (+ cfn-lint-serverless rules): exit {result.returncode}, {output or 'no findings'}")
+    assert result.returncode == 0 and not output, summary
+
+
+def test_sam_validate_lint_is_clean():
+    result = run([str(BIN / "sam"), "validate", "--lint", "--region", "us-east-1"], timeout=600)
+    output = (result.stdout + result.stderr).strip()
+    summary = report(f"sam validate --lint: exit {result.returncode}, {output}")
+    assert result.returncode == 0 and "is a valid SAM Template" in output, summary
+
+
+def ensure_checkov() -> Path:
+    """checkov pins libraries of its own, so it lives in .venv-checkov; build it on a fresh clone."""
+    if not CHECKOV.exists():
+        base_python = getattr(sys, "_base_executable", None) or "python3"
+        created = run([base_python, "-m", "venv", str(CHECKOV_VENV)], timeout=300)
+        assert created.returncode == 0, created.stderr
+        pip = run(
+            [str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet", "-r", "requirements-checkov.txt"], timeout=1200
+        )
+        assert pip.returncode == 0, pip.stdout + pip.stderr
+    return CHECKOV
+
+
+def test_checkov_finds_no_failed_check_and_every_skip_is_justified():
+    checkov = ensure_checkov()
+    # --skip-download: the run is offline and must not depend on the vendor's API for check metadata.
+    result = run(
+        [str(checkov), "-f", "template.yaml", "--framework", "cloudformation", "--skip-download", "--output", "json"],
+        timeout=600,
+    )
+    report_json = json.loads(result.stdout)
+    summary_counts = report_json["summary"]
+    results = report_json["results"]
+    summary = report(
+        "checkov: Passed checks: {passed}, Failed checks: {failed}, Skipped checks: {skipped}".format(**summary_counts)
+    )
+    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in results["failed_checks"]]
+    unjustified = [
+        f"{c['check_id']} {c['resource']}"
+        for c in results["skipped_checks"]
+        if len((c.get("check_result") or {}).get("suppress_comment") or "") < 40
+    ]
+    for check in results["skipped_checks"]:
+        print(f"  skipped {check['check_id']} on {check['resource']}: {check['check_result'].get('suppress_comment')}")
+    assert summary_counts["parsing_errors"] == 0, summary
+    assert not failed, f"{summary}\n" + "\n".join(failed)
+    assert not unjustified, f"{summary}\nskips without a written justification: {unjustified}"
+
+
+# ---- IAM (parliament) --------------------------------------------------------------------------------------------
+
+# Findings above LOW that are accepted, each with the reason. Keyed by (policy, parliament issue).
+PARLIAMENT_ALLOWED = {
+    ("HandlerKey/KeyPolicy", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
+        "The key policy's first statement gives the account (root) kms:* on this key: it is the AWS default key "
+        "policy statement that lets the account's IAM policies govern the key. Without it the key cannot be "
+        "administered or even deleted by anyone; no other principal is granted key-management actions."
+    ),
+    ("InterruptionHandlerRole/AssumeRolePolicyDocument", "MALFORMED"): (
+        "A role's trust policy has a Principal and no Resource by design; parliament reads every document as a "
+        "permission policy. The trust policy is asserted on separately (test_trust_policies_name_one_service_each)."
+    ),
+    ("SpotDrillRole/AssumeRolePolicyDocument", "MALFORMED"): (
+        "Trust policy, as above: fis.amazonaws.com only, bound to this account's experiments by aws:SourceAccount and "
+        "aws:SourceArn."
+    ),
+}
+
+# Defaults, and every optional piece switched on, so conditional resources (the FIS drill role) are checked too.
+PARAMETER_SETS = {
+    "defaults": {},
+    "all-options": {
+        "EnableSpotDrill": "true",
+        "TargetGroupArnPattern": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/game-*",
+        "OpsTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+        "AlertEmail": "ops@example.com",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def transformed():
+    return sam_transformed()
+
+
+def parliament_findings(policies: dict[str, dict]) -> list[tuple[str, str, str, str]]:
+    import parliament
+    from parliament import analyze_policy_string, enhance_finding
+
+    # As `parliament --include-community-auditors` does: their issues and severities come from this override file.
+    parliament.override_config(str(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"))
+    findings = []
+    for name, document in policies.items():
+        policy = analyze_policy_string(json.dumps(document), include_community_auditors=True)
+        for finding in policy.findings:
+            enhance_finding(finding)
+            findings.append((name, finding.issue, finding.severity, str(finding.detail or finding.location)[:160]))
+    return findings
+
+
+@pytest.mark.parametrize("parameter_set", sorted(PARAMETER_SETS))
+def test_parliament_finds_nothing_above_low_in_any_policy(transformed, parameter_set):
+    policies = iam_policies(transformed, PARAMETER_SETS[parameter_set])
+    unresolved = [name for name, doc in policies.items() if "UNRESOLVED" in json.dumps(doc)]
+    assert not unresolved, f"policies with intrinsics the resolver does not know: {unresolved}"
+
+    findings = parliament_findings(policies)
+    by_severity: dict[str, int] = {}
+    for _, _, severity, _ in findings:
+        by_severity[severity] = by_severity.get(severity, 0) + 1
+    above_low = [f for f in findings if f[2] not in ("LOW", "INFO")]
+    allowed = [f for f in above_low if (f[0], f[1]) in PARLIAMENT_ALLOWED]
+    blocking = [f for f in above_low if (f[0], f[1]) not in PARLIAMENT_ALLOWED]
+    summary = report(
+        f"parliament ({parameter_set}): {len(policies)} policies, {len(findings)} findings "
+        f"{dict(sorted(by_severity.items()))}; above LOW: {len(above_low)} "
+        f"({len(allowed)} allow-listed with reasons, {len(blocking)} blocking)"
+    )
+    for name, issue, severity, detail in findings:
+        print(f"  {severity:6} {issue} in {name}: {detail}")
+    assert not blocking, summary + "\n" + "\n".join(map(str, blocking))
+
+
+def test_trust_policies_name_one_service_each(transformed):
+    policies = iam_policies(transformed, PARAMETER_SETS["all-options"])
+    trusts = {name: doc for name, doc in policies.items() if name.endswith("/AssumeRolePolicyDocument")}
+    principals = {
+        name: [s["Principal"] for s in doc["Statement"] if s["Effect"] == "Allow"] for name, doc in trusts.items()
+    }
+    assert principals == {
+        "InterruptionHandlerRole/AssumeRolePolicyDocument": [{"Service": "lambda.amazonaws.com"}],
+        "SpotDrillRole/AssumeRolePolicyDocument": [{"Service": "fis.amazonaws.com"}],
+    }
+
+
+def test_no_mutating_action_on_every_resource_except_the_documented_ones(transformed):
+    """The rule behind the README's "Resource: *" table: a write action on "*" only where IAM allows nothing else."""
+    from parliament import iam_definition
+
+    access = {
+        (service["prefix"], privilege["privilege"].lower()): privilege["access_level"]
+        for service in iam_definition
+        for privilege in service["privileges"]
+    }
+    documented = {
+        "gamelift:UpdateGameSession",  # no resource types, no service condition keys
+        "xray:PutTraceSegments",  # no resource types
+        "xray:PutTelemetryRecords",  # no resource types
+    }
+    policies = iam_policies(transformed, PARAMETER_SETS["all-options"])
+    star_writes = set()
+    for name, document in policies.items():
+        if name.endswith(("/KeyPolicy", "/AssumeRolePolicyDocument")):
+            continue  # a key policy's "*" is the key itself; trust policies have no Resource
+        for statement in document["Statement"]:
+            resources = statement.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            if statement["Effect"] != "Allow" or "*" not in resources:
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                prefix, _, name_ = action.partition(":")
+                if access.get((prefix, name_.lower())) not in ("List", "Read"):
+                    star_writes.add(action)
+    summary = report(f'mutating actions on Resource "*": {sorted(star_writes)}')
+    assert star_writes <= documented, summary
+
+
+# ---- Python (bandit) ---------------------------------------------------------------------------------------------
+
+
+def test_bandit_finds_no_medium_or_high_issue():
+    result = run([str(BIN / "bandit"), "-r", "layers", "functions", "-f", "json", "-q"], timeout=300)
+    data = json.loads(result.stdout)
+    totals = data["metrics"]["_totals"]
+    issues = data["results"]
+    medium_plus = [
+        f"{i['filename']}:{i['line_number']} {i['test_id']} {i['issue_severity']}: {i['issue_text']}"
+        for i in issues
+        if i["issue_severity"] in ("MEDIUM", "HIGH")
+    ]
+    summary = report(
+        f"bandit: {totals['loc']} lines scanned in layers/ and functions/; issues by severity: "
+        f"high {totals['SEVERITY.HIGH']:.0f}, medium {totals['SEVERITY.MEDIUM']:.0f}, low {totals['SEVERITY.LOW']:.0f}"
+    )
+    for issue in issues:
+        print(f"  {issue['issue_severity']:6} {issue['test_id']} {issue['filename']}:{issue['line_number']}")
+    assert not data["errors"], data["errors"]
+    assert not medium_plus, summary + "\n" + "\n".join(medium_plus)
