@@ -21,10 +21,19 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Until a line names its own notice, it carries the bare event's id, or for a batch the invocation's request id.
+    logger.set_correlation_id(event_id_of(event) or context.aws_request_id)
     report = handle_invocation(event, default_clients(), get_settings())
     record_metrics(report)
     log_results(report)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.batch_item_failures]}
+
+
+def event_id_of(event: Any) -> str | None:
+    """The EventBridge id of a bare (non-SQS) event, if it has one: the correlation id of its log lines."""
+    if isinstance(event, dict) and "Records" not in event and isinstance(event.get("id"), str):
+        return event["id"][:128]
+    return None
 
 
 def record_metrics(report: InvocationReport) -> None:
