@@ -19,10 +19,17 @@ $(BIN)/.installed: requirements-dev.txt
 
 venv: $(BIN)/.installed  ## create the virtual environment with every tool
 
+# checkov pins libraries of its own: it gets a virtual environment of its own, used by tests/template.
+$(VENV)-checkov: $(VENV)-checkov/.installed
+$(VENV)-checkov/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(VENV)-checkov
+	$(VENV)-checkov/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 demo: venv  ## run one interruption end to end on a local AWS (moto) with no account
 	$(BIN)/python -m local.demo
 
-test: venv  ## the whole test suite (what CI runs)
+test: venv $(VENV)-checkov  ## the whole test suite (what CI runs), static checks included
 	$(BIN)/python -m pytest
 
 unit: venv  ## unit tests only
@@ -43,3 +50,7 @@ deploy: build  ## sam deploy --guided into your account
 
 clean:  ## remove build output and local run state
 	rm -rf .aws-sam .local-run .pytest_cache
+
+STACK ?= spot-interruption-handler
+drill:  ## print the AWS CLI commands of a Spot interruption drill (STACK=, REGION=; RESOLVE=1 reads the stack outputs)
+	@STACK="$(STACK)" REGION="$(REGION)" RESOLVE="$(RESOLVE)" tools/drill.sh
