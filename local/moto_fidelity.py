@@ -6,6 +6,9 @@ AWS facts (Elastic Load Balancing API reference, RegisterTargets/DeregisterTarge
   overwrites the first.
 - Deregistering a target that is not registered succeeds. moto 5 answers InvalidTarget.
 
+And one in its CloudFormation: AWS::DynamoDB::Table's SSESpecification says `SSEEnabled` (the CreateTable API says
+`Enabled`); moto reads only `Enabled`, so a table the template encrypts would be created unencrypted.
+
 `apply()` patches moto's FakeTargetGroup in this process; the local moto server (`python -m local.moto_server`) and
 the test suite both call it. Everything else is moto as released.
 """
@@ -80,4 +83,21 @@ def apply() -> None:
     group.deregister = deregister
     group.deregister_terminated_instances = deregister_terminated_instances
     group.health_for = health_for
+    _apply_dynamodb_table_sse()
     _APPLIED = True
+
+
+def _apply_dynamodb_table_sse() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original = Table.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        sse = properties.get("SSESpecification")
+        if sse and "SSEEnabled" in sse and "Enabled" not in sse:
+            api_form = {"Enabled": sse["SSEEnabled"], **{k: v for k, v in sse.items() if k != "SSEEnabled"}}
+            cloudformation_json = {**cloudformation_json, "Properties": {**properties, "SSESpecification": api_form}}
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Table.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local import moto_fidelity
 from tests.support.template import REGION, sam_transformed
 
 pytestmark = pytest.mark.template
@@ -73,6 +74,7 @@ def without_unsupported(template: dict) -> tuple[dict, list[str]]:
 def stack():
     template, left_out = without_unsupported(sam_transformed(REGION))
     print(f"\nleft out of the moto deployment: {left_out}")
+    moto_fidelity.apply()  # moto's CloudFormation would create the checkpoint table unencrypted otherwise
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         cloudformation = session.client("cloudformation")
