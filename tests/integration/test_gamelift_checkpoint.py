@@ -440,3 +440,32 @@ def test_stubber_unauthorized_on_update_game_server_is_named(account):
     [alert] = account.alerts()
     assert alert.document["failures"] == [
         f"game server gs-1 (group {GROUP}): not marked UTILIZED: UpdateGameServer UnauthorizedException: not allowed"]
+
+
+# ---- the demo's seed ---------------------------------------------------------------------------------------------
+
+
+def test_demo_seed_over_http_is_checkpointed_on_both_paths(account, fake, handler_clients, gamelift_state):
+    # Given the demo's GameLift seed, sent over HTTP, for one FleetIQ instance and one compute instance
+    from local.gamelift_seed import seed_gamelift
+
+    b = account.builder
+    table = checkpoint_table(account)
+    fleetiq = b.spot_instance("fleetiq-1")
+    compute = b.spot_instance("compute-1")
+    seeded = seed_gamelift(fake[1], fleetiq.instance_id, compute.instance_id)
+    b.tag(fleetiq.instance_id, {"GameLiftGameServerGroup": seeded.game_server_group})
+    b.tag(compute.instance_id, {"GameLiftFleetId": seeded.fleet_id})
+
+    # When both are interrupted
+    invoke(account, handler_clients, load_event(FLEETIQ, fleetiq.instance_id))
+    invoke(account, handler_clients, load_event(FLEET_COMPUTE, compute.instance_id))
+
+    # Then each instance's checkpoint holds exactly what was seeded on it
+    assert sorted(checkpoints_of(table, fleetiq.instance_id)) == sorted(
+        f"game-server#{seeded.game_server_group}#{gid}" for gid in seeded.game_server_ids)
+    items = checkpoints_of(table, compute.instance_id)
+    assert sorted(items) == sorted(f"game-session#{sid}" for sid in seeded.game_session_ids)
+    assert sum(int(item["playerCount"]) for item in items.values()) == 4
+    assert [s["PlayerSessionCreationPolicy"] for s in gamelift_state.game_sessions.values()
+            if s["ComputeName"] != compute.instance_id] == ["ACCEPT_ALL"]
