@@ -6,6 +6,7 @@ the tests check is what the demo shows.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 import boto3
@@ -35,12 +36,15 @@ class AccountBuilder:
     def region(self) -> str:
         return self.session.region_name
 
-    def network(self) -> "AccountBuilder":
+    def network(self, subnet_prefix: int = 24) -> "AccountBuilder":
+        """A VPC with one subnet in each of two zones; a shorter prefix makes room for a large fleet (the bench)."""
         ec2 = self.client("ec2")
         self.vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-        for index, suffix in enumerate("ab"):
+        blocks = ipaddress.ip_network("10.20.0.0/16").subnets(new_prefix=subnet_prefix)
+        next(blocks)  # the first block stays free, so the default /24 subnets are 10.20.1.0/24 and 10.20.2.0/24
+        for suffix, block in zip("ab", blocks):
             zone = f"{self.region}{suffix}"
-            subnet = ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=f"10.20.{index + 1}.0/24", AvailabilityZone=zone)
+            subnet = ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=str(block), AvailabilityZone=zone)
             self.subnets.append((subnet["Subnet"]["SubnetId"], zone))
         return self
 
@@ -76,6 +80,23 @@ class AccountBuilder:
                 NetworkInterfaceId=eni["NetworkInterface"]["NetworkInterfaceId"], InstanceId=instance_id, DeviceIndex=index + 1
             )
         return Instance(instance_id, self.private_ips(instance_id), zone, name)
+
+    def spot_instances(self, count: int, name: str, tags: dict[str, str] | None = None, zone_index: int = 0) -> list[Instance]:
+        """`count` Spot instances from one RunInstances call (a fleet for the bench), each with one private IP."""
+        subnet_id, zone = self.subnets[zone_index]
+        all_tags = {"Name": name, **(tags or {})}
+        reservation = self.client("ec2").run_instances(
+            ImageId=AMI,
+            MinCount=count,
+            MaxCount=count,
+            InstanceType="c6g.large",
+            SubnetId=subnet_id,
+            InstanceMarketOptions={"MarketType": "spot"},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+        )
+        return [
+            Instance(i["InstanceId"], [i["PrivateIpAddress"]], zone, name) for i in reservation["Instances"]
+        ]
 
     def private_ips(self, instance_id: str) -> list[str]:
         described = self.client("ec2").describe_instances(InstanceIds=[instance_id])

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 
 DELAY_ATTRIBUTE = "deregistration_delay.timeout_seconds"
+# A mass reclaim touches the same target groups in batch after batch, and a delay once lowered stays lowered, so
+# each execution environment (one client each) remembers the delays it read or set for a few minutes instead of
+# reading them again in every batch. The cost: a delay raised again by hand within that time is not lowered until
+# the entry expires.
+DELAY_CACHE_SECONDS = 300.0
+_known_delays: "weakref.WeakKeyDictionary[object, dict[str, tuple[int | None, float]]]" = weakref.WeakKeyDictionary()
+_known_delays_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,19 @@ def registrations(elbv2, target_group_arn: str) -> list[Registration]:
 
 
 def deregistration_delay(elbv2, target_group_arn: str) -> int | None:
-    """The target group's deregistration delay in seconds (one DescribeTargetGroupAttributes)."""
+    """The target group's deregistration delay in seconds: one DescribeTargetGroupAttributes, then remembered."""
+    with _known_delays_lock:
+        known = _known_delays.get(elbv2, {}).get(target_group_arn)
+    if known is not None and known[1] > time.monotonic():
+        return known[0]
     response = elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn)
+    delay = None
     for attribute in response.get("Attributes", []):
         if attribute["Key"] == DELAY_ATTRIBUTE:
-            return int(attribute["Value"])
-    return None
+            delay = int(attribute["Value"])
+            break
+    _remember_delay(elbv2, target_group_arn, delay)
+    return delay
 
 
 def set_deregistration_delay(elbv2, target_group_arn: str, seconds: int) -> None:
@@ -51,6 +68,12 @@ def set_deregistration_delay(elbv2, target_group_arn: str, seconds: int) -> None
         TargetGroupArn=target_group_arn,
         Attributes=[{"Key": DELAY_ATTRIBUTE, "Value": str(seconds)}],
     )
+    _remember_delay(elbv2, target_group_arn, seconds)
+
+
+def _remember_delay(elbv2, target_group_arn: str, delay: int | None) -> None:
+    with _known_delays_lock:
+        _known_delays.setdefault(elbv2, {})[target_group_arn] = (delay, time.monotonic() + DELAY_CACHE_SECONDS)
 
 
 def deregister(elbv2, target_group_arn: str, targets: list[Registration]) -> None:

@@ -1,0 +1,398 @@
+"""Mass reclaim, side by side: our batched handler against a per-notice baseline, on one moto-backed account.
+
+    make bench          (python -m bench [--instances N] [--target-groups N] [--window S] [--no-latency] ...)
+
+Time is real time: no compression. Notices arrive over the window (60 s by default) at their real offsets, and
+each instance's deadline is its notice time + 120 s on the same clock; the server timestamps deregistrations.
+The last line is the machine-readable RESULT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import selectors
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import yaml
+
+from bench.baseline import BlogSampleBaseline, run_baseline
+from bench.ours import EventSourceMapping, endpoint, run_ours
+from bench.scenario import (
+    SPOT_WARNING_SECONDS,
+    Fleet,
+    Notice,
+    Scenario,
+    notices as make_notices,
+    register_all,
+    seed_fleet,
+    stamp,
+    still_registered,
+)
+from local.account import AccountBuilder
+from spot_handler.aws import AwsClients
+from spot_handler.invocation import handle_invocation
+from spot_handler.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-2"
+CHART = ROOT / "docs" / "bench-time-to-deregistered.png"
+# ELB API token buckets (bench/README.md): the documented non-mutating bucket, and the same figures for mutating
+# actions, whose own bucket is not larger at AWS, so the baseline is not handicapped by an invented limit.
+ELB_BUCKETS = {
+    "elb_describe": {"burst": 40, "refill_per_second": 10},
+    "elb_mutating": {"burst": 40, "refill_per_second": 10},
+}
+TAIL_S = SPOT_WARNING_SECONDS + 30  # how long after the last notice a run may still be working (bounded)
+
+
+# ---- the server ------------------------------------------------------------------------------------------------
+
+
+class BenchServer:
+    """bench.server in a child process (moto's CPU stays out of the handler's process)."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server", "--host", "127.0.0.1", "--port", "0"],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=60):
+            self.stop()
+            raise RuntimeError("bench server did not start within 60 s")
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"bench server said {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def configure(self, latency: tuple[float, float] | None, buckets: dict | None, seed: int = 0) -> None:
+        body = json.dumps({"latency": latency, "buckets": buckets, "seed": seed}).encode()
+        request = urllib.request.Request(f"{self.url}/_bench/config", data=body, method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def stats(self) -> dict:
+        return json.loads(urllib.request.urlopen(f"{self.url}/_bench/stats", timeout=10).read())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+# ---- figures ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    label: str
+    calls: Counter
+    throttled: Counter
+    to_deregistered: list[float | None]  # per notice, seconds; None = never deregistered
+    missed: int
+    still_registered: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def percentile(self, q: float) -> float:
+        """Nearest-rank percentile over every notice; a notice never deregistered counts as infinitely late."""
+        values = sorted(v if v is not None else math.inf for v in self.to_deregistered)
+        if not values:
+            return math.nan
+        return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
+
+
+def figures(label: str, stats: dict, fleet: Fleet, notices: list[Notice], start_at: float, left: int) -> Figures:
+    by_target = fleet.by_target()
+    removed_at: dict[str, float] = {}
+    for key, when in stats["deregistered"].items():
+        member = by_target.get(key)
+        if member is not None:
+            removed_at[member.instance_id] = min(when, removed_at.get(member.instance_id, when))
+    to_deregistered: list[float | None] = []
+    missed = 0
+    for notice in notices:
+        noticed = start_at + notice.offset_s
+        removed = removed_at.get(notice.member.instance_id)
+        to_deregistered.append(None if removed is None else removed - noticed)
+        if removed is None or removed > noticed + SPOT_WARNING_SECONDS:
+            missed += 1
+    return Figures(label, Counter(stats["calls"]), Counter(stats["throttled"]), to_deregistered, missed, left)
+
+
+def print_figures(f: Figures) -> None:
+    print(f"\n== {f.label}")
+    print(f"  API calls by operation (every request AWS would see, retries included): {f.total_calls}")
+    for op, n in sorted(f.calls.items(), key=lambda kv: (-kv[1], kv[0])):
+        throttled = f.throttled.get(op, 0)
+        print(f"    {op:<48} {n:>6}" + (f"   ({throttled} throttled)" if throttled else ""))
+    print(f"  throttles seen: {sum(f.throttled.values())}")
+    done = [v for v in f.to_deregistered if v is not None]
+    print(
+        f"  notice -> deregistered: p50 {f.percentile(50):.2f} s, p95 {f.percentile(95):.2f} s, "
+        f"max {max(done) if done else math.nan:.2f} s  ({len(done)}/{len(f.to_deregistered)} deregistered)"
+    )
+    print(f"  not deregistered before their deadline (notice + {SPOT_WARNING_SECONDS} s): {f.missed}")
+    print(f"  still registered after the run: {f.still_registered}")
+    for note in f.notes:
+        print(f"  {note}")
+
+
+# ---- the runs --------------------------------------------------------------------------------------------------
+
+
+def template_defaults() -> EventSourceMapping:
+    """BatchSize, MaxBatchingWindowSeconds and MaxConcurrency as template.yaml's parameter defaults."""
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation tags: not needed here
+    params = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)["Parameters"]
+    return EventSourceMapping(
+        batch_size=int(params["BatchSize"]["Default"]),
+        batching_window_s=float(params["MaxBatchingWindowSeconds"]["Default"]),
+        max_concurrency=int(params["MaxConcurrency"]["Default"]),
+    )
+
+
+def wait_until_quiet(server: BenchServer, limit_s: float) -> None:
+    """Return once no call has reached the server for a second (stragglers' retries), or after limit_s."""
+    deadline = time.time() + limit_s
+    last = -1
+    while time.time() < deadline:
+        total = sum(server.stats()["calls"].values())
+        if total == last:
+            return
+        last = total
+        time.sleep(1.0)
+
+
+def run_both(scenario: Scenario, mapping: EventSourceMapping, server: BenchServer, session, builder, fleet):
+    notices = make_notices(fleet, scenario)
+    latency = scenario.latency_s
+    buckets = ELB_BUCKETS if scenario.throttle else None
+    settings = Settings(alert_topic_arn=fleet.topic_arn)
+    limit = scenario.arrival_window_s + TAIL_S
+
+    server.configure(latency, buckets, seed=scenario.seed)
+    start_at = time.time() + 0.5
+    ours_run = run_ours(notices, mapping, session, server.url, settings, start_at, limit)
+    wait_until_quiet(server, 10)
+    stats = server.stats()
+    server.configure(None, None)
+    ours = figures("OURS: batched handler, SQS event source", stats, fleet, notices, start_at, still_registered(builder, fleet))
+    sizes = ours_run.batch_sizes
+    ours.notes += [
+        f"event source: BatchSize {mapping.batch_size}, MaxBatchingWindowSeconds {mapping.batching_window_s:g}, "
+        f"MaxConcurrency {mapping.max_concurrency} "
+        + ("(overridden on the command line)" if mapping.overridden else "(template.yaml defaults)"),
+        f"invocations: {ours_run.invocations}, batch size min/median/max "
+        f"{min(sizes)}/{sorted(sizes)[len(sizes) // 2]}/{max(sizes)}" if sizes else "invocations: 0",
+        f"records reported failed (would return after the visibility timeout): {ours_run.batch_item_failures}",
+    ]
+    if ours_run.errors:
+        ours.notes.append(f"invocations that raised: {len(ours_run.errors)} (first: {ours_run.errors[0]})")
+
+    register_all(builder, fleet)
+    server.configure(latency, buckets, seed=scenario.seed)
+    start_at = time.time() + 0.5
+    base_run = run_baseline(notices, session, server.url, fleet.topic_arn, start_at)
+    wait_until_quiet(server, 10)
+    stats = server.stats()
+    server.configure(None, None)
+    base = figures("BASELINE: per-notice handler (blog-sample style)", stats, fleet, notices, start_at, still_registered(builder, fleet))
+    base.notes += [
+        f"invocations: {base_run.invocations} (one per notice, concurrent as Lambda would run them)",
+        f"errors swallowed by the sample's bare except: {len(base_run.swallowed_errors)}"
+        + (f" (first: {base_run.swallowed_errors[0][:120]})" if base_run.swallowed_errors else ""),
+    ]
+    return notices, ours, base
+
+
+def cpu_per_notice(mapping: EventSourceMapping, server: BenchServer, session, builder, fleet, scenario) -> tuple[float, float]:
+    """(ours, baseline) CPU seconds per notice in this process, no injected latency, no throttling."""
+    import time as _time
+
+    register_all(builder, fleet)
+    server.configure(None, None)
+    notices = make_notices(fleet, scenario)
+    now = _time.time()
+    events = [stamp(n.event, now) for n in notices]
+    with endpoint(server.url):
+        clients = AwsClients.create(session)
+    settings = Settings(alert_topic_arn=fleet.topic_arn)
+    size = max(1, min(mapping.batch_size, len(events)))
+    batches = [events[i : i + size] for i in range(0, len(events), size)][:2]
+    handle_invocation({"Records": [_record(e) for e in batches[0][:1]]}, clients, settings)  # warm the environment
+    used = 0.0
+    counted = 0
+    for batch in batches:
+        started = _time.process_time()
+        handle_invocation({"Records": [_record(e) for e in batch]}, clients, settings)
+        used += _time.process_time() - started
+        counted += len(batch)
+    ours = used / counted
+
+    register_all(builder, fleet)
+    baseline = BlogSampleBaseline(session, server.url, fleet.topic_arn)
+    sample = events[: min(counted, 100)]
+    baseline.handle(sample[0])  # warm
+    started = _time.process_time()
+    for event in sample:
+        baseline.handle(event)
+    base = (_time.process_time() - started) / len(sample)
+    return ours, base
+
+
+def _record(event: dict) -> dict:
+    from bench.ours import sqs_record
+
+    return sqs_record(event, f"arn:aws:sqs:{REGION}:123456789012:bench-NoticeQueue", time.time())
+
+
+def chart(notices: list[Notice], ours: Figures, base: Figures, path: Path, mapping: EventSourceMapping, conditions: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = {
+        id(ours): f"ours: SQS batches (window {mapping.batching_window_s:g} s, up to {mapping.batch_size})",
+        id(base): "baseline: one invocation per notice",
+    }
+    colors = {id(ours): "#1f77b4", id(base): "#d62728"}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    offsets = [n.offset_s for n in notices]
+    never_y = 250.0
+    for f in (base, ours):
+        xs = [o for o, v in zip(offsets, f.to_deregistered) if v is not None]
+        ys = [max(v, 0.01) for v in f.to_deregistered if v is not None]
+        left.scatter(xs, ys, s=6, color=colors[id(f)], alpha=0.6, label=names[id(f)])
+        lost = [o for o, v in zip(offsets, f.to_deregistered) if v is None]
+        if lost:
+            left.scatter(lost, [never_y] * len(lost), s=14, color=colors[id(f)], marker="x",
+                         label=f"{names[id(f)].split(':')[0]}: never deregistered ({len(lost)})")
+    left.axhline(SPOT_WARNING_SECONDS, color="black", linestyle="--", linewidth=1)
+    left.text(0, SPOT_WARNING_SECONDS * 0.8, "deadline: notice + 120 s", fontsize=8)
+    left.set_yscale("log")
+    left.set_ylim(0.01, 400)
+    left.set_xlabel("notice arrival (s after the first notice)")
+    left.set_ylabel("notice -> deregistered (s, log scale)")
+    left.set_title("Time to deregistered, per instance")
+    left.legend(loc="lower right", fontsize=8, framealpha=0.9)
+
+    for f in (ours, base):
+        values = sorted(v for v in f.to_deregistered if v is not None)
+        n = len(f.to_deregistered)
+        p95 = f.percentile(95)
+        label = f"{names[id(f)].split(':')[0]}: p95 " + (f"{p95:.1f} s" if math.isfinite(p95) else "never") + f", missed {f.missed}"
+        right.step([max(v, 0.01) for v in values], [(i + 1) / n * 100 for i in range(len(values))], where="post",
+                   color=colors[id(f)], label=label)
+    right.axvline(SPOT_WARNING_SECONDS, color="black", linestyle="--", linewidth=1)
+    right.set_xscale("log")
+    right.set_xlim(0.01, 400)
+    right.set_xlabel("notice -> deregistered (s, log scale)")
+    right.set_ylabel("% of instances deregistered")
+    right.set_ylim(0, 101)
+    right.set_title("Share of instances deregistered")
+    right.legend(loc="upper left", fontsize=8)
+    groups = len({n.member.target_group_arn for n in notices})
+    fig.suptitle(
+        f"{len(notices)} Spot notices within {max(offsets) if offsets else 0:.0f} s, {groups} target groups; "
+        f"API calls: ours {ours.total_calls}, baseline {base.total_calls}; {conditions}", fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Mass-reclaim benchmark: our handler against a per-notice baseline.")
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--target-groups", type=int, default=10)
+    parser.add_argument("--window", type=float, default=60.0, help="seconds over which every notice arrives")
+    parser.add_argument("--no-latency", action="store_true", help="no injected per-call latency")
+    parser.add_argument("--no-throttle", action="store_true", help="no ELB token bucket")
+    parser.add_argument("--no-cold-start", action="store_true", help="skip the import-time measurement")
+    parser.add_argument("--chart", type=Path, default=CHART, help="where to write the PNG ('' for none)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--batching-window", type=float, help="override MaxBatchingWindowSeconds (template default)")
+    parser.add_argument("--batch-size", type=int, help="override BatchSize (template default)")
+    parser.add_argument("--max-concurrency", type=int, help="override MaxConcurrency (template default)")
+    args = parser.parse_args(argv)
+    scenario = Scenario(
+        instances=args.instances,
+        target_groups=args.target_groups,
+        arrival_window_s=args.window,
+        latency_s=None if args.no_latency else (0.020, 0.050),
+        throttle=not args.no_throttle,
+        seed=args.seed,
+    )
+    mapping = template_defaults()
+    mapping = EventSourceMapping(
+        batch_size=args.batch_size or mapping.batch_size,
+        batching_window_s=mapping.batching_window_s if args.batching_window is None else args.batching_window,
+        max_concurrency=args.max_concurrency or mapping.max_concurrency,
+        overridden=any(v is not None for v in (args.batch_size, args.batching_window, args.max_concurrency)),
+    )
+    server = BenchServer()
+    try:
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        builder = AccountBuilder(session, endpoint_url=server.url).network(subnet_prefix=20)
+        began = time.time()
+        fleet = seed_fleet(builder, scenario)
+        print(f"seeded {len(fleet.members)} Spot instances in {len(fleet.target_groups)} target groups "
+              f"({sum(1 for t in fleet.target_groups.values() if t == 'ip')} ip-type) in {time.time() - began:.1f} s")
+        print(f"scenario: {scenario.instances} notices within {scenario.arrival_window_s:g} s, real time (no compression), "
+              f"latency {'20-50 ms per call' if scenario.latency_s else 'none'}, "
+              f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}")
+        notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet)
+        print_figures(ours)
+        print_figures(base)
+        cpu_ours, cpu_base = cpu_per_notice(mapping, server, session, builder, fleet, scenario)
+    finally:
+        server.stop()
+
+    print("\n== Cost beyond AWS latency")
+    print(f"  CPU per notice (handler process only, no latency): ours {cpu_ours * 1000:.2f} ms, "
+          f"baseline {cpu_base * 1000:.2f} ms")
+    if not args.no_cold_start:
+        from bench.coldstart import cold_start
+
+        cs = cold_start()
+        print(f"  cold start, cumulative import time (median of 7 fresh processes, Lambda's environment variables): "
+              f"import app {cs['app_ms']:.0f} ms, import boto3 {cs['boto3_ms']:.0f} ms, ratio {cs['ratio']:.2f} "
+              f"(target <= 1.3)")
+        print("    costliest direct imports of app: " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in cs["top_ms"]))
+    if args.chart and str(args.chart):
+        conditions = ("20-50 ms per call" if scenario.latency_s else "no latency") + (
+            "; ELB token bucket 40, +10/s" if scenario.throttle else "; no throttling")
+        chart(notices, ours, base, args.chart, mapping, conditions)
+        print(f"  chart: {args.chart.relative_to(ROOT) if args.chart.is_relative_to(ROOT) else args.chart}")
+
+    ratio = base.total_calls / ours.total_calls if ours.total_calls else math.inf
+    print(f"\n  API calls: baseline / ours = {base.total_calls} / {ours.total_calls} = {ratio:.1f}x")
+    print(
+        f"RESULT api_calls_ours={ours.total_calls} api_calls_baseline={base.total_calls} ratio={ratio:.1f} "
+        f"missed_ours={ours.missed} missed_baseline={base.missed} "
+        f"p95_ours_s={ours.percentile(95):.2f} p95_baseline_s={base.percentile(95):.2f}"
+    )
+    return 0

@@ -1,0 +1,142 @@
+"""Our design under load: the notice queue drained the way Lambda's SQS event source feeds the function.
+
+Model of the event source mapping (template.yaml: BatchSize, MaxBatchingWindowSeconds, MaxConcurrency):
+- a poller gathers messages into a batch until it holds BatchSize or MaximumBatchingWindowInSeconds have passed
+  since it started gathering (it starts as soon as one message is there and an invocation slot is free);
+- at most MaxConcurrency invocations run at once; while all are busy, messages wait in the queue;
+- each concurrent slot is one execution environment with its own clients and caches, reused by every invocation
+  it serves (warm starts), as Lambda reuses environments.
+The poller's own ReceiveMessage/DeleteMessage calls are made by the Lambda service, not by the function, so they
+are not simulated and not counted. Records failed through ReportBatchItemFailures would come back after the
+queue's visibility timeout (360 s), long after the deadline; the bench counts them instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import boto3
+
+from bench.scenario import Notice, stamp
+from spot_handler.aws import AwsClients
+from spot_handler.invocation import handle_invocation
+from spot_handler.settings import Settings
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    batch_size: int
+    batching_window_s: float
+    max_concurrency: int
+    overridden: bool = False  # not the template's defaults
+
+
+@dataclass
+class OursRun:
+    invocations: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+    batch_item_failures: int = 0
+    errors: list[str] = field(default_factory=list)  # invocations that raised (Lambda would retry the whole batch)
+
+
+@contextlib.contextmanager
+def endpoint(url: str):
+    """Point boto3 at `url` while clients are built, the way the demo and tests point the handler at moto."""
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+def sqs_record(event: dict, queue_arn: str, sent_at: float) -> dict:
+    body = json.dumps(event)
+    return {
+        "messageId": event["id"],
+        "receiptHandle": f"bench-{event['id']}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(int(sent_at * 1000)),
+            "SenderId": "AIDAEVENTBRIDGE",
+            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's own checksum, not security
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
+
+
+def run_ours(
+    notices: list[Notice],
+    mapping: EventSourceMapping,
+    session: boto3.session.Session,
+    endpoint_url: str,
+    settings: Settings,
+    start_at: float,
+    time_limit_s: float,
+) -> OursRun:
+    """Deliver every notice at start_at + its offset and let the modelled event source invoke the handler."""
+    queue_arn = f"arn:aws:sqs:{session.region_name}:123456789012:bench-NoticeQueue"
+    run = OursRun()
+    lock = threading.Lock()
+    environments: queue.SimpleQueue[AwsClients] = queue.SimpleQueue()
+    with endpoint(endpoint_url):
+        for _ in range(mapping.max_concurrency):
+            environments.put(AwsClients.create(session))
+    slots = threading.Semaphore(mapping.max_concurrency)
+
+    def invoke(records: list[dict]) -> None:
+        clients = environments.get()
+        try:
+            report = handle_invocation({"Records": records}, clients, settings)
+            with lock:
+                run.batch_item_failures += len(report.batch_item_failures)
+        except Exception as exc:  # noqa: BLE001 - recorded: Lambda would retry the batch after the visibility timeout
+            with lock:
+                run.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            environments.put(clients)
+            slots.release()
+
+    pending = list(notices)  # in arrival order
+    next_index = 0
+    hard_stop = start_at + time_limit_s
+    with ThreadPoolExecutor(max_workers=mapping.max_concurrency, thread_name_prefix="invocation") as pool:
+        while next_index < len(pending) and time.time() < hard_stop:
+            slots.acquire()
+            # Wait for the first message, then gather until the batch is full or the window has passed.
+            first_due = start_at + pending[next_index].offset_s
+            time.sleep(max(0.0, first_due - time.time()))
+            window_ends = max(time.time(), first_due) + mapping.batching_window_s
+            batch: list[dict] = []
+            while next_index < len(pending) and len(batch) < mapping.batch_size:
+                due = start_at + pending[next_index].offset_s
+                now = time.time()
+                if due <= now:
+                    event = stamp(pending[next_index].event, due)
+                    batch.append(sqs_record(event, queue_arn, due))
+                    next_index += 1
+                elif due <= window_ends and due < hard_stop:
+                    time.sleep(due - now)
+                else:
+                    time.sleep(max(0.0, min(window_ends, hard_stop) - now))
+                    break
+            run.invocations += 1
+            run.batch_sizes.append(len(batch))
+            pool.submit(invoke, batch)
+    return run

@@ -1,0 +1,204 @@
+"""The bench's stand-in for AWS: moto behind WSGI middleware that adds what moto leaves out.
+
+    python -m bench.server [--host 127.0.0.1] [--port 0]     (prints "PORT <n>" once it listens)
+
+moto (with the project's fidelity patches, local/moto_fidelity.py) answers every call; the middleware in front of it
+- counts every request by service and operation, throttled ones and retries included (that is what AWS sees);
+- adds a per-call latency drawn uniformly from a range (half before moto answers, half after);
+- runs the account's ELB API token buckets and answers over-budget ELBv2 calls the way AWS does: HTTP 400, query
+  protocol error document, Error Code "Throttling", message "Rate exceeded";
+- timestamps every target that a successful DeregisterTargets removed, so both designs are timed the same way, on
+  the server side, at the moment the load balancer stops routing to them.
+
+Token buckets (see bench/README.md for the source): ELB keeps one bucket per account and Region for its
+non-mutating actions (Describe*), documented at 40 tokens with a refill of 10 tokens per second, and separate ones
+for mutating actions. One request takes one token; refill is continuous at the documented per-second rate.
+
+Control endpoints (JSON, used by the harness only): POST /_bench/config sets latency and buckets and clears every
+counter; GET /_bench/stats returns the counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+ELB_SERVICE = "elasticloadbalancing"
+THROTTLE_BODY = (
+    '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+    "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+    "<RequestId>{request_id}</RequestId></ErrorResponse>"
+)
+
+
+@dataclass
+class TokenBucket:
+    capacity: float
+    refill_per_second: float
+    tokens: float = 0.0
+    updated: float = 0.0
+
+    def __post_init__(self):
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.refill_per_second)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def operation_of(environ: dict, body: bytes) -> tuple[str, str]:
+    """(service, operation) of a signed AWS request: service from the SigV4 scope, operation from the protocol."""
+    service = "unknown"
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            service = scope[3]
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:  # JSON protocols: "AmazonSQS.SendMessage"
+        return service, target.rsplit(".", 1)[-1]
+    action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["unknown"])[0]
+    return service, action
+
+
+class BenchMiddleware:
+    """Latency, ELB throttling and call counting in front of a WSGI app (moto's)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.latency: tuple[float, float] | None = None
+        self.buckets: dict[str, TokenBucket] = {}
+        self.rng = random.Random(0)
+        self.calls: Counter = Counter()
+        self.throttled: Counter = Counter()
+        self.deregistered: dict[str, float] = {}  # "target group ARN|target id" -> first time it was removed
+
+    def configure(self, config: dict) -> None:
+        with self.lock:
+            latency = config.get("latency")
+            self.latency = (float(latency[0]), float(latency[1])) if latency else None
+            self.buckets = {}
+            for name, spec in (config.get("buckets") or {}).items():
+                self.buckets[name] = TokenBucket(float(spec["burst"]), float(spec["refill_per_second"]))
+            self.rng = random.Random(config.get("seed", 0))
+            self.calls.clear()
+            self.throttled.clear()
+            self.deregistered.clear()
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {
+                "calls": dict(self.calls),
+                "throttled": dict(self.throttled),
+                "deregistered": dict(self.deregistered),
+            }
+
+    def _delay(self) -> float:
+        with self.lock:
+            return self.rng.uniform(*self.latency) if self.latency else 0.0
+
+    def _admit(self, service: str, operation: str) -> bool:
+        if service != ELB_SERVICE:
+            return True
+        bucket_name = "elb_describe" if operation.startswith("Describe") else "elb_mutating"
+        with self.lock:
+            bucket = self.buckets.get(bucket_name)
+            return bucket is None or bucket.take()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_bench/"):
+            return self._control(environ, start_response, path)
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service, operation = operation_of(environ, body)
+        key = f"{service}:{operation}"
+        with self.lock:
+            self.calls[key] += 1
+        delay = self._delay()
+        time.sleep(delay / 2)
+
+        if not self._admit(service, operation):
+            with self.lock:
+                self.throttled[key] += 1
+            time.sleep(delay / 2)
+            payload = THROTTLE_BODY.format(request_id=uuid.uuid4()).encode()
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+            return [payload]
+
+        status_holder: list[str] = []
+
+        def capture(status, headers, exc_info=None):
+            status_holder.append(status)
+            return start_response(status, headers, exc_info)
+
+        chunks = list(self.app(environ, capture))  # moto has answered: the state change is done
+        if operation == "DeregisterTargets" and status_holder and status_holder[0].startswith("200"):
+            self._record_deregistration(body)
+        time.sleep(delay / 2)
+        return chunks
+
+    def _record_deregistration(self, body: bytes) -> None:
+        form = parse_qs(body.decode("utf-8", "replace"))
+        arn = form.get("TargetGroupArn", [""])[0]
+        now = time.time()
+        with self.lock:
+            for name, values in form.items():
+                if name.startswith("Targets.member.") and name.endswith(".Id"):
+                    self.deregistered.setdefault(f"{arn}|{values[0]}", now)
+
+    def _control(self, environ, start_response, path):
+        if path == "/_bench/config" and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            self.configure(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+            payload = b"{}"
+        elif path == "/_bench/stats":
+            payload = json.dumps(self.stats()).encode()
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b"{}"]
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from local import moto_fidelity
+
+    moto_fidelity.apply()
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request would cost more than moto
+    app = BenchMiddleware(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
