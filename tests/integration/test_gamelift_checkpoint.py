@@ -59,7 +59,8 @@ def checkpoint_table(account, name: str = TABLE):
                    {"AttributeName": "checkpointId", "KeyType": "RANGE"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+    dynamodb.update_time_to_live(TableName=name,
+                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
     return boto3.session.Session(region_name=REGION).resource("dynamodb").Table(name)
 
 
@@ -89,7 +90,8 @@ def anywhere_fleet(state: GameLiftState, *computes: str) -> None:
 # ---- fleet compute path ------------------------------------------------------------------------------------------
 
 
-def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(account, handler_clients, gamelift_state):
+def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(account, handler_clients,
+                                                                               gamelift_state):
     # Given an Anywhere fleet whose pages hold 2 sessions: 3 live sessions on the interrupted compute (one still
     # ACTIVATING), one on another compute, and players over two pages in the first session
     b = account.builder
@@ -108,7 +110,8 @@ def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(
     ]
     bystander = gamelift_state.add_game_session(FLEET, other.instance_id, name="other-4", game_session_id="gs-other-4")
     for player, status in (("p1", "ACTIVE"), ("p2", "ACTIVE"), ("p3", "RESERVED"), ("gone", "COMPLETED")):
-        gamelift_state.add_player_session(mine[0]["GameSessionId"], player, status=status, player_data=f"{player}-loadout")
+        gamelift_state.add_player_session(mine[0]["GameSessionId"], player, status=status,
+                                          player_data=f"{player}-loadout")
     gamelift_state.add_player_session(mine[1]["GameSessionId"], "p5")
 
     # When the instance's Spot interruption warning arrives
@@ -209,7 +212,8 @@ def test_fleetiq_servers_of_the_instance_are_held_and_others_left_alone(account,
 
     [alert] = account.alerts()
     doc = alert.document["gameLift"]
-    assert doc["gameServerCount"] == 2 and sorted(s["gameServerId"] for s in doc["gameServers"]) == ["gs-busy", "gs-free"]
+    assert doc["gameServerCount"] == 2
+    assert sorted(s["gameServerId"] for s in doc["gameServers"]) == ["gs-busy", "gs-free"]
     body = email_body(account)
     assert f"2 game servers of group {group_arn} on this instance: 1 marked UTILIZED, 1 already UTILIZED" in body
     assert "gs-free (10.20.1.5:7777)" in body

@@ -278,15 +278,14 @@ def _checkpoint(clients: AwsClients, plans: list[InstancePlan], reports: dict[st
             if report.game_servers or report.game_sessions:
                 report.problems.append("checkpoint not stored: no checkpoint table configured (CHECKPOINT_TABLE_NAME)")
         return
-    failed = write_checkpoints(clients.dynamodb, settings.checkpoint_table_name, items)
+    table = settings.checkpoint_table_name
+    failed = write_checkpoints(clients.dynamodb, table, items)
     for report in reports.values():
         for checkpoint in [*report.game_servers, *report.game_sessions]:
             reason = failed.get((report.instance_id, checkpoint.checkpoint_id))
             checkpoint.stored = reason is None
             if reason:
-                report.problems.append(
-                    f"checkpoint {checkpoint.checkpoint_id} not stored in table {settings.checkpoint_table_name}: {reason}"
-                )
+                report.problems.append(f"checkpoint {checkpoint.checkpoint_id} not stored in table {table}: {reason}")
 
 
 def _scan_group(gamelift, group: str) -> tuple[list[gl.GameServer], str | None]:
