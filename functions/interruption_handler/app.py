@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from spot_handler.aws import default_clients
+from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import get_settings
 
@@ -21,9 +22,10 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    budget = TimeBudget.start(remaining_ms=context.get_remaining_time_in_millis())  # the alert's clock starts here
     # Until a line names its own notice, it carries the bare event's id, or for a batch the invocation's request id.
     logger.set_correlation_id(event_id_of(event) or context.aws_request_id)
-    report = handle_invocation(event, default_clients(), get_settings())
+    report = handle_invocation(event, default_clients(), get_settings(), budget=budget)
     record_metrics(report)
     log_results(report)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.batch_item_failures]}
@@ -39,6 +41,7 @@ def event_id_of(event: Any) -> str | None:
 def record_metrics(report: InvocationReport) -> None:
     metrics.add_metric(name="NoticesReceived", unit=MetricUnit.Count, value=len(report.results) + len(report.rejected))
     metrics.add_metric(name="MalformedNotices", unit=MetricUnit.Count, value=len(report.rejected))
+    metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=report.duplicates)
     deregistered = failures = alert_failures = 0
     for result in report.results:
         if result.outcome is None:
@@ -64,7 +67,7 @@ def log_results(report: InvocationReport) -> None:
             extra={
                 "instance_id": result.notice.instance_id,
                 "detail_type": result.notice.kind.value,
-                "outcome": outcome.status if outcome else "ignored",
+                "outcome": outcome.status if outcome else ("duplicate" if result.duplicate else "ignored"),
                 "failures": outcome.failures if outcome else [],
                 "alert_error": result.alert_error,
             },

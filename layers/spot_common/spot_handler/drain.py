@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from spot_handler.aws import elbv2 as elb
 from spot_handler.aws.clients import describe_error
+from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.models import TargetGroupDrain
 from spot_handler.planning import InstancePlan
 from spot_handler.settings import Settings
@@ -37,9 +38,18 @@ class DrainReport:
 
 
 def drain_target_groups(
-    elbv2, plans: list[InstancePlan], settings: Settings, clock: Callable[[], datetime] = utcnow
+    elbv2,
+    plans: list[InstancePlan],
+    settings: Settings,
+    clock: Callable[[], datetime] = utcnow,
+    budget: TimeBudget | None = None,
 ) -> DrainReport:
-    """Deregister the planned instances from all their target groups, target groups in parallel."""
+    """Deregister the planned instances from all their target groups, target groups in parallel.
+
+    A target group still being drained when the budget runs out is reported as not confirmed; its calls carry on in
+    the background (DeregisterTargets is idempotent) but the alert does not wait for them.
+    """
+    budget = budget or TimeBudget.start()
     by_group: dict[str, list[InstancePlan]] = {}
     for plan in plans:
         if plan.drain:
@@ -49,15 +59,20 @@ def drain_target_groups(
     if not by_group:
         return report
     workers = min(MAX_PARALLEL_TARGET_GROUPS, len(by_group))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain") as pool:
-        futures = {arn: pool.submit(_drain_group, elbv2, arn, members, settings, clock) for arn, members in by_group.items()}
-        for arn, future in futures.items():
-            drains, sent_at = future.result()
-            for plan in by_group[arn]:
-                report.drains.setdefault(plan.instance_id, []).append(drains[plan.instance_id])
-                if sent_at is not None and plan.notice.deadline is not None:
-                    margin = (plan.notice.deadline - sent_at).total_seconds()
-                    report.seconds_left[plan.instance_id] = min(margin, report.seconds_left.get(plan.instance_id, margin))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain")
+    futures = {arn: pool.submit(_drain_group, elbv2, arn, members, settings, clock) for arn, members in by_group.items()}
+    pool.shutdown(wait=False)  # never block on a hanging target group: the budget decides how long to wait
+    for arn, future in futures.items():
+        try:
+            drains, sent_at = budget.wait(future, "DescribeTargetHealth/DeregisterTargets")
+        except DidNotFinish as exc:
+            drains = {p.instance_id: TargetGroupDrain(arn, error=f"not confirmed: {exc}") for p in by_group[arn]}
+            sent_at = None
+        for plan in by_group[arn]:
+            report.drains.setdefault(plan.instance_id, []).append(drains[plan.instance_id])
+            if sent_at is not None and plan.notice.deadline is not None:
+                margin = (plan.notice.deadline - sent_at).total_seconds()
+                report.seconds_left[plan.instance_id] = min(margin, report.seconds_left.get(plan.instance_id, margin))
     return report
 
 

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from spot_handler.aws import AwsClients
 from spot_handler.aws.clients import describe_error
 from spot_handler.aws.notify import park_in_dead_letter_queue
+from spot_handler.budget import TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.flow import NoticeResult, handle_notices
 from spot_handler.models import InterruptionNotice, MalformedNotice, parse_notice
@@ -35,6 +36,7 @@ class InvocationReport:
     results: list[NoticeResult] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # reasons of the malformed records
     batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
+    duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -42,43 +44,57 @@ def is_sqs_batch(event: Any) -> bool:
 
 
 def handle_invocation(
-    event: Any, clients: AwsClients, settings: Settings, clock: Callable[[], datetime] = utcnow
+    event: Any,
+    clients: AwsClients,
+    settings: Settings,
+    clock: Callable[[], datetime] = utcnow,
+    budget: TimeBudget | None = None,
 ) -> InvocationReport:
+    budget = budget or TimeBudget.start()
     if is_sqs_batch(event):
-        return _handle_sqs_batch(event["Records"], clients, settings, clock)
-    return _handle_bare_event(event, clients, settings, clock)
+        return _handle_sqs_batch(event["Records"], clients, settings, clock, budget)
+    return _handle_bare_event(event, clients, settings, clock, budget)
 
 
-def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, clock) -> InvocationReport:
+def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
     report = InvocationReport()
     accepted: list[tuple[str, InterruptionNotice]] = []
+    rejected: list[tuple[str, str, str]] = []  # (message id, body, reason)
     for record in records:
         message_id = str(record.get("messageId", "")) if isinstance(record, dict) else ""
         body = record.get("body", "") if isinstance(record, dict) else ""
         try:
             accepted.append((message_id, parse_notice(body)))
         except MalformedNotice as exc:
-            report.rejected.append(exc.reason)
-            if not _park(clients, settings, body, exc.reason, origin=f"sqs:{message_id}"):
-                report.batch_item_failures.append(message_id)  # the queue's redrive policy ends it in the DLQ
+            rejected.append((message_id, body, exc.reason))
 
     unique: dict[str, InterruptionNotice] = {}
     for _, notice in accepted:
-        unique.setdefault(notice.notice_id, notice)  # EventBridge may deliver one notice twice
-    report.results = handle_notices(list(unique.values()), clients, settings, clock) if unique else []
-    failed_notices = {r.notice.notice_id for r in report.results if not r.handled}
-    report.batch_item_failures += [mid for mid, notice in accepted if notice.notice_id in failed_notices]
+        # One interruption, one notice: EventBridge may deliver an event twice, EC2 may send it again with a new id.
+        unique.setdefault(notice.interruption_key, notice)
+    report.duplicates = len(accepted) - len(unique)
+    report.results = handle_notices(list(unique.values()), clients, settings, clock, budget) if unique else []
+    report.duplicates += sum(1 for r in report.results if r.duplicate)
+    failed_keys = {r.notice.interruption_key for r in report.results if not r.handled}
+    report.batch_item_failures += [mid for mid, notice in accepted if notice.interruption_key in failed_keys]
+
+    # Malformed records are parked after the valid ones are handled, so a slow DLQ never delays a drain or an alert.
+    for message_id, body, reason in rejected:
+        report.rejected.append(reason)
+        if not _park(clients, settings, body, reason, origin=f"sqs:{message_id}"):
+            report.batch_item_failures.append(message_id)  # the queue's redrive policy ends it in the DLQ
     return report
 
 
-def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, clock) -> InvocationReport:
+def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
     try:
         notice = parse_notice(event)
     except MalformedNotice as exc:
         body = event if isinstance(event, str) else json.dumps(event, default=str)
         _park(clients, settings, body, exc.reason, origin="direct-invocation")
         raise
-    report = InvocationReport(results=handle_notices([notice], clients, settings, clock))
+    report = InvocationReport(results=handle_notices([notice], clients, settings, clock, budget))
+    report.duplicates = sum(1 for r in report.results if r.duplicate)
     failed = [r for r in report.results if not r.handled]
     if failed:
         raise AlertNotPublished(f"alert for {notice.instance_id} (notice {notice.notice_id}) not published: {failed[0].alert_error}")

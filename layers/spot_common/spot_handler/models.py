@@ -80,6 +80,11 @@ class InterruptionNotice:
     account: str
 
     @property
+    def interruption_key(self) -> str:
+        """Same for every notice of one interruption: EventBridge re-sends (same id) and EC2 re-notices (new id)."""
+        return f"{self.instance_id}#{self.kind.value}"
+
+    @property
     def is_interruption(self) -> bool:
         return self.kind is not NoticeKind.REBALANCE_RECOMMENDATION
 

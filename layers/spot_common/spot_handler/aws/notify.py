@@ -49,12 +49,26 @@ def publish_alerts(sns, topic_arn: str, alerts: list[OutgoingAlert]) -> dict[str
 
 
 def park_in_dead_letter_queue(sqs, queue_url: str, body: str, reason: str, origin: str) -> None:
-    """Send a record the handler cannot process to the DLQ, with the reason as a message attribute."""
-    sqs.send_message(
-        QueueUrl=queue_url,
-        MessageBody=body if body else json.dumps(None),
-        MessageAttributes={
-            "RejectReason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
-            "Origin": {"DataType": "String", "StringValue": origin},
-        },
-    )
+    """Send a record the handler cannot process to the DLQ, with the reason as a message attribute.
+
+    A body too large to fit next to its attributes (SQS takes 256 KiB for body and attributes together) is cut to
+    fit, and the reason says so: the reason must reach the DLQ, and no interruption notice is anywhere near that size.
+    """
+    attributes = {
+        "RejectReason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+        "Origin": {"DataType": "String", "StringValue": origin},
+    }
+    body = body if body else json.dumps(None)
+    encoded = body.encode("utf-8")
+    room = _SQS_MESSAGE_MAX - _ATTRIBUTES_ROOM
+    if len(encoded) > room:
+        body = encoded[:room].decode("utf-8", errors="ignore")
+        attributes["RejectReason"]["StringValue"] = (
+            f"{reason[:900]} (body cut from {len(encoded)} to {room} bytes to fit the DLQ)"
+        )
+        attributes["OriginalBodyBytes"] = {"DataType": "Number", "StringValue": str(len(encoded))}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
+
+
+_SQS_MESSAGE_MAX = 262_144
+_ATTRIBUTES_ROOM = 4_096  # names, types and values of the attributes above, with room to spare

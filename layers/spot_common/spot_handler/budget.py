@@ -1,0 +1,86 @@
+"""The time budget of one invocation: the alert goes out on time even when an AWS dependency hangs.
+
+Everything before the alert (instance lookup, idempotency claims, draining, checkpoints) runs against one work
+deadline. Work that has not finished by then is named in the alert ("... did not finish within 10 s") and the alert
+is published with what did finish. Each AWS call is bounded on its own as well (aws/clients.py: 2 s connect,
+5 s read, 4 attempts); the budget bounds their sum, which retries alone could stretch past a minute.
+
+The bound: PublishBatch is called at most WORK_SECONDS (10 s) after the handler starts, plus the time to compose
+the alerts (milliseconds), so with SNS answering the alert is out within ALERT_BOUND_SECONDS (15 s) of the handler
+starting, whatever EC2, ELB, Auto Scaling, DynamoDB or GameLift do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+WORK_SECONDS = 10.0
+ALERT_BOUND_SECONDS = 15.0
+MIN_WORK_SECONDS = 3.0  # a notice read close to its deadline still gets this long to drain
+DEADLINE_MARGIN_SECONDS = 5.0  # alert at least this long before the instance goes, when there is time for it
+# Kept back from the Lambda's remaining time for PublishBatch (its own retries) and the completion records.
+PUBLISH_RESERVE_SECONDS = 35.0
+
+T = TypeVar("T")
+
+
+class DidNotFinish(RuntimeError):
+    """Work that was still running when the budget ran out. The message names it for the alert."""
+
+    def __init__(self, what: str, seconds: float):
+        super().__init__(f"{what} did not finish within {seconds:.0f} s")
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    started: float  # time.monotonic() when the handler started
+    work_seconds: float  # how long work before the alert may take, from `started`
+
+    @classmethod
+    def start(cls, remaining_ms: int | None = None, work_seconds: float = WORK_SECONDS) -> "TimeBudget":
+        """The budget of an invocation starting now; `remaining_ms` is the Lambda context's remaining time."""
+        if remaining_ms is not None:
+            work_seconds = min(work_seconds, max(MIN_WORK_SECONDS, remaining_ms / 1000 - PUBLISH_RESERVE_SECONDS))
+        return cls(started=time.monotonic(), work_seconds=work_seconds)
+
+    def bounded_by(self, deadlines: Iterable[datetime | None], now: datetime) -> "TimeBudget":
+        """Shortened so the alert goes out before the earliest deadline still ahead (never below MIN_WORK_SECONDS).
+
+        A deadline already past changes nothing: the instance is gone or about to be, and draining what is left is
+        still worth the full budget.
+        """
+        ahead = [(d - now).total_seconds() for d in deadlines if d is not None and d > now]
+        if not ahead:
+            return self
+        elapsed = time.monotonic() - self.started
+        until_deadline = elapsed + min(ahead) - DEADLINE_MARGIN_SECONDS
+        return replace(self, work_seconds=max(MIN_WORK_SECONDS, min(self.work_seconds, until_deadline)))
+
+    def remaining(self) -> float:
+        return max(0.0, self.started + self.work_seconds - time.monotonic())
+
+    def wait(self, future: Future, what: str) -> Any:
+        """The future's result, or DidNotFinish when the budget runs out first."""
+        try:
+            return future.result(timeout=self.remaining())
+        except FutureTimeout:
+            raise DidNotFinish(what, self.work_seconds) from None
+
+    def run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call fn in a worker thread and wait for it within the budget.
+
+        Python cannot cancel a thread: work that runs out of budget carries on in the background until its own
+        client timeouts end it, and its result is ignored. Every call it makes is idempotent (Describe*,
+        DeregisterTargets, conditional DynamoDB writes), so finishing late does no harm.
+        """
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget")
+        try:
+            return self.wait(pool.submit(fn, *args, **kwargs), what)
+        finally:
+            pool.shutdown(wait=False)

@@ -1,0 +1,313 @@
+"""Exactly one alert per interruption: duplicates, poison records, failing and hanging dependencies.
+
+Each case runs against a moto account with the idempotency table as template.yaml declares it; faults are injected
+into the handler's own clients with botocore event hooks (tests/support/faults.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+
+import boto3
+import pytest
+
+from local.gamelift_fake import GameLiftState, start, stop
+from spot_handler.aws.clients import CLIENT_CONFIG
+from spot_handler.budget import ALERT_BOUND_SECONDS, WORK_SECONDS, TimeBudget
+from spot_handler.invocation import handle_invocation
+from tests.conftest import REGION
+from tests.support.events import load_event
+from tests.support.faults import Fault, FaultInjector, no_backoff
+
+SPOT = "spot-interruption-instance-tg.json"
+IDEMPOTENCY_TABLE = "spot-idempotency"
+
+
+def idempotency_table(account, name: str = IDEMPOTENCY_TABLE) -> str:
+    """The idempotency table as template.yaml declares it: key `id`, TTL attribute `expiration`, on demand."""
+    dynamodb = account.builder.client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+    return name
+
+
+@pytest.fixture
+def guarded(account):
+    """The account with its idempotency table; settings name it."""
+    idempotency_table(account)
+    return account
+
+
+def invoke(account, event, clients=None, budget=None, **settings):
+    values = {"idempotency_table_name": IDEMPOTENCY_TABLE, **settings}
+    return handle_invocation(event, clients or account.clients, account.settings(**values), budget=budget)
+
+
+def sqs_batch(*bodies: str) -> dict:
+    """An SQS event as the Lambda poller builds it, one record per body."""
+    return {"Records": [{"messageId": str(uuid.uuid4()), "body": body, "attributes": {"ApproximateReceiveCount": "1"},
+                         "eventSource": "aws:sqs"} for body in bodies]}
+
+
+def notice_body(instance_id: str, name: str = SPOT, **changes) -> str:
+    event = load_event(name, instance_id)
+    event.update(changes)
+    return json.dumps(event)
+
+
+def web_instance(account, name="web-1"):
+    b = account.builder
+    arn = b.target_group("web", delay=60)
+    victim = b.spot_instance(name, tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+    return arn, victim.instance_id
+
+
+# ---- idempotency --------------------------------------------------------------------------------------------------
+
+
+def test_eventbridge_resend_in_a_later_batch_sends_no_second_alert(guarded):
+    # Given an interruption that was handled and alerted
+    arn, instance = web_instance(guarded)
+    body = notice_body(instance)
+    first = invoke(guarded, sqs_batch(body))
+    assert first.batch_item_failures == [] and len(guarded.alerts()) == 1
+
+    # When EventBridge delivers the same event again
+    again = invoke(guarded, sqs_batch(body))
+
+    # Then nothing is sent, the record is reported successful, and it is counted as a duplicate
+    assert guarded.alerts() == []
+    assert again.batch_item_failures == []
+    assert again.duplicates == 1 and again.results[0].duplicate
+
+
+def test_ec2_re_notice_with_a_new_id_is_the_same_interruption(guarded):
+    arn, instance = web_instance(guarded)
+    invoke(guarded, sqs_batch(notice_body(instance)))
+    guarded.alerts()
+
+    # A second notice for the same instance and type, new id and a later time, in the same batch as a re-send
+    re_notice = notice_body(instance, id=str(uuid.uuid4()), time="2026-11-26T10:00:05Z")
+    report = invoke(guarded, sqs_batch(re_notice, re_notice))
+
+    assert guarded.alerts() == []
+    assert report.batch_item_failures == [] and report.duplicates == 2
+
+
+def test_two_notices_of_one_interruption_in_one_batch_give_one_alert(guarded):
+    arn, instance = web_instance(guarded)
+    report = invoke(guarded, sqs_batch(notice_body(instance), notice_body(instance, id=str(uuid.uuid4()))))
+
+    [alert] = guarded.alerts()
+    assert alert.document["instanceId"] == instance
+    assert report.batch_item_failures == [] and report.duplicates == 1
+
+
+def test_another_notice_type_for_the_same_instance_is_alerted(guarded):
+    arn, instance = web_instance(guarded)
+    invoke(guarded, sqs_batch(notice_body(instance, "rebalance-recommendation.json")))
+    invoke(guarded, sqs_batch(notice_body(instance)))
+
+    assert sorted(a.attributes["event_type"] for a in guarded.alerts()) == [
+        "EC2 Instance Rebalance Recommendation", "EC2 Spot Instance Interruption Warning"]
+
+
+def test_failed_alert_releases_the_claim_so_the_redelivery_alerts_once(guarded, monkeypatch):
+    no_backoff(monkeypatch)
+    arn, instance = web_instance(guarded)
+    body = notice_body(instance)
+    outage = {"on": True}
+    FaultInjector([Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=lambda: outage["on"])]).install(
+        guarded.clients.sns)
+
+    # When SNS is down, the record is reported failed, never dropped
+    event = sqs_batch(body)
+    report = invoke(guarded, event)
+    assert report.batch_item_failures == [event["Records"][0]["messageId"]]
+    assert "ServiceUnavailable" in report.results[0].alert_error
+    assert guarded.alerts() == [] and guarded.builder.registered(arn) == []  # drained all the same
+
+    # And its redelivery, once SNS is back, sends exactly one alert
+    outage["on"] = False
+    again = invoke(guarded, sqs_batch(body))
+    assert again.batch_item_failures == []
+    assert len(guarded.alerts()) == 1
+    assert invoke(guarded, sqs_batch(body)).duplicates == 1 and guarded.alerts() == []
+
+
+def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guarded, monkeypatch):
+    no_backoff(monkeypatch)
+    arn, instance = web_instance(guarded)
+    body = notice_body(instance)
+    outage = {"on": True}
+    FaultInjector([Fault("dynamodb", "PutItem", "5xx", active=lambda: outage["on"])]).install(guarded.clients.dynamodb)
+
+    event = sqs_batch(body)
+    report = invoke(guarded, event)
+
+    # Then draining did not wait for the table, the alert did (it could be doubled without a claim)
+    assert guarded.builder.registered(arn) == []
+    assert guarded.alerts() == []
+    assert report.batch_item_failures == [event["Records"][0]["messageId"]]
+    assert "idempotency table: InternalServerError" in report.results[0].alert_error
+
+    outage["on"] = False
+    assert invoke(guarded, sqs_batch(body)).batch_item_failures == []
+    assert len(guarded.alerts()) == 1
+
+
+def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
+    # Given another invocation holding the claim of this interruption
+    arn, instance = web_instance(guarded)
+    from spot_handler.aws.claims import HOLD_MILLIS, NoticeClaims, _record_data
+    from spot_handler.models import parse_notice
+
+    notice = parse_notice(notice_body(instance))
+    claims = NoticeClaims.open(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
+    claims._layer.save_inprogress(_record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
+
+    event = sqs_batch(notice_body(instance, id=str(uuid.uuid4())))
+    report = invoke(guarded, event)
+
+    assert guarded.alerts() == []
+    assert report.batch_item_failures == [event["Records"][0]["messageId"]]
+    assert "another invocation" in report.results[0].alert_error
+
+
+@pytest.fixture(scope="module")
+def gamelift_fake():
+    server, url = start(state=GameLiftState(region=REGION))
+    yield server, url
+    stop(server)
+
+
+def test_duplicate_makes_no_second_checkpoint(guarded, gamelift_fake):
+    # Given an instance hosting a FleetIQ game server, and the checkpoint table
+    server, url = gamelift_fake
+    state = server.state
+    state.reset()
+    group = "arena-spot"
+    victim = guarded.builder.spot_instance("game-1", tags={"GameLiftGameServerGroup": group})
+    state.add_game_server(group, "gs-1", victim.instance_id)
+    dynamodb = guarded.builder.client("dynamodb")
+    dynamodb.create_table(  # the checkpoint table's keys, as template.yaml declares them
+        TableName="spot-checkpoints",
+        AttributeDefinitions=[{"AttributeName": "instanceId", "AttributeType": "S"},
+                              {"AttributeName": "checkpointId", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "instanceId", "KeyType": "HASH"},
+                   {"AttributeName": "checkpointId", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    gamelift = boto3.session.Session(region_name=REGION).client("gamelift", endpoint_url=url, config=CLIENT_CONFIG)
+    clients = dataclasses.replace(guarded.clients, gamelift=gamelift)
+    body = notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json")
+
+    # When the notice arrives, then again as an EventBridge re-send and as an EC2 re-notice
+    invoke(guarded, sqs_batch(body), clients=clients, checkpoint_table_name="spot-checkpoints")
+    calls_after_first = len(state.calls)
+    invoke(guarded, sqs_batch(body, notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json",
+                                                id=str(uuid.uuid4()))),
+           clients=clients, checkpoint_table_name="spot-checkpoints")
+
+    # Then GameLift was called for the first only, and there is one alert
+    assert calls_after_first > 0 and len(state.calls) == calls_after_first
+    assert len(guarded.alerts()) == 1
+
+
+# ---- poison notices -----------------------------------------------------------------------------------------------
+
+POISON = {
+    "not JSON": "{\"version\": \"0\", \"detail\": ",
+    "a JSON array": "[1, 2, 3]",
+    "unsupported source": notice_body("i-0a1b2c3d4e5f60011", source="aws.health"),
+    "unsupported detail-type": notice_body("i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance State-change Notification"}),
+    "missing detail": json.dumps({k: v for k, v in load_event(SPOT).items() if k != "detail"}),
+    "wrong type": notice_body("i-0a1b2c3d4e5f60011", detail={"instance-id": 12, "instance-action": "terminate"}),
+    "empty body": "",
+    "oversize": "x" * 262_000,
+}
+
+
+def test_every_poison_record_is_parked_with_its_reason_and_valid_ones_are_not_delayed(guarded):
+    arn, instance = web_instance(guarded)
+    event = sqs_batch(notice_body(instance), *POISON.values())
+
+    report = invoke(guarded, event)
+
+    # Then the valid notice is drained and alerted, nothing is retried, and each poison record is in the DLQ once
+    assert guarded.builder.registered(arn) == [] and len(guarded.alerts()) == 1
+    assert report.batch_item_failures == []
+    parked = guarded.dead_letters()
+    assert len(parked) == len(POISON)
+    origins = {m["MessageAttributes"]["Origin"]["StringValue"] for m in parked}
+    assert origins == {f"sqs:{r['messageId']}" for r in event["Records"][1:]}
+    reasons = " | ".join(m["MessageAttributes"]["RejectReason"]["StringValue"] for m in parked)
+    for expected in ("not JSON", "expected a JSON object", "source", "detail-type", "detail", "instance-id",
+                     "body cut from 262000"):
+        assert expected in reasons
+
+
+def test_poison_record_that_cannot_be_parked_is_left_to_the_redrive_policy(guarded, monkeypatch):
+    no_backoff(monkeypatch)
+    FaultInjector([Fault("sqs", "SendMessage", "5xx")]).install(guarded.clients.sqs)
+    event = sqs_batch("not json at all")
+
+    report = invoke(guarded, event)
+
+    assert report.batch_item_failures == [event["Records"][0]["messageId"]]
+
+
+# ---- time budget --------------------------------------------------------------------------------------------------
+
+
+def test_stated_bound_leaves_room_for_publishing():
+    assert WORK_SECONDS + 1 <= ALERT_BOUND_SECONDS <= 15
+
+
+def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded):
+    # Given a target group whose DescribeTargetHealth hangs, and a second one that answers
+    b = guarded.builder
+    stuck, fine = b.target_group("stuck", delay=60), b.target_group("fine", delay=60)
+    victim = b.spot_instance("web-1", tags={"TargetGroupArn": f"{stuck},{fine}"})
+    b.register(fine, [victim.instance_id], ports=[80])
+    b.register(stuck, [victim.instance_id], ports=[80])
+    injector = FaultInjector([Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang",
+                                    only_if=lambda request: "targetgroup/stuck/" in request["body"])])
+    injector.install(guarded.clients.elbv2)
+    try:
+        started = time.monotonic()
+        report = invoke(guarded, sqs_batch(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
+        elapsed = time.monotonic() - started
+    finally:
+        injector.release.set()
+
+    # Then the alert went out after the budget, not after the hang, and names what did not finish
+    assert elapsed < 2 + 3
+    assert report.batch_item_failures == []
+    [alert] = guarded.alerts()
+    assert alert.document["outcome"] == "partial"
+    [failure] = alert.document["failures"]
+    assert failure.startswith("target group stuck: not confirmed:") and "did not finish within 2 s" in failure
+    assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [[f"{victim.instance_id}:80"]]
+
+
+def test_hanging_instance_lookup_is_named_and_the_alert_still_goes_out(guarded):
+    injector = FaultInjector([Fault("ec2", "DescribeInstances", "hang")])
+    injector.install(guarded.clients.ec2)
+    try:
+        report = invoke(guarded, sqs_batch(notice_body("i-0a1b2c3d4e5f60011")), budget=TimeBudget.start(work_seconds=1))
+    finally:
+        injector.release.set()
+
+    assert report.batch_item_failures == []
+    [alert] = guarded.alerts()
+    assert any("DescribeInstances did not finish within 1 s" in f for f in alert.document["failures"])
