@@ -64,6 +64,7 @@ _SUBJECT_STATUS = {
     "partial": "drained with failures",
     "failed": "drain FAILED",
     "nothing-to-drain": "nothing to drain",
+    "checkpointed": "game sessions saved",
     "alert-only": "no action",
     "instance-not-found": "instance not found",
 }
@@ -108,7 +109,11 @@ def _wrap(line: str) -> list[str]:
     if len(line) <= EMAIL_WIDTH:
         return [line]
     indent = " " * (len(line) - len(line.lstrip(" -")))
-    return textwrap.wrap(line, EMAIL_WIDTH, subsequent_indent=indent + "  ", break_on_hyphens=False) or [line]
+    # Ids and ARNs are never split: a person copies them from the e-mail.
+    wrapped = textwrap.wrap(
+        line, EMAIL_WIDTH, subsequent_indent=indent + "  ", break_on_hyphens=False, break_long_words=False
+    )
+    return wrapped or [line]
 
 
 def _headline(outcome: InterruptionOutcome) -> str:

@@ -29,7 +29,8 @@ class InterruptionOutcome:
 
     @property
     def status(self) -> str:
-        """One word for filter policies: drained, partial, failed, nothing-to-drain, alert-only, instance-not-found."""
+        """One word for filter policies: drained, partial, failed, checkpointed, nothing-to-drain, alert-only,
+        instance-not-found."""
         plan = self.plan
         if plan.lookup_error:
             return "failed"
@@ -38,7 +39,9 @@ class InterruptionOutcome:
         if not plan.drain:
             return "alert-only"
         if not self.drains:
-            return "failed" if self.failures else "nothing-to-drain"
+            if self.failures:
+                return "failed"
+            return "checkpointed" if self.gamelift is not None else "nothing-to-drain"
         ok = [d for d in self.drains if d.ok]
         if not ok:
             return "failed"
