@@ -38,6 +38,9 @@ unit: venv  ## unit tests only
 integration: venv  ## handler against moto, in-process
 	$(BIN)/python -m pytest tests/integration
 
+e2e: venv  ## sam build + sam local invoke of every file in events/ in Docker against moto (starts Docker if needed)
+	$(BIN)/python -m pytest -m e2e tests/e2e
+
 lint: venv  ## cfn-lint and sam validate --lint
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --region us-east-1

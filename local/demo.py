@@ -32,7 +32,7 @@ from pathlib import Path
 
 import boto3
 
-from local import moto_fidelity
+from local import moto_fidelity, sam_local
 from local.account import AccountBuilder
 from local.stack import create_local_stack
 
@@ -163,7 +163,12 @@ def email_as_received(topic_arn: str) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one Spot interruption end to end on a local AWS.")
-    parser.add_argument("--in-process", action="store_true", help="run the handler in this process (no Docker)")
+    runner = parser.add_mutually_exclusive_group()
+    runner.add_argument("--sam-local", dest="runner", action="store_const", const="sam-local",
+                        help="run the handler through sam build + sam local invoke (Docker); fail if that cannot run")
+    runner.add_argument("--in-process", dest="runner", action="store_const", const="in-process",
+                        help="run the handler in this process (no Docker)")
+    parser.set_defaults(runner="auto")  # sam local invoke when Docker and the Lambda image are here, else in-process
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore")
@@ -189,13 +194,42 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     try:
-        return run_demo(endpoint)
+        return run_demo(endpoint, choose_runtime(args.runner))
     finally:
         moto.stop()
         print("\nStopped the local moto server.")
 
 
-def run_demo(endpoint: str) -> int:
+def choose_runtime(requested: str) -> sam_local.Runtime | None:
+    """The sam local invoke runtime, or None to run in-process. --sam-local provisions it and fails loudly."""
+    if requested == "in-process":
+        return None
+    explicit = requested == "sam-local"
+    runtime, missing = sam_local.ensure_runtime(RUN_DIR / "sam-local", provision=explicit, ci=explicit)
+    if runtime is None:
+        print(f"sam local invoke not available, running the handler in-process instead: {missing}")
+    return runtime
+
+
+def invoke_with_sam_local(runtime: sam_local.Runtime, event: dict, endpoint: str, log_path: Path) -> dict:
+    """sam build, then sam local invoke with the batch; the function reaches this process's moto over Docker's bridge."""
+    work = RUN_DIR / "sam-local"
+    print("sam build (python3.13, x86_64) ...", flush=True)
+    build_seconds = sam_local.build(runtime, work / "build", region=REGION)
+    refs = sam_local.local_stack_refs(boto3.client("cloudformation", region_name=REGION), STACK)
+    port = int(endpoint.rsplit(":", 1)[1])
+    environment = sam_local.function_environment(refs, sam_local.container_url(runtime, port))
+    event_path = work / "event.json"
+    event_path.write_text(json.dumps(event, indent=2))
+    run = sam_local.invoke(runtime, work / "build", event_path, environment, sts_endpoint=endpoint, region=REGION)
+    log_path.write_text(run.stderr)
+    if run.failed:
+        raise RuntimeError(f"the function failed under sam local invoke: {run.error_type}: {run.error_message}")
+    print(f"sam build took {build_seconds:.1f} s; sam local invoke {run.seconds:.1f} s.")
+    return run.response
+
+
+def run_demo(endpoint: str, runtime: sam_local.Runtime | None = None) -> int:
     session = boto3.session.Session(region_name=REGION)
     print(f"Local AWS (moto) on {endpoint}, account {ACCOUNT}, region {REGION}.")
 
@@ -238,9 +272,14 @@ def run_demo(endpoint: str) -> int:
     }
     log_path = RUN_DIR / "handler.log"
     started = time.perf_counter()
-    response = invoke_in_process(event, environment, log_path)
+    if runtime is not None:
+        response = invoke_with_sam_local(runtime, event, endpoint, log_path)
+        how = "through sam local invoke (Docker)"
+    else:
+        response = invoke_in_process(event, environment, log_path)
+        how = "in-process"
     elapsed = time.perf_counter() - started
-    print(f"Handler ran in-process in {elapsed:.2f} s; response {json.dumps(response)}; logs in {log_path.relative_to(ROOT)}")
+    print(f"Handler ran {how} in {elapsed:.2f} s; response {json.dumps(response)}; logs in {log_path.relative_to(ROOT)}")
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed]
     if done:  # what the poller does with records the function reports handled

@@ -8,6 +8,7 @@ template is created by moto's CloudFormation from the same template users deploy
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,12 @@ def _replace_refs(node: Any, removed: dict[str, str]) -> Any:
             target = target.split(".")[0] if isinstance(target, str) else target[0]
             if target in removed:
                 return f"local-{target}"
+        if set(node) == {"Fn::Sub"}:  # "${Removed}" and "${Removed.Attr}" inside a Sub string
+            sub = node["Fn::Sub"]
+            text = sub if isinstance(sub, str) else sub[0]
+            for logical_id in removed:
+                text = re.sub(r"\$\{" + re.escape(logical_id) + r"(\.[A-Za-z0-9.]+)?\}", f"local-{logical_id}", text)
+            return {"Fn::Sub": text if isinstance(sub, str) else [text, _replace_refs(sub[1], removed)]}
         return {key: _replace_refs(value, removed) for key, value in node.items()}
     if isinstance(node, list):
         return [_replace_refs(item, removed) for item in node]

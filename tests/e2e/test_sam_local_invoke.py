@@ -1,0 +1,445 @@
+"""Every file in events/ through `sam build` + `sam local invoke` in Docker, against a moto server and the GameLift
+fake, asserting on the state of the local account afterwards (never on the exit code: `sam local invoke` exits 0
+when the function raises).
+
+    make e2e        (python -m pytest -m e2e tests/e2e)
+
+Without Docker this module skips with the reason; in CI (CI set, as .ci/run does) a missing Docker engine or
+Lambda base image fails the run instead. The machinery is local/sam_local.py, shared with the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from local import sam_local
+from local.account import AccountBuilder
+from local.gamelift_fake import GameLiftServer, GameLiftState
+from local.gamelift_fake import start as start_gamelift_fake
+from local.gamelift_fake import stop as stop_gamelift_fake
+from local.stack import create_local_stack
+from tests.support.alerts import ReceivedAlert, drain_queue, received_alerts
+from tests.support.events import EVENTS_DIR, load_event, placeholder_ids
+
+pytestmark = pytest.mark.e2e
+
+REGION = "us-east-2"
+STACK = "spot-handler-e2e"
+EVENT_FILES = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
+
+
+# ---- the local cloud: moto server, GameLift fake, the stack from template.yaml, one sam build ----------------------
+
+
+@dataclass
+class LocalCloud:
+    runtime: sam_local.Runtime
+    work_dir: Path
+    build_dir: Path
+    endpoint: str  # moto, as this process reaches it (SAM's STS calls too)
+    session: boto3.session.Session
+    builder: AccountBuilder
+    gamelift: GameLiftState
+    function_env: dict[str, str]  # what --env-vars gives the function
+    subscriber_queue_url: str  # an SQS queue subscribed to the stack's alert topic
+    dead_letter_queue_url: str
+    build_seconds: float
+    invokes: list[tuple[str, float]] = field(default_factory=list)
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.endpoint)
+
+    def invoke(self, event_file: str, instance_id: str | None = None, **instance_ids: str) -> sam_local.Invocation:
+        """`sam local invoke` with events/<event_file>, its placeholder instance ids replaced by the seeded ones."""
+        drain_queue(self.client("sqs"), self.subscriber_queue_url)  # only this invoke's alerts are read afterwards
+        drain_queue(self.client("sqs"), self.dead_letter_queue_url)
+        event_path = self.work_dir / "events" / event_file
+        event_path.parent.mkdir(exist_ok=True)
+        event_path.write_text(json.dumps(load_event(event_file, instance_id, **instance_ids), indent=2))
+        run = sam_local.invoke(
+            self.runtime, self.build_dir, event_path, self.function_env, sts_endpoint=self.endpoint, region=REGION
+        )
+        self.invokes.append((event_file, run.seconds))
+        print(f"\n{event_file}: sam local invoke {run.seconds:.1f} s\n{run.stderr[-4000:]}")  # shown on failure
+        return run
+
+    def alerts(self) -> list[ReceivedAlert]:
+        return received_alerts(self.client("sqs"), self.subscriber_queue_url)
+
+    def dead_letters(self) -> list[dict]:
+        return drain_queue(self.client("sqs"), self.dead_letter_queue_url)
+
+    def checkpoints(self, instance_id: str) -> dict[str, dict] | None:
+        """Checkpoint items of an instance by checkpoint id; None while the template declares no checkpoint table."""
+        table_name = self.function_env.get("CHECKPOINT_TABLE_NAME")
+        if not table_name:
+            return None
+        table = self.session.resource("dynamodb", endpoint_url=self.endpoint).Table(table_name)
+        items = table.query(KeyConditionExpression=Key("instanceId").eq(instance_id))["Items"]
+        return {item["checkpointId"]: item for item in items}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the moto server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the moto server did not listen on port {port} within {seconds:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory, e2e_timings):
+    started = time.perf_counter()
+    work_dir = tmp_path_factory.mktemp("sam-local")
+    runtime, missing = sam_local.ensure_runtime(work_dir)  # in CI a missing piece raises: an error, not a skip
+    if runtime is None:
+        pytest.skip(f"sam local invoke e2e skipped: {missing}")
+
+    # moto in its own process (with the project's fidelity patches), and the GameLift fake, on 0.0.0.0: the Lambda
+    # container reaches both through the Docker bridge.
+    moto_port = _free_port()
+    moto_log = (work_dir / "moto.log").open("w")
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "local.moto_server", "--host", "0.0.0.0", "--port", str(moto_port)],
+        cwd=sam_local.ROOT, stdout=moto_log, stderr=subprocess.STDOUT,
+    )
+    gamelift_server: GameLiftServer | None = None
+    try:
+        _wait_for_port(moto_port, moto)
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        gamelift_server, _ = start_gamelift_fake(host="0.0.0.0", state=GameLiftState(region=REGION))
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+
+        stack = create_local_stack(session, STACK, {"Architecture": sam_local.ARCHITECTURE}, endpoint_url=endpoint)
+        sqs = session.client("sqs", endpoint_url=endpoint)
+        subscriber = sqs.create_queue(QueueName="e2e-alert-subscriber")["QueueUrl"]
+        subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        session.client("sns", endpoint_url=endpoint).subscribe(
+            TopicArn=stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=subscriber_arn
+        )
+        refs = sam_local.local_stack_refs(session.client("cloudformation", endpoint_url=endpoint), STACK)
+        function_env = sam_local.function_environment(
+            refs,
+            sam_local.container_url(runtime, moto_port),
+            sam_local.container_url(runtime, gamelift_server.server_address[1]),
+        )
+        build_seconds = sam_local.build(runtime, work_dir / "build")
+
+        cloud = LocalCloud(
+            runtime=runtime,
+            work_dir=work_dir,
+            build_dir=work_dir / "build",
+            endpoint=endpoint,
+            session=session,
+            builder=AccountBuilder(session, endpoint_url=endpoint).network(),
+            gamelift=gamelift_server.state,
+            function_env=function_env,
+            subscriber_queue_url=subscriber,
+            dead_letter_queue_url=stack.outputs["DeadLetterQueueUrl"],
+            build_seconds=build_seconds,
+        )
+        yield cloud
+    finally:
+        if gamelift_server is not None:
+            stop_gamelift_fake(gamelift_server)
+        moto.terminate()
+        moto.wait(timeout=10)
+        moto_log.close()
+    if "cloud" in locals():
+        e2e_timings.extend(_timings(cloud, time.perf_counter() - started))
+
+
+def _timings(cloud: LocalCloud, total: float) -> list[str]:
+    """Lines for the terminal summary (tests/e2e/conftest.py prints them after the results)."""
+    lines = [f"sam build {cloud.build_seconds:.1f} s"]
+    lines += [f"sam local invoke {name:<48} {seconds:5.1f} s" for name, seconds in cloud.invokes]
+    if cloud.invokes:
+        invoke_total = sum(seconds for _, seconds in cloud.invokes)
+        lines.append(f"{len(cloud.invokes)} invokes {invoke_total:.1f} s, {invoke_total / len(cloud.invokes):.1f} s each")
+    lines.append(f"total {total:.1f} s (runtime check, servers, stack, build, seeding, invokes)")
+    return lines
+
+
+# ---- what each sample event must do ---------------------------------------------------------------------------------
+
+SCENARIOS: dict[str, Callable[[LocalCloud], None]] = {}
+
+
+def expect(event_file: str):
+    def register(check: Callable[[LocalCloud], None]):
+        SCENARIOS[event_file] = check
+        return check
+
+    return register
+
+
+def only_alert_for(cloud: LocalCloud, instance_id: str) -> ReceivedAlert:
+    alerts = cloud.alerts()
+    assert [a.document["instanceId"] for a in alerts] == [instance_id], "one alert per interruption"
+    return alerts[0]
+
+
+@expect("spot-interruption-instance-tg.json")
+def _instance_target_group(cloud: LocalCloud) -> None:
+    # Given an instance on ports 80 and 8080 of an instance-type target group with a 300 s delay, and a bystander
+    b = cloud.builder
+    web = b.target_group("e2e-instance-tg", "instance", delay=300)
+    victim = b.spot_instance("web-1", tags={"TargetGroupArn": web})
+    bystander = b.spot_instance("web-2", tags={"TargetGroupArn": web})
+    b.register(web, [victim.instance_id, bystander.instance_id], ports=[80, 8080])
+
+    # When its interruption warning is invoked through sam local invoke
+    run = cloud.invoke("spot-interruption-instance-tg.json", victim.instance_id)
+
+    # Then both registrations are gone, the bystander's stay, the delay is the 120 s budget, and the alert is out
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.registered(web) == [f"{bystander.instance_id}:80", f"{bystander.instance_id}:8080"]
+    assert b.deregistration_delay(web) == 120
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["outcome"] == "drained" and alert.attributes["outcome"] == "drained"
+    assert sorted(alert.document["targetGroups"][0]["deregistered"]) == [
+        f"{victim.instance_id}:80", f"{victim.instance_id}:8080"]
+
+
+@expect("spot-interruption-ip-tg.json")
+def _ip_target_group(cloud: LocalCloud) -> None:
+    # Given an instance with a secondary IP and a second network interface, every IP in an ip-type target group
+    b = cloud.builder
+    api = b.target_group("e2e-ip-tg", "ip", delay=60)
+    victim = b.spot_instance("api-1", tags={"TargetGroupArn": api}, secondary_ips=2, extra_enis=1)
+    other = b.spot_instance("api-2", tags={"TargetGroupArn": api})
+    b.register(api, victim.private_ips + other.private_ips, ports=[443])
+
+    run = cloud.invoke("spot-interruption-ip-tg.json", victim.instance_id)
+
+    # Then none of its private IPs is registered any more, the other instance's is
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.registered(api) == [f"{other.private_ips[0]}:443"]
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["targetGroups"][0]["targetType"] == "ip"
+    assert sorted(alert.document["targetGroups"][0]["deregistered"]) == sorted(
+        f"{ip}:443" for ip in set(victim.private_ips))
+
+
+@expect("spot-interruption-two-target-groups.json")
+def _two_target_groups(cloud: LocalCloud) -> None:
+    # Given an instance whose tag names two target groups, registered in both
+    b = cloud.builder
+    first = b.target_group("e2e-two-a", "instance", delay=60)
+    second = b.target_group("e2e-two-b", "instance", delay=60, port=8443)
+    victim = b.spot_instance("edge-1", tags={"TargetGroupArn": f"{first}, {second}"})
+    b.register(first, [victim.instance_id], ports=[80])
+    b.register(second, [victim.instance_id], ports=[8443])
+
+    run = cloud.invoke("spot-interruption-two-target-groups.json", victim.instance_id)
+
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert (b.registered(first), b.registered(second)) == ([], [])
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert sorted(tg["name"] for tg in alert.document["targetGroups"]) == ["e2e-two-a", "e2e-two-b"]
+    assert alert.document["outcome"] == "drained"
+
+
+def _drained_with_action(cloud: LocalCloud, event_file: str, action: str, group_name: str) -> None:
+    b = cloud.builder
+    arn = b.target_group(group_name, "instance", delay=60)
+    victim = b.spot_instance(f"{action}-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+
+    run = cloud.invoke(event_file, victim.instance_id)
+
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.registered(arn) == []
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["action"] == action
+    assert f"{victim.instance_id} ({action}-1) {action} in" in alert.subject
+
+
+@expect("spot-interruption-stop.json")
+def _stop(cloud: LocalCloud) -> None:
+    _drained_with_action(cloud, "spot-interruption-stop.json", "stop", "e2e-stop-tg")
+
+
+@expect("spot-interruption-hibernate.json")
+def _hibernate(cloud: LocalCloud) -> None:
+    _drained_with_action(cloud, "spot-interruption-hibernate.json", "hibernate", "e2e-hibernate-tg")
+
+
+@expect("rebalance-recommendation.json")
+def _rebalance(cloud: LocalCloud) -> None:
+    # Given a registered instance; by default a rebalance recommendation only alerts
+    b = cloud.builder
+    arn = b.target_group("e2e-rebalance-tg", "instance", delay=60)
+    victim = b.spot_instance("rebalance-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+
+    run = cloud.invoke("rebalance-recommendation.json", victim.instance_id)
+
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.registered(arn) == [f"{victim.instance_id}:80"]
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["outcome"] == "alert-only"
+    assert alert.attributes["event_type"] == "EC2 Instance Rebalance Recommendation"
+
+
+@expect("capacity-reservation-interruption.json")
+def _capacity_reservation(cloud: LocalCloud) -> None:
+    b = cloud.builder
+    arn = b.target_group("e2e-cr-tg", "instance", delay=60)
+    victim = b.spot_instance("cr-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+
+    run = cloud.invoke("capacity-reservation-interruption.json", victim.instance_id)
+
+    # Then it is drained, and the deadline is the event's own instance-termination-time
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.registered(arn) == []
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["deadline"] == "2026-11-26T10:02:00Z"
+    assert alert.subject.startswith("Capacity Reservation interruption: ")
+
+
+@expect("spot-interruption-unknown-instance.json")
+def _unknown_instance(cloud: LocalCloud) -> None:
+    # Given nothing: the notice names an instance this account does not have
+    run = cloud.invoke("spot-interruption-unknown-instance.json")
+
+    # Then no retry, and the alert says what is known
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    alert = only_alert_for(cloud, "i-0fffffffffffff008")
+    assert alert.document["outcome"] == "instance-not-found"
+    assert "instance not found" in alert.subject
+
+
+@expect("spot-interruption-gamelift-fleetiq.json")
+def _gamelift_fleetiq(cloud: LocalCloud) -> None:
+    # Given a FleetIQ game server group with one AVAILABLE server on the victim and one on another instance
+    group = "e2e-arena"
+    group_arn = cloud.gamelift.add_game_server_group(group)["GameServerGroupArn"]
+    victim = cloud.builder.spot_instance("fleetiq-1", tags={"GameLiftGameServerGroup": group_arn})
+    other = cloud.builder.spot_instance("fleetiq-2", tags={"GameLiftGameServerGroup": group_arn})
+    cloud.gamelift.add_game_server(group, "gs-e2e-victim", victim.instance_id, connection_info="10.20.1.5:7777",
+                                   data='{"map":"harbor"}')
+    cloud.gamelift.add_game_server(group, "gs-e2e-other", other.instance_id, connection_info="10.20.1.6:7777")
+
+    run = cloud.invoke("spot-interruption-gamelift-fleetiq.json", victim.instance_id)
+
+    # Then the victim's server is UTILIZED (not claimed again), the other stays AVAILABLE
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    status = {gid: s["UtilizationStatus"] for (name, gid), s in cloud.gamelift.game_servers.items() if name == group}
+    assert status == {"gs-e2e-victim": "UTILIZED", "gs-e2e-other": "AVAILABLE"}
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert [s["gameServerId"] for s in alert.document["gameLift"]["gameServers"]] == ["gs-e2e-victim"]
+    # And the server is checkpointed in the stack's checkpoint table
+    items = cloud.checkpoints(victim.instance_id)
+    if items is None:  # the template does not yet declare CHECKPOINT_TABLE_NAME: the alert must say so
+        assert any("CHECKPOINT_TABLE_NAME" in f for f in alert.document["failures"]), alert.document["failures"]
+    else:
+        assert sorted(items) == [f"game-server#{group}#gs-e2e-victim"]
+        item = items[f"game-server#{group}#gs-e2e-victim"]
+        assert (item["connectionInfo"], item["gameServerData"]) == ("10.20.1.5:7777", '{"map":"harbor"}')
+        assert item["noticeId"] == load_event("spot-interruption-gamelift-fleetiq.json")["id"]
+
+
+@expect("spot-interruption-gamelift-fleet-compute.json")
+def _gamelift_fleet_compute(cloud: LocalCloud) -> None:
+    # Given an Anywhere fleet with the victim registered as a compute hosting two sessions with players
+    fleet = "fleet-5e2c1a4b-0000-4000-8000-0000000000e2"
+    victim = cloud.builder.spot_instance("game-1", tags={"GameLiftFleetId": fleet})
+    cloud.gamelift.add_fleet(fleet)
+    cloud.gamelift.add_compute(fleet, victim.instance_id, ip_address=victim.private_ips[0])
+    ranked = cloud.gamelift.add_game_session(fleet, victim.instance_id, name="ranked-1", game_session_id="gs-e2e-ranked",
+                                             game_session_data="map=dust")
+    casual = cloud.gamelift.add_game_session(fleet, victim.instance_id, name="casual-2", game_session_id="gs-e2e-casual")
+    for player in ("p1", "p2"):
+        cloud.gamelift.add_player_session(ranked["GameSessionId"], player)
+
+    run = cloud.invoke("spot-interruption-gamelift-fleet-compute.json", victim.instance_id)
+
+    # Then both sessions deny new players, and the alert counts sessions and players
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    sessions = cloud.gamelift.game_sessions
+    assert [sessions[s["GameSessionId"]]["PlayerSessionCreationPolicy"] for s in (ranked, casual)] == ["DENY_ALL"] * 2
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert (alert.document["gameLift"]["gameSessionCount"], alert.document["gameLift"]["playerCount"]) == (2, 2)
+    # And each session is checkpointed with its roster
+    items = cloud.checkpoints(victim.instance_id)
+    if items is None:  # the template does not yet declare CHECKPOINT_TABLE_NAME: the alert must say so
+        assert any("CHECKPOINT_TABLE_NAME" in f for f in alert.document["failures"]), alert.document["failures"]
+    else:
+        assert sorted(items) == sorted(f"game-session#{s['GameSessionId']}" for s in (ranked, casual))
+        stored = items[f"game-session#{ranked['GameSessionId']}"]
+        assert sorted(p["playerId"] for p in stored["players"]) == ["p1", "p2"]
+        assert stored["gameSessionData"] == "map=dust"
+
+
+@expect("malformed-notice.json")
+def _malformed(cloud: LocalCloud) -> None:
+    run = cloud.invoke("malformed-notice.json")
+
+    # Then the function raises the documented error (sam local invoke still exits 0), the notice waits in the DLQ
+    # with its reason, and no alert goes out
+    assert run.error_type == "MalformedNotice", (run.error_type, run.error_message)
+    assert "instance-id" in run.error_message
+    [parked] = cloud.dead_letters()
+    assert "instance-id" in parked["MessageAttributes"]["RejectReason"]["StringValue"]
+    assert parked["MessageAttributes"]["Origin"]["StringValue"] == "direct-invocation"
+    assert cloud.alerts() == []
+
+
+@expect("sqs-batch.json")
+def _sqs_batch(cloud: LocalCloud) -> None:
+    # Given the sample batch: three notices for instances in one target group, and one truncated record
+    b = cloud.builder
+    arn = b.target_group("e2e-batch-tg", "instance", delay=60)
+    placeholders = placeholder_ids("sqs-batch.json")
+    instances = [b.spot_instance(f"batch-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(len(placeholders))]
+    b.register(arn, instances, ports=[80])
+
+    run = cloud.invoke("sqs-batch.json", **dict(zip(placeholders, instances)))
+
+    # Then all three are drained and alerted, nothing is retried, and the truncated record is parked with its reason
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert len(instances) == 3
+    assert b.registered(arn) == []
+    assert sorted(a.document["instanceId"] for a in cloud.alerts()) == sorted(instances)
+    [parked] = cloud.dead_letters()
+    assert "not JSON" in parked["MessageAttributes"]["RejectReason"]["StringValue"]
+
+
+# ---- the tests --------------------------------------------------------------------------------------------------------
+
+
+def test_every_expectation_has_its_event_file():
+    assert sorted(set(SCENARIOS) - set(EVENT_FILES)) == [], "expectations for files no longer in events/"
+
+
+@pytest.mark.parametrize("event_file", EVENT_FILES)
+def test_sample_event_through_sam_local_invoke(event_file, request):
+    check = SCENARIOS.get(event_file)
+    assert check is not None, f"events/{event_file} has no expectation: add an @expect({event_file!r}) in {__file__}"
+    check(request.getfixturevalue("local_cloud"))
