@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 
 import pytest
@@ -54,7 +55,15 @@ def handler(account, monkeypatch):
     stream = io.StringIO()
     log_handler = app.logger.registered_handler
     previous = log_handler.setStream(stream)
+    # A module imported before POWERTOOLS_SERVICE_NAME was set (at test collection) has a child logger under
+    # "service_undefined" instead of the service's; in Lambda the variable is set before any import. Capture those
+    # lines too, with the handler's own formatter (so they carry the same correlation id).
+    orphans = logging.getLogger("service_undefined")
+    orphan_capture = logging.StreamHandler(stream)
+    orphan_capture.setFormatter(app.logger.registered_formatter)
+    orphans.addHandler(orphan_capture)
     yield CapturedHandler(app.lambda_handler, stream)
+    orphans.removeHandler(orphan_capture)
     log_handler.setStream(previous)
     print(stream.getvalue())  # shown by pytest when a test fails
     handler_settings.get_settings.cache_clear()
