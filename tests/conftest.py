@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 
-import boto3
-import pytest
-from moto import mock_aws
+# Lambda sets these before the handler module is imported; the layer's child loggers take their service name from
+# it at import time, so it must be set before any test module imports spot_handler.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "spot-interruption-handler")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpotInterruptionHandlerTests")
+
+import boto3  # noqa: E402 - after the environment above
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
 
 from local import moto_fidelity
 from local.account import AccountBuilder
