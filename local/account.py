@@ -72,10 +72,20 @@ class AccountBuilder:
         instance = reservation["Instances"][0]
         instance_id = instance["InstanceId"]
         primary_eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+        # Addresses are chosen here rather than by moto, which can hand out an address twice in one subnet.
         if secondary_ips:
-            ec2.assign_private_ip_addresses(NetworkInterfaceId=primary_eni, SecondaryPrivateIpAddressCount=secondary_ips)
+            ec2.assign_private_ip_addresses(
+                NetworkInterfaceId=primary_eni, PrivateIpAddresses=self._free_ips(subnet_id, secondary_ips)
+            )
         for index in range(extra_enis):
-            eni = ec2.create_network_interface(SubnetId=subnet_id, SecondaryPrivateIpAddressCount=1)
+            primary, secondary = self._free_ips(subnet_id, 2)
+            eni = ec2.create_network_interface(
+                SubnetId=subnet_id,
+                PrivateIpAddresses=[
+                    {"PrivateIpAddress": primary, "Primary": True},
+                    {"PrivateIpAddress": secondary, "Primary": False},
+                ],
+            )
             ec2.attach_network_interface(
                 NetworkInterfaceId=eni["NetworkInterface"]["NetworkInterfaceId"], InstanceId=instance_id, DeviceIndex=index + 1
             )
@@ -97,6 +107,23 @@ class AccountBuilder:
         return [
             Instance(i["InstanceId"], [i["PrivateIpAddress"]], zone, name) for i in reservation["Instances"]
         ]
+
+    def _free_ips(self, subnet_id: str, count: int) -> list[str]:
+        """Addresses of the subnet no network interface uses yet, from the top of the range: moto hands out primary
+        addresses from the bottom and does not see addresses assigned this way (AWS reserves the first four and
+        the last)."""
+        ec2 = self.client("ec2")
+        used = {
+            address["PrivateIpAddress"]
+            for eni in ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet_id]}])[
+                "NetworkInterfaces"
+            ]
+            for address in eni.get("PrivateIpAddresses", [])
+        }
+        cidr = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["CidrBlock"]
+        hosts = list(ipaddress.ip_network(cidr).hosts())[3:-1][::-1]
+        free = [str(ip) for ip in hosts if str(ip) not in used]
+        return free[:count]
 
     def private_ips(self, instance_id: str) -> list[str]:
         described = self.client("ec2").describe_instances(InstanceIds=[instance_id])
