@@ -32,8 +32,9 @@ from pathlib import Path
 
 import boto3
 
-from local import moto_fidelity, sam_local
+from local import gamelift_fake, moto_fidelity, sam_local
 from local.account import AccountBuilder
+from local.gamelift_seed import SeededGameLift, seed_gamelift
 from local.stack import create_local_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,7 @@ class Scenario:
     victim: str
     bystander: str
     target_groups: dict[str, str]  # label -> ARN
+    gamelift: SeededGameLift | None = None
 
 
 def seed(builder: AccountBuilder) -> Scenario:
@@ -69,6 +71,60 @@ def seed(builder: AccountBuilder) -> Scenario:
     builder.register(api, builder.private_ips(victim) + builder.private_ips(bystander), ports=[443])
     builder.register(asg_tg, [victim, bystander], ports=[80])  # what the Auto Scaling group does for its instances
     return Scenario(victim, bystander, {"web-instance-tg": web, "api-ip-tg": api, "asg-web-tg": asg_tg})
+
+
+def seed_game_servers(builder: AccountBuilder, scenario: Scenario, gamelift_url: str) -> None:
+    """The victim also hosts game sessions (as an Anywhere compute) and FleetIQ game servers."""
+    seeded = seed_gamelift(
+        gamelift_url,
+        fleetiq_instance_id=scenario.victim,
+        compute_instance_id=scenario.victim,
+        bystander_instance_id=scenario.bystander,
+    )
+    builder.tag(
+        scenario.victim,
+        {"GameLiftGameServerGroup": seeded.game_server_group, "GameLiftFleetId": seeded.fleet_id},
+    )
+    scenario.gamelift = seeded
+
+
+def print_gamelift(gamelift, scenario: Scenario, heading: str) -> None:
+    """What a game backend sees through the GameLift API: sessions on the victim's compute, its game servers."""
+    seeded = scenario.gamelift
+    print(f"\n{heading}")
+    sessions = [
+        s
+        for status in ("ACTIVE", "ACTIVATING")
+        for page in gamelift.get_paginator("describe_game_sessions").paginate(FleetId=seeded.fleet_id, StatusFilter=status)
+        for s in page["GameSessions"]
+        if s.get("ComputeName") == seeded.compute_name
+    ]
+    for session in sessions:
+        players = gamelift.describe_player_sessions(GameSessionId=session["GameSessionId"])["PlayerSessions"]
+        print(
+            f"  game session {session['Name']:<14} {session['CurrentPlayerSessionCount']} players  "
+            f"new players: {session['PlayerSessionCreationPolicy']}"
+        )
+        print("      players: " + ", ".join(p["PlayerId"] for p in players))
+    servers = gamelift.list_game_servers(GameServerGroupName=seeded.game_server_group)["GameServers"]
+    for server in servers:
+        if server.get("InstanceId") == scenario.victim:
+            print(
+                f"  game server  {server['GameServerId']:<14} {server.get('UtilizationStatus')}, "
+                f"{server.get('ClaimStatus') or 'unclaimed'}  ({server.get('ConnectionInfo')})"
+            )
+
+
+def print_checkpoints(dynamodb, table_name: str, instance_id: str) -> None:
+    """The checkpoint items a game backend reads back: one Query by instance id."""
+    items = dynamodb.query(
+        TableName=table_name,
+        KeyConditionExpression="instanceId = :i",
+        ExpressionAttributeValues={":i": {"S": instance_id}},
+    )["Items"]
+    print(f"\nCheckpoint items in DynamoDB table {table_name} for {instance_id}: {len(items)}")
+    for item in items:
+        print(f"  {item['checkpointId']['S']}")
 
 
 def print_target_health(builder: AccountBuilder, scenario: Scenario, heading: str) -> None:
@@ -193,11 +249,16 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_ENDPOINT_URL": endpoint,
         }
     )
+    gamelift_server, gamelift_url = gamelift_fake.start(
+        host="0.0.0.0", port=free_port(), state=gamelift_fake.GameLiftState(region=REGION, account=ACCOUNT)
+    )
+    os.environ["AWS_ENDPOINT_URL_GAMELIFT"] = gamelift_url  # boto3's per-service endpoint variable
     try:
-        return run_demo(endpoint, choose_runtime(args.runner))
+        return run_demo(endpoint, gamelift_url, choose_runtime(args.runner))
     finally:
+        gamelift_fake.stop(gamelift_server)
         moto.stop()
-        print("\nStopped the local moto server.")
+        print("\nStopped the local moto server and the GameLift fake.")
 
 
 def choose_runtime(requested: str) -> sam_local.Runtime | None:
@@ -211,14 +272,17 @@ def choose_runtime(requested: str) -> sam_local.Runtime | None:
     return runtime
 
 
-def invoke_with_sam_local(runtime: sam_local.Runtime, event: dict, endpoint: str, log_path: Path) -> dict:
+def invoke_with_sam_local(runtime: sam_local.Runtime, event: dict, endpoint: str, gamelift_url: str, log_path: Path) -> dict:
     """sam build, then sam local invoke with the batch; the function reaches this process's moto over Docker's bridge."""
     work = RUN_DIR / "sam-local"
     print("sam build (python3.13, x86_64) ...", flush=True)
     build_seconds = sam_local.build(runtime, work / "build", region=REGION)
     refs = sam_local.local_stack_refs(boto3.client("cloudformation", region_name=REGION), STACK)
     port = int(endpoint.rsplit(":", 1)[1])
-    environment = sam_local.function_environment(refs, sam_local.container_url(runtime, port))
+    gamelift_port = int(gamelift_url.rsplit(":", 1)[1])
+    environment = sam_local.function_environment(
+        refs, sam_local.container_url(runtime, port), sam_local.container_url(runtime, gamelift_port)
+    )
     event_path = work / "event.json"
     event_path.write_text(json.dumps(event, indent=2))
     run = sam_local.invoke(runtime, work / "build", event_path, environment, sts_endpoint=endpoint, region=REGION)
@@ -229,7 +293,7 @@ def invoke_with_sam_local(runtime: sam_local.Runtime, event: dict, endpoint: str
     return run.response
 
 
-def run_demo(endpoint: str, runtime: sam_local.Runtime | None = None) -> int:
+def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None = None) -> int:
     session = boto3.session.Session(region_name=REGION)
     print(f"Local AWS (moto) on {endpoint}, account {ACCOUNT}, region {REGION}.")
 
@@ -248,7 +312,12 @@ def run_demo(endpoint: str, runtime: sam_local.Runtime | None = None) -> int:
     scenario = seed(builder)
     print(f"\nSeeded: VPC {builder.vpc_id}, Auto Scaling group web-spot-asg with Spot instances")
     print(f"  victim    {scenario.victim} (web-spot-1)   bystander {scenario.bystander} (web-spot-2)")
+    seed_game_servers(builder, scenario, gamelift_url)
+    print(f"  GameLift (fake on {gamelift_url}): the victim hosts game sessions of fleet {scenario.gamelift.fleet_id}")
+    print(f"  and game servers of FleetIQ group {scenario.gamelift.game_server_group}")
+    gamelift = session.client("gamelift")
     print_target_health(builder, scenario, "Target health BEFORE the interruption:")
+    print_gamelift(gamelift, scenario, "GameLift BEFORE the interruption:")
 
     events = session.client("events")
     entry = interruption_event(scenario.victim)
@@ -263,19 +332,22 @@ def run_demo(endpoint: str, runtime: sam_local.Runtime | None = None) -> int:
         return 1
     print(f"The rule routed it to the notice queue; the poller hands the handler a batch of {len(messages)}.")
 
-    environment = {
-        "ALERT_TOPIC_ARN": outputs["AlertTopicArn"],
-        "DEAD_LETTER_QUEUE_URL": outputs["DeadLetterQueueUrl"],
-        "POWERTOOLS_SERVICE_NAME": "spot-interruption-handler",
-        "POWERTOOLS_METRICS_NAMESPACE": "SpotInterruptionHandler",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
     log_path = RUN_DIR / "handler.log"
     started = time.perf_counter()
     if runtime is not None:
-        response = invoke_with_sam_local(runtime, event, endpoint, log_path)
+        response = invoke_with_sam_local(runtime, event, endpoint, gamelift_url, log_path)
         how = "through sam local invoke (Docker)"
     else:
+        # The variables template.yaml declares, with the local stack's values: the same wiring sam local invoke gets.
+        refs = sam_local.local_stack_refs(session.client("cloudformation"), STACK)
+        environment = sam_local.function_environment(refs, endpoint, gamelift_url)
+        environment.update(
+            {
+                "POWERTOOLS_SERVICE_NAME": "spot-interruption-handler",
+                "POWERTOOLS_METRICS_NAMESPACE": "SpotInterruptionHandler",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         response = invoke_in_process(event, environment, log_path)
         how = "in-process"
     elapsed = time.perf_counter() - started
@@ -288,6 +360,8 @@ def run_demo(endpoint: str, runtime: sam_local.Runtime | None = None) -> int:
         )
 
     print_target_health(builder, scenario, "Target health AFTER the interruption:")
+    print_gamelift(gamelift, scenario, "GameLift AFTER the interruption:")
+    print_checkpoints(session.client("dynamodb"), outputs["CheckpointTableName"], scenario.victim)
 
     print(f"\nThe alert as {ALERT_EMAIL} reads it:")
     alerts = email_as_received(outputs["AlertTopicArn"])

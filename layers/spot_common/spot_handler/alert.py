@@ -106,8 +106,8 @@ def email_text(outcome: InterruptionOutcome) -> str:
 
 def _wrap(line: str) -> list[str]:
     """Lines of at most EMAIL_WIDTH characters (read on a phone), continuation lines indented under their item."""
-    if len(line) <= EMAIL_WIDTH:
-        return [line]
+    if len(line) <= EMAIL_WIDTH or " " not in line.strip():
+        return [line]  # short enough, or one long id that must stay whole
     indent = " " * (len(line) - len(line.lstrip(" -")))
     # Ids and ARNs are never split: a person copies them from the e-mail.
     wrapped = textwrap.wrap(
@@ -120,7 +120,7 @@ def _headline(outcome: InterruptionOutcome) -> str:
     notice = outcome.plan.notice
     if not notice.is_interruption:
         return f"{notice.kind.label} for {notice.instance_id}: EC2 may interrupt it soon."
-    return f"{notice.kind.label}: {notice.instance_id} will {notice.action} at the deadline below."
+    return f"{notice.kind.label}: EC2 will {notice.action} {notice.instance_id} by the deadline."
 
 
 def _drain_lines(outcome: InterruptionOutcome) -> list[str]:

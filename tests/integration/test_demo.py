@@ -1,0 +1,36 @@
+"""README's first command must keep working: the demo, run as a user runs it (in-process here; e2e covers Docker)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_drains_the_victim_checkpoints_its_games_and_prints_the_alert():
+    # When the demo runs (its own process: it starts servers and sets endpoint variables)
+    done = subprocess.run(
+        [sys.executable, "-m", "local.demo", "--in-process"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    out = done.stdout
+
+    # Then it succeeded, and after the interruption only the bystander is registered anywhere
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    victim = re.search(r"victim\s+(i-[0-9a-f]+)", out).group(1)
+    after = out.split("Target health AFTER")[1].split("GameLift AFTER")[0]
+    before = out.split("Target health BEFORE")[1].split("GameLift BEFORE")[0]
+    assert victim in before and victim not in after
+    assert after.count("bystander") == 4
+    assert "web-instance-tg  delay 120 s" in after  # lowered from 300 s
+    # the game sessions stopped taking players and were checkpointed
+    gamelift_after = out.split("GameLift AFTER")[1]
+    assert gamelift_after.count("new players: DENY_ALL") == 2
+    assert re.search(r"Checkpoint items in DynamoDB table \S+ for i-[0-9a-f]+: 4", out)
+    # and the e-mail alert reads as designed
+    assert f"Subject: Spot interruption: {victim} (web-spot-1) terminate in us-east-2a: drained" in out
+    assert "delay lowered 300 s -> 120 s" in out
+    assert "Failures: none" in out
+    assert "Stopped the local moto server and the GameLift fake." in out
