@@ -82,7 +82,9 @@ class FaultInjector:
         return None
 
     def _before_call(self, event_name: str, params: dict, model, **kwargs):
-        fault = self._pick(event_name, "call", params)
+        # `params` is the serialized request; for the query protocol its body holds the API parameters.
+        api_params = {**params, **params["body"]} if isinstance(params.get("body"), dict) else params
+        fault = self._pick(event_name, "call", api_params)
         if fault is None:
             return None
         code = fault.code or "AccessDenied"

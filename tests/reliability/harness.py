@@ -1,0 +1,283 @@
+"""Drives the handler the way Lambda's SQS poller does, against moto, with faults injected into its clients.
+
+The poller: two concurrent workers (MaxConcurrency > 1) each receive a batch of up to BATCH_SIZE records, call the
+handler, delete the records it did not report in batchItemFailures and leave the others invisible. Visibility
+timeouts are simulated, not slept: every round of batches advances a simulated clock by one second, a failed record
+becomes visible again VISIBILITY_TIMEOUT simulated seconds later (ChangeMessageVisibility 0 at that moment), and when
+nothing is visible the clock jumps to the next record due. Redrive is moto's own: a record received maxReceiveCount
+times moves to the DLQ on its next receive. Fault windows are expressed in the same simulated seconds. botocore's
+retries run for real (standard mode, 4 attempts); only their backoff sleeps are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from spot_handler.aws import AwsClients
+from spot_handler.budget import TimeBudget
+from spot_handler.invocation import handle_invocation
+from spot_handler.settings import Settings
+from tests.support.alerts import drain_queue
+from tests.support.events import load_event
+from tests.support.faults import Fault, FaultInjector
+
+BATCH_SIZE = 20
+FEED = 40  # notices EventBridge delivers per simulated second
+WORKERS = 2
+VISIBILITY_TIMEOUT = 360  # simulated seconds, as template.yaml's NoticeQueue
+MAX_RECEIVE_COUNT = 5  # as template.yaml's redrive policy
+LAMBDA_TIMEOUT_MS = 60_000
+HANG_AT = 20  # the simulated second in which DescribeTargetHealth hangs
+
+SPOT = "EC2 Spot Instance Interruption Warning"
+REBALANCE = "EC2 Instance Rebalance Recommendation"
+
+
+@dataclass
+class Figures:
+    notices: int = 0
+    malformed: int = 0
+    duplicates_sent: int = 0
+    alerts: int = 0
+    duplicates_suppressed: int = 0
+    drained: int = 0
+    drainable: int = 0
+    dlq: int = 0
+    lost: int = 0
+    doubled: int = 0
+    invocations: int = 0
+    max_alert_seconds: float = 0.0  # handler start -> PublishBatch call, the bound the issue asks for
+    lost_keys: list = field(default_factory=list)
+    doubled_keys: list = field(default_factory=list)
+    malformed_missing_from_dlq: int = 0
+    faults: Counter = field(default_factory=Counter)
+
+    def result_line(self) -> str:
+        return (f"RESULT notices={self.notices} alerts={self.alerts} duplicates_suppressed={self.duplicates_suppressed} "
+                f"drained={self.drained} drainable={self.drainable} dlq={self.dlq} lost={self.lost} "
+                f"doubled={self.doubled}")
+
+
+class SimulatedClock:
+    def __init__(self):
+        self.now = 0
+
+    def within(self, start: int, end: int):
+        return lambda: start <= self.now < end
+
+
+def build_account(builder, instances: int, seed: int):
+    """Spot instances behind five target groups; a tenth of them also in one the handler may not touch."""
+    ec2 = builder.client("ec2")
+    groups = [builder.target_group(f"web-{n}", delay=300) for n in range(5)]
+    denied = builder.target_group("denied", delay=60)
+    ids: list[str] = []
+    tags_of: dict[str, list[str]] = {}
+    per_call = 30
+    for start in range(0, instances, per_call):
+        group = groups[(start // per_call) % len(groups)]
+        with_denied = (start // per_call) % 4 == 0
+        arns = [group, denied] if with_denied else [group]
+        subnet_id, _ = builder.subnets[(start // per_call) % len(builder.subnets)]  # a /24 each: 251 addresses
+        reservation = ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=per_call, MaxCount=per_call, InstanceType="c6g.large", SubnetId=subnet_id,
+            InstanceMarketOptions={"MarketType": "spot"},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "TargetGroupArn", "Value": ",".join(arns)}]}],
+        )
+        new = [i["InstanceId"] for i in reservation["Instances"]]
+        ids += new
+        for instance_id in new:
+            tags_of[instance_id] = arns
+        for arn in arns:
+            builder.register(arn, new, ports=[80])
+    return ids, tags_of, groups, denied
+
+
+def make_notices(ids: list[str], seed: int):
+    """Valid notices (one per interruption), their duplicates, and malformed records, shuffled; and the expected set."""
+    rng = random.Random(seed)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    template = load_event("spot-interruption-instance-tg.json")
+    rebalance_template = load_event("rebalance-recommendation.json")
+
+    def notice(instance_id: str, kind: str, at: datetime, event_id: str | None = None) -> str:
+        event = json.loads(json.dumps(rebalance_template if kind == REBALANCE else template))
+        event["id"] = event_id or str(uuid.uuid4())
+        event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event["detail"]["instance-id"] = instance_id
+        event["resources"] = [f"arn:aws:ec2:us-east-2:123456789012:instance/{instance_id}"]
+        return json.dumps(event)
+
+    interruptions: list[tuple[str, str]] = [(i, SPOT) for i in ids]
+    interruptions += [(i, REBALANCE) for i in rng.sample(ids, len(ids) // 3)]
+    interruptions += [(f"i-0{n:016x}", SPOT) for n in range(0xfff000, 0xfff000 + 60)]  # unknown: already gone
+    originals = [(key, notice(key[0], key[1], now)) for key in interruptions]
+
+    duplicates = []
+    for key, body in rng.sample(originals, int(len(originals) * 0.55)):
+        if rng.random() < 0.6:
+            duplicates.append((key, body))  # EventBridge re-send: the same event, same id
+        else:
+            duplicates.append((key, notice(key[0], key[1], now + timedelta(seconds=rng.randint(1, 20)))))  # EC2 re-notice
+
+    malformed = malformed_records(rng, ids)
+    stream = [b for _, b in originals] + [b for _, b in duplicates]
+    rng.shuffle(stream)
+    for body in malformed:
+        stream.insert(rng.randrange(len(stream) + 1), body)
+    return stream, set(interruptions), len(duplicates), malformed
+
+
+def malformed_records(rng: random.Random, ids: list[str]) -> list[str]:
+    base = load_event("spot-interruption-instance-tg.json")
+    kinds = [
+        lambda n: "{\"version\": \"0\", \"detail\": " + "x" * n,  # truncated JSON
+        lambda n: f"not json {n}",
+        lambda n: json.dumps([n]),
+        lambda n: json.dumps({**base, "id": f"bad-{n}", "source": "aws.health"}),
+        lambda n: json.dumps({**base, "id": f"bad-{n}", "detail-type": "EC2 Instance State-change Notification"}),
+        lambda n: json.dumps({k: v for k, v in {**base, "id": f"bad-{n}"}.items() if k != "detail"}),
+        lambda n: json.dumps({**base, "id": f"bad-{n}", "detail": {"instance-id": n, "instance-action": "terminate"}}),
+        lambda n: json.dumps({**base, "id": f"bad-{n}", "detail": {"instance-id": rng.choice(ids), "instance-action": "explode"}}),
+        lambda n: json.dumps({**base, "id": f"bad-{n}", "time": "yesterday"}),
+        lambda n: "{" + " " * 250_000 + f"\"oversize\": {n}" + "}",  # valid JSON, no notice, near the SQS limit
+    ]
+    return [kinds[n % len(kinds)](n) for n in range(60)]
+
+
+def faults(clock: SimulatedClock, denied_arn: str) -> list[Fault]:
+    return [
+        Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "throttle", rate=0.2),
+        Fault("elastic-load-balancing-v2", "DeregisterTargets", "throttle", rate=0.2),
+        Fault("elastic-load-balancing-v2", "DeregisterTargets", "timeout", rate=0.05),
+        Fault("elastic-load-balancing-v2", "DescribeTargetGroupAttributes", "5xx", rate=0.1),
+        Fault("elastic-load-balancing-v2", "DeregisterTargets", "access-denied",
+              only_if=lambda params: params.get("TargetGroupArn") == denied_arn),
+        Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "access-denied",
+              only_if=lambda params: params.get("TargetGroupArn") == denied_arn),
+        Fault("ec2", "DescribeInstances", "5xx", rate=0.15),
+        Fault("ec2", "DescribeInstances", "throttle", rate=0.1),
+        Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=clock.within(4, 9)),  # SNS down
+        Fault("sns", "PublishBatch", "throttle", rate=0.1),
+        Fault("dynamodb", "PutItem", "throttle", rate=0.1),
+        Fault("dynamodb", "PutItem", "timeout", rate=0.03),
+        Fault("dynamodb", "*", "5xx", active=clock.within(12, 16)),  # the idempotency table down for a while
+        Fault("dynamodb", "UpdateItem", "5xx", rate=0.1),
+        Fault("sqs", "SendMessage", "5xx", rate=0.2),
+        Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang", active=clock.within(HANG_AT, HANG_AT + 1)),
+    ]
+
+
+@dataclass
+class Poller:
+    clients: AwsClients
+    settings: Settings
+    queue_url: str
+    clock: SimulatedClock
+    figures: Figures
+    publish_started: dict = field(default_factory=dict)  # thread id -> monotonic time of the first PublishBatch
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self.clients.sns.meta.events.register("before-call.sns.PublishBatch", self._publishing)
+
+    def _publishing(self, **kwargs):
+        self.publish_started.setdefault(threading.get_ident(), time.monotonic())
+
+    def run(self, incoming: list[str], injector: FaultInjector, hang_window_end: int) -> None:
+        """EventBridge delivers FEED notices per simulated second (moto's queue scans every message on each call,
+        so the backlog is kept realistic and small); the workers take batches until nothing is left or due."""
+        sqs = self.clients.sqs
+        due: list[tuple[int, str]] = []  # (simulated second it becomes visible, receipt handle)
+        incoming = list(incoming)
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            while True:
+                deliver(sqs, self.queue_url, incoming[:FEED])
+                del incoming[:FEED]
+                if self.clock.now >= hang_window_end:
+                    injector.release.set()
+                ready = [h for t, h in due if t <= self.clock.now]
+                due = [(t, h) for t, h in due if t > self.clock.now]
+                for handle in ready:
+                    sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+                batches = [b for b in (self._receive() for _ in range(WORKERS)) if b]
+                if not batches:
+                    if not due and not incoming:
+                        return
+                    self.clock.now = max(self.clock.now + 1, min((t for t, _ in due), default=self.clock.now + 1))
+                    continue
+                for batch, failed in zip(batches, pool.map(self._invoke, batches)):
+                    done = [m for m in batch if m["MessageId"] not in failed]
+                    for start in range(0, len(done), 10):
+                        sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+                    due += [(self.clock.now + VISIBILITY_TIMEOUT, m["ReceiptHandle"]) for m in batch if m["MessageId"] in failed]
+                self.clock.now += 1
+
+    def _receive(self) -> list[dict]:
+        batch: list[dict] = []
+        while len(batch) < BATCH_SIZE:
+            got = self.clients.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, BATCH_SIZE - len(batch)), WaitTimeSeconds=0,
+                VisibilityTimeout=43_200, AttributeNames=["All"]).get("Messages", [])
+            if not got:
+                break
+            batch += got
+        return batch
+
+    def _invoke(self, batch: list[dict]) -> set[str]:
+        """One Lambda invocation: what app.lambda_handler does, with the time budget taken from a 60 s context."""
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": m.get("Attributes", {}), "messageAttributes": {}, "eventSource": "aws:sqs"}
+                             for m in batch]}
+        self.publish_started.pop(threading.get_ident(), None)
+        budget = TimeBudget.start(remaining_ms=LAMBDA_TIMEOUT_MS)
+        try:
+            report = handle_invocation(event, self.clients, self.settings, budget=budget)
+        except Exception:  # noqa: BLE001 - an invocation error: Lambda retries the whole batch
+            return {m["MessageId"] for m in batch}
+        published = self.publish_started.pop(threading.get_ident(), None)
+        with self._lock:
+            self.figures.invocations += 1
+            self.figures.duplicates_suppressed += report.duplicates
+            if published is not None:
+                self.figures.max_alert_seconds = max(self.figures.max_alert_seconds, published - budget.started)
+        return set(report.batch_item_failures)
+
+
+def deliver(sqs, queue_url: str, bodies: list[str]) -> None:
+    """SendMessageBatch ten at a time; a body near the SQS size limit goes alone."""
+    small = [body for body in bodies if len(body) < 20_000]
+    for body in bodies:
+        if len(body) >= 20_000:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    for start in range(0, len(small), 10):
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(small[start:start + 10])]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+def count(figures: Figures, clients: AwsClients, subscriber_url: str, dlq_url: str, expected: set, malformed: list[str],
+          builder, tags_of: dict[str, list[str]], denied: str) -> None:
+    alerts = [json.loads(m["Body"]) for m in drain_queue(clients.sqs, subscriber_url, max_rounds=1000)]
+    alerts = [(json.loads(a["Message"])["instanceId"], a["MessageAttributes"]["event_type"]["Value"]) for a in alerts]
+    figures.alerts = len(alerts)
+    per_key = Counter(alerts)
+    figures.lost_keys = sorted(k for k in expected if per_key[k] == 0)
+    figures.doubled_keys = sorted(k for k, n in per_key.items() if n > 1)
+    figures.lost, figures.doubled = len(figures.lost_keys), len(figures.doubled_keys)
+    parked = drain_queue(clients.sqs, dlq_url, max_rounds=1000)
+    figures.dlq = len(parked)
+    parked_bodies = Counter(m["Body"][:1000] for m in parked)
+    figures.malformed_missing_from_dlq = sum(1 for body in malformed if parked_bodies[body[:1000]] == 0)
+    still = {arn: {t.split(":")[0] for t in builder.registered(arn)} for arn in set(a for v in tags_of.values() for a in v)}
+    spot_interrupted = {i for i, kind in expected if kind == SPOT and i in tags_of}
+    figures.drainable = len(spot_interrupted)
+    figures.drained = sum(1 for i in spot_interrupted if all(i not in still[a] for a in tags_of[i] if a != denied))
