@@ -54,7 +54,7 @@ class FakeAccount:
     def settings(self, **overrides) -> Settings:
         values = {"alert_topic_arn": self.topic_arn, "dead_letter_queue_url": self.dead_letter_queue_url}
         values.update(overrides)
-        return Settings.model_validate(values)
+        return Settings(**values)
 
     def alerts(self) -> list[ReceivedAlert]:
         return received_alerts(self.clients.sqs, self.subscriber_queue_url)

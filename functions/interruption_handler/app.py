@@ -14,7 +14,7 @@ from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import get_settings
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the handler's only outbound calls are boto3's
 metrics = Metrics()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from spot_handler.models import InstanceFacts, parse_notice
 from spot_handler.planning import needs_checkpoint, plan_interruption, split_tag_value
 from spot_handler.settings import Settings, settings_from
@@ -36,7 +38,7 @@ def test_tag_alias_and_asg_target_groups_are_merged_without_duplicates():
 
 
 def test_custom_tag_key_replaces_the_default_but_the_alias_still_counts():
-    settings = SETTINGS.model_copy(update={"target_group_tag_key": "drain-from"})
+    settings = replace(SETTINGS, target_group_tag_key="drain-from")
     facts = instance(**{"drain-from": TG_A, "TargetGroupArn": TG_B, "loadBalancerTargetGroup": TG_C})
 
     plan = plan_interruption(notice(), facts, {}, settings)
@@ -54,7 +56,7 @@ def test_values_that_are_not_target_group_arns_are_reported_not_called():
 
 
 def test_scope_tag_ignores_instances_without_it_and_unknown_instances():
-    settings = SETTINGS.model_copy(update={"scope_tag_key": "spot-handler"})
+    settings = replace(SETTINGS, scope_tag_key="spot-handler")
 
     assert plan_interruption(notice(), instance(TargetGroupArn=TG_A), {}, settings).ignored_reason
     assert plan_interruption(notice(), None, {}, settings).ignored_reason
@@ -66,7 +68,7 @@ def test_rebalance_drains_only_when_configured():
     facts = instance(TargetGroupArn=TG_A)
 
     assert not plan_interruption(rebalance, facts, {}, SETTINGS).drain
-    assert plan_interruption(rebalance, facts, {}, SETTINGS.model_copy(update={"drain_on_rebalance": True})).drain
+    assert plan_interruption(rebalance, facts, {}, replace(SETTINGS, drain_on_rebalance=True)).drain
 
 
 def test_gamelift_tags_and_default_compute_name():
@@ -94,3 +96,20 @@ def test_settings_from_environment_strings():
     assert settings.discover_asg_target_groups is False
     assert settings.drain_budget_seconds == 90
     assert settings.scope_tag_key == ""
+
+
+def test_settings_name_the_variable_that_is_wrong():
+    import pytest
+
+    from spot_handler.settings import InvalidSettings
+
+    base = {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-2:123456789012:alerts"}
+    for variable, value, words in [
+        ("DRAIN_BUDGET_SECONDS", "two minutes", "DRAIN_BUDGET_SECONDS must be a whole number"),
+        ("DRAIN_BUDGET_SECONDS", "7200", "DRAIN_BUDGET_SECONDS must be 0 to 3600"),
+        ("DRAIN_ON_REBALANCE", "yes", "DRAIN_ON_REBALANCE must be true or false"),
+    ]:
+        with pytest.raises(InvalidSettings, match=words):
+            settings_from({**base, variable: value})
+    with pytest.raises(InvalidSettings, match="ALERT_TOPIC_ARN is empty"):
+        settings_from({})

@@ -17,7 +17,6 @@ from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import publish_alerts
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import drain_target_groups, utcnow
-from spot_handler.gamelift import checkpoint_game_sessions
 from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, needs_checkpoint, plan_interruption
@@ -61,7 +60,7 @@ def handle_notices(
 
     drained = drain_target_groups(clients.elbv2, active, settings, clock, budget)  # first: nothing may delay it
     checkpoints, checkpoint_error = _within(  # after deregistration was sent, for the interruptions claimed here
-        budget, "GameLift checkpoint", checkpoint_game_sessions, clients, owned, settings, clock
+        budget, "GameLift checkpoint", _checkpoint, clients, owned, settings, clock
     )
     outcomes = {
         id(plan): InterruptionOutcome(
@@ -90,6 +89,15 @@ def handle_notices(
     ]
     claims.settle(claimed, [r.notice for r in results if r.handled], [r.notice for r in results if not r.handled])
     return results
+
+
+def _checkpoint(clients: AwsClients, plans: list[InstancePlan], settings: Settings, clock) -> dict:
+    """GameLift checkpoints; the module is loaded on first use, so fleets without GameLift never pay its import."""
+    if not any(needs_checkpoint(plan) for plan in plans):
+        return {}
+    from spot_handler.gamelift import checkpoint_game_sessions
+
+    return checkpoint_game_sessions(clients, plans, settings, clock)
 
 
 def _within(budget: TimeBudget, what: str, fn, *args):

@@ -8,10 +8,9 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 SPOT_WARNING_SECONDS = 120
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
@@ -44,28 +43,6 @@ class MalformedNotice(ValueError):
         self.reason = reason
 
 
-class _Detail(BaseModel):
-    # Real notices carry fields the documentation does not show: keep them, never fail on them.
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
-    instance_action: Literal["terminate", "stop", "hibernate"] | None = Field(default=None, alias="instance-action")
-    instance_termination_time: datetime | None = Field(default=None, alias="instance-termination-time")
-
-
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    id: str = Field(min_length=1, max_length=128)
-    source: Literal["aws.ec2"]
-    detail_type: NoticeKind = Field(alias="detail-type")
-    # Nothing the handler does needs account or region: a notice without them is still acted on.
-    account: str = Field(default="unknown", pattern=r"^(\d{12}|unknown)$")
-    time: datetime
-    region: str = Field(default="unknown", min_length=1)
-    detail: _Detail
-
-
 @dataclass(frozen=True)
 class InterruptionNotice:
     """One EC2 notice about one instance, with the deadline everything is ordered by."""
@@ -96,7 +73,10 @@ class InterruptionNotice:
 
 
 def parse_notice(event: Any) -> InterruptionNotice:
-    """Turn an EventBridge event (dict or JSON text) into a notice, or raise MalformedNotice with the reason."""
+    """Turn an EventBridge event (dict or JSON text) into a notice, or raise MalformedNotice with the reason.
+
+    Only what the handler uses is checked; any other field, documented or not, is accepted and ignored.
+    """
     if isinstance(event, (str, bytes)):
         try:
             event = json.loads(event)
@@ -104,36 +84,75 @@ def parse_notice(event: Any) -> InterruptionNotice:
             raise MalformedNotice(f"body is not JSON: {exc}") from None
     if not isinstance(event, dict):
         raise MalformedNotice(f"expected a JSON object, got {type(event).__name__}")
-    try:
-        envelope = _Envelope.model_validate(event)
-    except ValidationError as exc:
-        raise MalformedNotice(_describe(exc)) from None
-    detail = envelope.detail
-    kind = envelope.detail_type
-    if kind is not NoticeKind.REBALANCE_RECOMMENDATION and detail.instance_action is None:
-        raise MalformedNotice("detail.instance-action is missing")
+    problems: list[str] = []
+    notice_id = _text(event.get("id"), "id", problems, max_length=128)
+    if event.get("source") != "aws.ec2":
+        problems.append(f"source: expected 'aws.ec2', got {event.get('source')!r}")
+    kind = _DETAIL_TYPES.get(event.get("detail-type"))  # type: ignore[arg-type]
+    if kind is None:
+        problems.append(f"detail-type: not a notice this handler supports: {event.get('detail-type')!r}")
+    noticed_at = _timestamp(event.get("time"), "time", problems)
+    account = event.get("account", "unknown")
+    if not (isinstance(account, str) and _ACCOUNT.match(account)):
+        problems.append(f"account: expected 12 digits, got {account!r}")
+    # Nothing the handler does needs account or region: a notice without them is still acted on.
+    region = _text(event.get("region", "unknown"), "region", problems)
+
+    detail = event.get("detail")
+    instance_id = action = termination = None
+    if not isinstance(detail, dict):
+        problems.append(f"detail: expected an object, got {type(detail).__name__}")
+    else:
+        instance_id = detail.get("instance-id")
+        if not (isinstance(instance_id, str) and _INSTANCE_ID.match(instance_id)):
+            problems.append(f"detail.instance-id: not an instance id: {instance_id!r}")
+        action = detail.get("instance-action")
+        if action is None and kind not in (None, NoticeKind.REBALANCE_RECOMMENDATION):
+            problems.append("detail.instance-action is missing")
+        elif action is not None and action not in _ACTIONS:
+            problems.append(f"detail.instance-action: expected one of {', '.join(_ACTIONS)}, got {action!r}")
+        if detail.get("instance-termination-time") is not None:
+            termination = _timestamp(detail["instance-termination-time"], "detail.instance-termination-time", problems)
+    if problems:
+        raise MalformedNotice("; ".join(problems[:3]))
+
     deadline = None
     if kind is not NoticeKind.REBALANCE_RECOMMENDATION:
         # Spot notices carry no termination time: the deadline is the notice's time + 120 s.
-        deadline = detail.instance_termination_time or envelope.time + timedelta(seconds=SPOT_WARNING_SECONDS)
+        deadline = termination or noticed_at + timedelta(seconds=SPOT_WARNING_SECONDS)
     return InterruptionNotice(
-        notice_id=envelope.id,
+        notice_id=notice_id,
         kind=kind,
-        instance_id=detail.instance_id,
-        action=detail.instance_action,
-        noticed_at=envelope.time,
+        instance_id=instance_id,
+        action=action,
+        noticed_at=noticed_at,
         deadline=deadline,
-        region=envelope.region,
-        account=envelope.account,
+        region=region,
+        account=account,
     )
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error["loc"]) or "event"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+_DETAIL_TYPES = {kind.value: kind for kind in NoticeKind}
+_ACTIONS = ("terminate", "stop", "hibernate")
+_INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
+_ACCOUNT = re.compile(r"^(\d{12}|unknown)$")
+
+
+def _text(value: Any, where: str, problems: list[str], max_length: int = 256) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        problems.append(f"{where}: expected text of 1 to {max_length} characters, got {value!r:.80}")
+        return ""
+    return value
+
+
+def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
+    """An ISO 8601 time as EventBridge writes it (2026-11-26T10:00:00Z); a time without a zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        problems.append(f"{where}: expected an ISO 8601 time, got {value!r:.80}")
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # ---- facts gathered about instances and what was done ----------------------------------------------------------

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
-
-from pydantic import BaseModel, Field
 
 BLOG_SAMPLE_TAG_KEY = "loadBalancerTargetGroup"  # key used by the original AWS blog sample, accepted as an alias
 
 
-class Settings(BaseModel):
-    alert_topic_arn: str = Field(min_length=1)
+class InvalidSettings(ValueError):
+    """An environment variable the template sets has a value the function cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    alert_topic_arn: str = ""  # required: checked below, with a message naming the variable
     dead_letter_queue_url: str = ""
     target_group_tag_key: str = "TargetGroupArn"
     discover_asg_target_groups: bool = True
-    drain_budget_seconds: int = Field(default=120, ge=0, le=3600)
+    drain_budget_seconds: int = 120
     lower_deregistration_delay: bool = True
     drain_on_rebalance: bool = False
     scope_tag_key: str = ""
     checkpoint_table_name: str = ""
     idempotency_table_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.alert_topic_arn:
+            raise InvalidSettings("ALERT_TOPIC_ARN is empty: the function has nowhere to send alerts")
+        if not 0 <= self.drain_budget_seconds <= 3600:
+            raise InvalidSettings(f"DRAIN_BUDGET_SECONDS must be 0 to 3600, not {self.drain_budget_seconds}")
 
     @property
     def target_group_tag_keys(self) -> tuple[str, ...]:
@@ -45,9 +55,27 @@ _ENV = {
 
 
 def settings_from(environ: dict[str, str]) -> Settings:
-    """Build settings from an environment mapping; empty values mean the default."""
-    values = {name: environ[var] for name, var in _ENV.items() if environ.get(var, "") != ""}
-    return Settings.model_validate(values)
+    """Build settings from an environment mapping; empty values mean the default. Raises InvalidSettings."""
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+    for name, variable in _ENV.items():
+        raw = environ.get(variable, "").strip()
+        if raw:
+            values[name] = _convert(variable, raw, types[name])
+    return Settings(**values)
+
+
+def _convert(variable: str, raw: str, kind: str) -> object:
+    if kind == "bool":
+        if raw.lower() not in ("true", "false"):
+            raise InvalidSettings(f"{variable} must be true or false, not {raw!r}")
+        return raw.lower() == "true"
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidSettings(f"{variable} must be a whole number of seconds, not {raw!r}") from None
+    return raw
 
 
 @functools.lru_cache(maxsize=1)
