@@ -52,6 +52,8 @@ class LocalStack:
     outputs: dict[str, str]
     left_out: dict[str, str] = field(default_factory=dict)  # logical id -> why
     skipped_by_moto: dict[str, str] = field(default_factory=dict)  # logical id -> type moto's CloudFormation lacks
+    template: dict[str, Any] = field(default_factory=dict)  # what was created: transformed, left-outs removed
+    physical_ids: dict[str, str] = field(default_factory=dict)  # logical id -> what Ref returns
 
 
 def create_local_stack(
@@ -74,13 +76,13 @@ def create_local_stack(
         raise RuntimeError(f"local stack {name} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     # moto completes a stack whose resource types it lacks and leaves those resources empty: name them.
-    created = {
-        r["LogicalResourceId"]
+    physical_ids = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
         if r.get("ResourceType")
     }
-    skipped = {lid: res["Type"] for lid, res in template["Resources"].items() if lid not in created}
-    return LocalStack(name=name, outputs=outputs, left_out=left_out, skipped_by_moto=skipped)
+    skipped = {lid: res["Type"] for lid, res in template["Resources"].items() if lid not in physical_ids}
+    return LocalStack(name, outputs, left_out, skipped, template, physical_ids)
 
 
 def _strip_unsupported(template: dict[str, Any]) -> dict[str, str]:

@@ -24,19 +24,11 @@ NO_VALUE = object()
 def sam_transformed(region: str = REGION) -> dict[str, Any]:
     """template.yaml after the SAM transform (code locations replaced: nothing is packaged here)."""
     import boto3
-    from samcli.yamlhelper import yaml_parse
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
 
-    template = yaml_parse(TEMPLATE.read_text())
-    for logical_id, resource in template["Resources"].items():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = f"s3://example-artifacts/{logical_id}.zip"
+    from local.stack import transformed_template
+
     session = boto3.session.Session(region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
-    translator = Translator(None, Parser(), boto_session=session)
-    return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+    return transformed_template(session, {})
 
 
 _NAME_PROPERTY = {

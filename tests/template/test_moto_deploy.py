@@ -2,102 +2,42 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 from moto import mock_aws
 
 from local import moto_fidelity
-from tests.support.template import REGION, sam_transformed
+from local.stack import NOT_CREATED_LOCALLY, create_local_stack
+from tests.support.template import REGION
 
 pytestmark = pytest.mark.template
 
 STACK = "spot-handler"
 
-# Resource types moto's CloudFormation cannot create, and why. Only these are left out; everything else (KMS,
-# queues, topic, policies, rules, role, log group, alarms) is created from the template users deploy.
-NOT_CREATED_IN_MOTO = {
-    "AWS::Lambda::Function": "needs the packaged code; the handler runs in-process in the integration tests",
-    "AWS::Lambda::LayerVersion": "needs the packaged code",
-    "AWS::Lambda::EventSourceMapping": "refers to the function",
-    "AWS::FIS::ExperimentTemplate": "moto has no FIS",
-    "AWS::CloudWatch::Dashboard": "moto's CloudFormation does not create dashboards",
-    # moto's CloudFormation skips these types with a warning; they are stripped so the list above is the whole truth.
-    # Their documents are checked statically (tests/template/test_static_checks.py: parliament on every policy).
-    "AWS::SQS::QueuePolicy": "not supported by moto's CloudFormation",
-    "AWS::SNS::TopicPolicy": "not supported by moto's CloudFormation",
-    "AWS::SNS::Subscription": "not supported by moto's CloudFormation",
-    "AWS::CloudWatch::Alarm": "not supported by moto's CloudFormation",
-}
+# moto's CloudFormation skips these types with a warning and still completes the stack (local.stack names them);
+# their documents are checked statically instead (tests/template/test_static_checks.py: parliament on every policy).
+MOTO_GAPS = {"AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::CloudWatch::Alarm"}
 
 PARAMETERS = {"EnableSpotDrill": "true", "AlertEmail": "ops@example.com"}
 
 
-def without_unsupported(template: dict) -> tuple[dict, list[str]]:
-    resources = template["Resources"]
-    left_out = sorted(lid for lid, r in resources.items() if r["Type"] in NOT_CREATED_IN_MOTO)
-
-    def replace(node):
-        if isinstance(node, dict):
-            if set(node) == {"Ref"} and node["Ref"] in left_out:
-                return f"left-out-{node['Ref']}"
-            if set(node) == {"Fn::GetAtt"}:
-                target = node["Fn::GetAtt"]
-                target = target.split(".")[0] if isinstance(target, str) else target[0]
-                if target in left_out:
-                    return f"left-out-{target}"
-            if set(node) == {"Fn::Sub"}:
-                text, variables = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
-                for lid in left_out:
-                    text = text.replace("${" + lid + "}", f"left-out-{lid}")
-                return {"Fn::Sub": [text, replace(variables)] if variables else text}
-            return {key: replace(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [replace(item) for item in node]
-        return node
-
-    kept = {lid: r for lid, r in resources.items() if lid not in left_out}
-    for resource in kept.values():
-        depends = resource.get("DependsOn")
-        if depends:
-            depends = [depends] if isinstance(depends, str) else depends
-            resource["DependsOn"] = [d for d in depends if d not in left_out]
-    template["Resources"] = replace(kept)
-    template["Outputs"] = {
-        key: replace(value) for key, value in template.get("Outputs", {}).items() if json.dumps(value).find("left-out") < 0
-    }
-    return template, left_out
-
-
 @pytest.fixture(scope="module")
 def stack():
-    template, left_out = without_unsupported(sam_transformed(REGION))
-    print(f"\nleft out of the moto deployment: {left_out}")
+    """The stack created the way the demo and the e2e suite create it: local.stack.create_local_stack."""
     moto_fidelity.apply()  # moto's CloudFormation would create the checkpoint table unencrypted otherwise
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        cloudformation = session.client("cloudformation")
-        cloudformation.create_stack(
-            StackName=STACK,
-            TemplateBody=json.dumps(template),
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-        )
-        description = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
-        assert description["StackStatus"] == "CREATE_COMPLETE", description.get("StackStatusReason")
-        physical = {
-            r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
-        }
-        yield session, physical, left_out, template
+        local = create_local_stack(session, STACK, PARAMETERS)
+        print(f"\nleft out of the moto deployment: {sorted(local.left_out)}; moto skipped: {local.skipped_by_moto}")
+        yield session, local.physical_ids, local, local.template
 
 
 def test_only_the_resources_moto_cannot_create_are_left_out(stack):
-    _, physical, left_out, template = stack
+    _, physical, local, template = stack
     kept_types = {r["Type"] for r in template["Resources"].values()}
-    assert not kept_types & set(NOT_CREATED_IN_MOTO)
-    assert set(template["Resources"]) <= set(physical)
+    assert not kept_types & set(NOT_CREATED_LOCALLY)
+    assert set(local.skipped_by_moto.values()) <= MOTO_GAPS
+    assert set(template["Resources"]) - set(local.skipped_by_moto) <= set(physical)
     assert {"HandlerKey", "NoticeQueue", "DeadLetterQueue", "AlertTopic", "InterruptionHandlerRole"} <= set(physical)
 
 
