@@ -108,7 +108,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) ->
     raise RuntimeError(f"the moto server did not listen on port {port} within {seconds:.0f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # servers stop, and the total is taken, when this module's tests are done
 def local_cloud(tmp_path_factory, e2e_timings):
     started = time.perf_counter()
     work_dir = tmp_path_factory.mktemp("sam-local")
