@@ -52,7 +52,7 @@ deploy: build  ## sam deploy --guided into your account
 	$(BIN)/sam deploy --guided
 
 bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 3 min)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 reliability: venv  ## 1,000+ notices through SQS with injected AWS faults; ends with the RESULT line (about 1 min)
 	$(BIN)/python -m pytest -m reliability tests/reliability -q -p no:cacheprovider

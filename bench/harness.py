@@ -184,11 +184,25 @@ def wait_until_quiet(server: BenchServer, limit_s: float) -> None:
         time.sleep(1.0)
 
 
-def run_both(scenario: Scenario, mapping: EventSourceMapping, server: BenchServer, session, builder, fleet):
+def idempotency_table(builder: AccountBuilder) -> str:
+    """The idempotency table as template.yaml declares it (partition key `id`), for runs with --idempotency."""
+    name = "bench-idempotency"
+    builder.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def run_both(
+    scenario: Scenario, mapping: EventSourceMapping, server: BenchServer, session, builder, fleet, idempotency: str = ""
+):
     notices = make_notices(fleet, scenario)
     latency = scenario.latency_s
     buckets = ELB_BUCKETS if scenario.throttle else None
-    settings = Settings(alert_topic_arn=fleet.topic_arn)
+    settings = Settings(alert_topic_arn=fleet.topic_arn, idempotency_table_name=idempotency)
     limit = scenario.arrival_window_s + TAIL_S
 
     server.configure(latency, buckets, seed=scenario.seed)
@@ -337,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batching-window", type=float, help="override MaxBatchingWindowSeconds (template default)")
     parser.add_argument("--batch-size", type=int, help="override BatchSize (template default)")
     parser.add_argument("--max-concurrency", type=int, help="override MaxConcurrency (template default)")
+    parser.add_argument("--idempotency", action="store_true",
+                        help="run ours with the idempotency table, as deployed (two DynamoDB writes per notice)")
     args = parser.parse_args(argv)
     scenario = Scenario(
         instances=args.instances,
@@ -364,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scenario: {scenario.instances} notices within {scenario.arrival_window_s:g} s, real time (no compression), "
               f"latency {'20-50 ms per call' if scenario.latency_s else 'none'}, "
               f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}")
-        notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet)
+        table = idempotency_table(builder) if args.idempotency else ""
+        notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet, table)
+        if table:
+            ours.notes.append(f"idempotency claims in DynamoDB table {table} (as deployed): on")
         print_figures(ours)
         print_figures(base)
         cpu_ours, cpu_base = cpu_per_notice(mapping, server, session, builder, fleet, scenario)
