@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-latency", action="store_true", help="no injected per-call latency")
     parser.add_argument("--no-throttle", action="store_true", help="no ELB token bucket")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the import-time measurement")
-    parser.add_argument("--chart", type=Path, default=CHART, help="where to write the PNG ('' for none)")
+    parser.add_argument("--chart", default=str(CHART), help="where to write the PNG ('' for none)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batching-window", type=float, help="override MaxBatchingWindowSeconds (template default)")
     parser.add_argument("--batch-size", type=int, help="override BatchSize (template default)")
@@ -401,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
               f"packages, Lambda's environment variables): import app {cs['app_ms']:.0f} ms, "
               f"import boto3 {cs['boto3_ms']:.0f} ms, ratio {cs['ratio']:.2f} (target <= 1.3)")
         print("    costliest direct imports of app: " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in cs["top_ms"]))
-    if args.chart and str(args.chart):
+    if args.chart:  # a string: Path("") would be "." and write ".png"
+        args.chart = Path(args.chart)
         conditions = ("20-50 ms per call" if scenario.latency_s else "no latency") + (
             "; ELB token bucket 40, +10/s" if scenario.throttle else "; no throttling")
         chart(notices, ours, base, args.chart, mapping, conditions)
