@@ -152,7 +152,12 @@ if [ "$NO_CACHE" -eq 0 ] && [ -s "$ROOTFS_TAR" ]; then
 else
     command -v debootstrap >/dev/null 2>&1 || {
         say "installing debootstrap (apt-get)..."
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >/dev/null
+        # Refresh the package lists only when the install fails with the ones the machine has.
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >/dev/null 2>&1 || {
+            apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >/dev/null ||
+                die "apt-get install debootstrap failed."
+        }
     }
     [ -e "/usr/share/debootstrap/scripts/$SUITE" ] || die "this debootstrap does not know suite '$SUITE'."
     MIRROR="${OFFLINE_LAMBDA_MIRROR:-$(host_mirror)}"
