@@ -11,17 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from botocore.exceptions import BotoCoreError, ClientError
 
 from spot_handler.aws import elbv2 as elb
-from spot_handler.aws.clients import describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.models import TargetGroupDrain
 from spot_handler.planning import InstancePlan
 from spot_handler.settings import Settings
 
 MAX_PARALLEL_TARGET_GROUPS = 8
-AwsError = (ClientError, BotoCoreError)
 
 
 def utcnow() -> datetime:
@@ -80,7 +78,7 @@ def _drain_group(elbv2, arn: str, members: list[InstancePlan], settings: Setting
     drains = {plan.instance_id: TargetGroupDrain(target_group_arn=arn) for plan in members}
     try:
         registered = elb.registrations(elbv2, arn)
-    except AwsError as exc:
+    except AWS_ERRORS as exc:
         reason = describe_error(exc)
         for drain in drains.values():
             drain.error = reason
@@ -99,7 +97,7 @@ def _drain_group(elbv2, arn: str, members: list[InstancePlan], settings: Setting
     try:
         elb.deregister(elbv2, arn, targets)
         error = None
-    except AwsError as exc:
+    except AWS_ERRORS as exc:
         error = describe_error(exc)
     for instance_id, drain in drains.items():
         drain.delay_seconds, drain.delay_lowered_from, delay_error = delay_note
@@ -138,5 +136,5 @@ def _bound_delay(elbv2, arn: str, settings: Settings) -> tuple[int | None, int |
             elb.set_deregistration_delay(elbv2, arn, settings.drain_budget_seconds)
             return settings.drain_budget_seconds, delay, None
         return delay, None, None
-    except AwsError as exc:
+    except AWS_ERRORS as exc:
         return None, None, describe_error(exc)

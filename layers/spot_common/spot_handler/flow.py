@@ -6,13 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
 
 from spot_handler.alert import compose_alert
 from spot_handler.aws import AwsClients
 from spot_handler.aws.autoscaling import target_groups_of
 from spot_handler.aws.claims import NoticeClaims
-from spot_handler.aws.clients import describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import publish_alerts
 from spot_handler.budget import DidNotFinish, TimeBudget
@@ -22,7 +21,6 @@ from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, needs_checkpoint, plan_interruption
 from spot_handler.settings import Settings
 
-AwsError = (ClientError, BotoCoreError)
 
 
 @dataclass
@@ -115,7 +113,7 @@ def plan_notices(
     budget = budget or TimeBudget.start()
     try:
         instances = budget.run("DescribeInstances", describe_instances, clients.ec2, [n.instance_id for n in notices])
-    except (*AwsError, DidNotFinish) as exc:
+    except (*AWS_ERRORS, DidNotFinish) as exc:
         reason = describe_error(exc)
         return [InstancePlan(notice=n, instance=None, lookup_error=reason) for n in notices]
 
@@ -125,7 +123,7 @@ def plan_notices(
     if settings.discover_asg_target_groups and groups:
         try:
             asg_target_groups = budget.run("DescribeAutoScalingGroups", target_groups_of, clients.autoscaling, groups)
-        except (*AwsError, DidNotFinish) as exc:
+        except (*AWS_ERRORS, DidNotFinish) as exc:
             asg_error = describe_error(exc)
 
     plans = []

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from spot_handler.aws import AwsClients
 from spot_handler.aws import gamelift as gl
@@ -27,7 +26,7 @@ from spot_handler.aws.checkpoints import (
     game_session_checkpoint_id,
     write_checkpoints,
 )
-from spot_handler.aws.clients import describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.drain import utcnow
 from spot_handler.planning import InstancePlan, needs_checkpoint
 from spot_handler.settings import Settings
@@ -36,7 +35,6 @@ logger = Logger(child=True)
 
 MAX_PARALLEL_CALLS = 8
 CHECKPOINT_RETENTION = timedelta(days=7)  # long enough for a backend to re-place or refund; TTL removes it after
-AwsError = (ClientError, BotoCoreError)
 
 
 @dataclass
@@ -291,7 +289,7 @@ def _checkpoint(clients: AwsClients, plans: list[InstancePlan], reports: dict[st
 def _scan_group(gamelift, group: str) -> tuple[list[gl.GameServer], str | None]:
     try:
         return gl.list_game_servers(gamelift, group), None
-    except AwsError as exc:
+    except AWS_ERRORS as exc:
         return [], f"game server group {group}: {_call_failed(exc)}"
 
 
@@ -302,7 +300,7 @@ def _scan_fleet(gamelift, fleet_id: str) -> tuple[list[gl.GameSession], list[str
         try:
             for session in gl.list_game_sessions(gamelift, fleet_id, status):
                 found.setdefault(session.game_session_id, session)  # one that turned ACTIVE between the two scans
-        except AwsError as exc:
+        except AWS_ERRORS as exc:
             errors.append(f"fleet {fleet_id} ({status} game sessions): {_call_failed(exc)}")
     return list(found.values()), errors
 
@@ -314,7 +312,7 @@ def _hold_game_server(gamelift, server: gl.GameServer) -> GameServerCheckpoint:
         try:
             gl.mark_utilized(gamelift, server)
             checkpoint.marked_utilized = True
-        except AwsError as exc:
+        except AWS_ERRORS as exc:
             checkpoint.error = f"not marked UTILIZED: {_call_failed(exc)}"
     return checkpoint
 
@@ -325,12 +323,12 @@ def _hold_game_session(gamelift, session: gl.GameSession) -> GameSessionCheckpoi
     try:
         gl.deny_new_players(gamelift, session.game_session_id)
         checkpoint.players_denied = True
-    except AwsError as exc:
+    except AWS_ERRORS as exc:
         checkpoint.errors.append(f"new players not denied: {_call_failed(exc)}")
     try:
         checkpoint.players = gl.list_player_sessions(gamelift, session.game_session_id)
         checkpoint.roster_read = True
-    except AwsError as exc:
+    except AWS_ERRORS as exc:
         checkpoint.errors.append(f"roster not read: {_call_failed(exc)}")
     return checkpoint
 

@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from spot_handler.aws import AwsClients
-from spot_handler.aws.clients import describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.notify import park_in_dead_letter_queue
 from spot_handler.budget import TimeBudget
 from spot_handler.drain import utcnow
@@ -109,6 +108,6 @@ def _park(clients: AwsClients, settings: Settings, body: str, reason: str, origi
     try:
         park_in_dead_letter_queue(clients.sqs, settings.dead_letter_queue_url, body, reason, origin)
         return True
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         logger.error("could not park malformed notice", extra={"reason": reason, "error": describe_error(exc)})
         return False

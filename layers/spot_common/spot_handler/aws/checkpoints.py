@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable
 
 from boto3.dynamodb.types import TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
 
-from spot_handler.aws.clients import describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
 
 PARTITION_KEY = "instanceId"
 SORT_KEY = "checkpointId"
@@ -58,7 +57,7 @@ def write_checkpoints(
         for round_number in range(WRITE_ROUNDS_MAX):
             try:
                 response = dynamodb.batch_write_item(RequestItems={table_name: pending})
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 reason = f"BatchWriteItem {describe_error(exc)}"
                 failed.update({_key_of(request): reason for request in pending})
                 pending = []

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemAlreadyExistsError
-from botocore.exceptions import BotoCoreError, ClientError
 
-from spot_handler.aws.clients import describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.models import InterruptionNotice
 
 logger = Logger(child=True)
@@ -125,7 +124,7 @@ class NoticeClaims:
             if record is not None and record.status == STATUS_COMPLETED:
                 return Claim.DONE, "duplicate: this interruption was already alerted"
             return Claim.BUSY, "another invocation is handling this interruption; delivered again later"
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             return Claim.UNKNOWN, f"idempotency table: {describe_error(exc)}"
 
     def settle(self, claims: ClaimResults, alerted: list[InterruptionNotice], not_alerted: list[InterruptionNotice]):
@@ -161,7 +160,7 @@ class NoticeClaims:
     def _write(what: str, notice: InterruptionNotice, write) -> None:
         try:
             write(notice)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             logger.error(
                 f"could not {what} the idempotency record",
                 extra={"instance_id": notice.instance_id, "notice_id": notice.notice_id, "error": describe_error(exc)},

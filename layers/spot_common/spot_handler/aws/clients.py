@@ -12,6 +12,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# What an AWS call can raise once botocore's retries are spent: an error answer, or no answer at all.
+AWS_ERRORS = (ClientError, BotoCoreError)
 
 # Two minutes is the whole budget: a call may retry, but never for long.
 CLIENT_CONFIG = Config(
