@@ -9,6 +9,10 @@ AWS facts (Elastic Load Balancing API reference, RegisterTargets/DeregisterTarge
 And one in its CloudFormation: AWS::DynamoDB::Table's SSESpecification says `SSEEnabled` (the CreateTable API says
 `Enabled`); moto reads only `Enabled`, so a table the template encrypts would be created unencrypted.
 
+And in its DynamoDB backend: DynamoDB isolates concurrent writes, transactions included; moto's backend is not
+thread-safe (TransactWriteItems deep-copies each table it touches while other threads write to it, "dictionary
+changed size during iteration"). Its item writes are serialized with one lock, as a table's writes are isolated.
+
 `apply()` patches moto's FakeTargetGroup in this process; the local moto server (`python -m local.moto_server`) and
 the test suite both call it. Everything else is moto as released.
 """
@@ -84,6 +88,7 @@ def apply() -> None:
     group.deregister_terminated_instances = deregister_terminated_instances
     group.health_for = health_for
     _apply_dynamodb_table_sse()
+    _apply_dynamodb_write_isolation()
     _APPLIED = True
 
 
@@ -101,3 +106,23 @@ def _apply_dynamodb_table_sse() -> None:
         return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     Table.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def _apply_dynamodb_write_isolation() -> None:
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def isolated(method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
+        setattr(DynamoDBBackend, name, isolated(getattr(DynamoDBBackend, name)))

@@ -121,6 +121,80 @@ def test_another_notice_type_for_the_same_instance_is_alerted(guarded):
         "EC2 Instance Rebalance Recommendation", "EC2 Spot Instance Interruption Warning"]
 
 
+def dynamodb_calls(client) -> list[tuple[str, int]]:
+    """(operation, number of TransactWriteItems actions) of every call the client makes from now on."""
+    calls: list[tuple[str, int]] = []
+    client.meta.events.register(
+        "before-parameter-build.dynamodb",
+        lambda model, params, **_: calls.append((model.name, len(params.get("TransactItems", [])))))
+    return calls
+
+
+def test_a_batch_is_claimed_in_one_transaction_and_completed_in_another(guarded):
+    # Given a batch of 30 interruptions, one of which was already alerted by an earlier invocation
+    arn = guarded.builder.target_group("web", delay=60)
+    victims = [guarded.builder.spot_instance(f"web-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(30)]
+    guarded.builder.register(arn, victims, ports=[80])
+    invoke(guarded, sqs_batch(notice_body(victims[7])))
+    assert len(guarded.alerts()) == 1
+    calls = dynamodb_calls(guarded.clients.dynamodb)
+
+    # When the batch arrives
+    report = invoke(guarded, sqs_batch(*(notice_body(v) for v in victims)))
+
+    # Then the 29 new interruptions are alerted once each and the alerted one is a duplicate
+    assert report.batch_item_failures == [] and report.duplicates == 1
+    assert sorted(a.document["instanceId"] for a in guarded.alerts()) == sorted(set(victims) - {victims[7]})
+    assert [r.notice.instance_id for r in report.results if r.duplicate] == [victims[7]]
+    # with one claim transaction, sent again without the duplicate DynamoDB named, and one completion transaction
+    assert calls == [("TransactWriteItems", 30), ("TransactWriteItems", 29), ("TransactWriteItems", 29)]
+    # And every record is Powertools' own: its persistence layer reads each one back as COMPLETED
+    from spot_handler.aws.claims import _record_data, persistence_layer
+    from spot_handler.models import parse_notice
+
+    powertools = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
+    for victim in victims:
+        record = powertools.get_record(_record_data(parse_notice(notice_body(victim))))
+        assert record.status == "COMPLETED"
+
+
+def test_more_than_100_interruptions_are_claimed_in_transactions_of_100(guarded):
+    arn = guarded.builder.target_group("web", delay=60)
+    victims = [guarded.builder.spot_instance(f"web-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(130)]
+    guarded.builder.register(arn, victims, ports=[80])
+    calls = dynamodb_calls(guarded.clients.dynamodb)
+
+    report = invoke(guarded, sqs_batch(*(notice_body(v) for v in victims)))
+
+    assert report.batch_item_failures == [] and len(guarded.alerts()) == 130
+    assert sorted(calls) == sorted([("TransactWriteItems", 100), ("TransactWriteItems", 30)] * 2)
+
+
+def test_a_transaction_conflict_is_sent_again_and_every_interruption_is_alerted(guarded, monkeypatch):
+    # Given DynamoDB cancelling the first claim transaction because another transaction holds one of its items
+    no_backoff(monkeypatch)
+    arn = guarded.builder.target_group("web", delay=60)
+    victims = [guarded.builder.spot_instance(f"web-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(3)]
+    guarded.builder.register(arn, victims, ports=[80])
+    first = {"on": True}
+
+    def once():
+        was, first["on"] = first["on"], False
+        return was
+
+    injector = FaultInjector([Fault("dynamodb", "TransactWriteItems", "conflict", active=once)])
+    injector.install(guarded.clients.dynamodb)
+    calls = dynamodb_calls(guarded.clients.dynamodb)
+
+    report = invoke(guarded, sqs_batch(*(notice_body(v) for v in victims)))
+
+    # Then nothing was lost to the conflict: the claims went again, and each interruption has one alert
+    assert injector.injected[("dynamodb", "TransactWriteItems", "conflict")] == 1
+    assert calls == [("TransactWriteItems", 3)] * 3  # the cancelled claim, its second send, the completion
+    assert report.batch_item_failures == []
+    assert sorted(a.document["instanceId"] for a in guarded.alerts()) == sorted(victims)
+
+
 def test_failed_alert_releases_the_claim_so_the_redelivery_alerts_once(guarded, monkeypatch):
     no_backoff(monkeypatch)
     arn, instance = web_instance(guarded)
@@ -149,7 +223,7 @@ def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guar
     arn, instance = web_instance(guarded)
     body = notice_body(instance)
     outage = {"on": True}
-    FaultInjector([Fault("dynamodb", "PutItem", "5xx", active=lambda: outage["on"])]).install(guarded.clients.dynamodb)
+    FaultInjector([Fault("dynamodb", "TransactWriteItems", "5xx", active=lambda: outage["on"])]).install(guarded.clients.dynamodb)
 
     event = sqs_batch(body)
     report = invoke(guarded, event)
@@ -168,12 +242,12 @@ def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guar
 def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     # Given another invocation holding the claim of this interruption
     arn, instance = web_instance(guarded)
-    from spot_handler.aws.claims import HOLD_MILLIS, NoticeClaims, _record_data
+    from spot_handler.aws.claims import HOLD_MILLIS, _record_data, persistence_layer
     from spot_handler.models import parse_notice
 
     notice = parse_notice(notice_body(instance))
-    claims = NoticeClaims.open(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
-    claims._layer.save_inprogress(_record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
+    other = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)  # Powertools' own, one PutItem
+    other.save_inprogress(_record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
 
     event = sqs_batch(notice_body(instance, id=str(uuid.uuid4())))
     report = invoke(guarded, event)

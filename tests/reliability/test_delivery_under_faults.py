@@ -83,5 +83,5 @@ def test_no_alert_is_lost_or_doubled_under_faults(account, monkeypatch, request)
     assert len(stream) >= 1000 and duplicates_sent >= 0.2 * len(stream) and len(malformed) >= 50
     # And every fault kind was met, and the alert went out within the stated bound even while ELB hung
     kinds = {kind for (_, _, kind) in injector.injected}
-    assert kinds == {"throttle", "5xx", "timeout", "access-denied", "hang"}
+    assert kinds == {"throttle", "5xx", "timeout", "access-denied", "hang", "conflict"}
     assert figures.max_alert_seconds < ALERT_BOUND_SECONDS

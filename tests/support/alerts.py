@@ -14,7 +14,8 @@ class ReceivedAlert:
     raw: dict
 
 
-def drain_queue(sqs, queue_url: str, max_rounds: int = 10) -> list[dict]:
+def drain_queue(sqs, queue_url: str, max_rounds: int = 1000) -> list[dict]:
+    """Every message in the queue (receives until it answers none), deleting them."""
     messages = []
     for _ in range(max_rounds):
         batch = sqs.receive_message(

@@ -32,7 +32,7 @@ class Fault:
 
     service: str  # botocore service id, hyphenized: "elastic-load-balancing-v2", "sns", "dynamodb", ...
     operation: str  # "DeregisterTargets", or "*"
-    kind: str  # "throttle", "5xx", "timeout", "hang", "access-denied"
+    kind: str  # "throttle", "5xx", "timeout", "hang", "access-denied", "conflict" (DynamoDB TransactWriteItems)
     rate: float = 1.0
     active: Callable[[], bool] = lambda: True
     # A predicate on the call's parameters (before-call), or on {"body": the decoded request body} (before-send).
@@ -106,12 +106,14 @@ class FaultInjector:
             fault_kind = fault.kind
         if fault_kind == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
+        request.url = UNROUTABLE  # moto's stub must not perform an operation that is answered as failed
+        if fault_kind == "conflict":
+            return _transaction_conflict(request, body)
         status, code = {
             "throttle": (400, fault.code or _THROTTLE_CODES.get(service, "Throttling")),
             "5xx": (503 if (fault.code or "").startswith("ServiceUnavailable") else 500,
                     fault.code or _SERVER_CODES.get(service, "InternalFailure")),
         }[fault_kind]
-        request.url = UNROUTABLE  # moto's stub must not perform an operation that is answered as failed
         return _error_response(request, service, status, code)
 
 
@@ -133,6 +135,23 @@ def _error_response(request, service: str, status: int, code: str) -> AWSRespons
                 "<RequestId>fault-injected</RequestId></ErrorResponse>")
         headers["Content-Type"] = "text/xml"
     return AWSResponse(UNROUTABLE, status, headers, MockRawResponse(body.encode()))
+
+
+def _transaction_conflict(request, body: str) -> AWSResponse:
+    """TransactWriteItems cancelled because another transaction held its first item, as DynamoDB answers it.
+
+    DynamoDB gives one CancellationReason per action, in order: "TransactionConflict" for the item in conflict and
+    "None" for the actions that did not cause the cancellation. Nothing is written.
+    """
+    actions = json.loads(body).get("TransactItems", [])
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    reasons += [{"Code": "None"}] * (len(actions) - 1)
+    codes = ", ".join(r["Code"] for r in reasons)
+    payload = {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+               "message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+               "CancellationReasons": reasons}
+    headers = {"x-amzn-RequestId": "fault-injected", "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(UNROUTABLE, 400, headers, MockRawResponse(json.dumps(payload).encode()))
 
 
 def no_backoff(monkeypatch) -> None:

@@ -8,21 +8,33 @@ later notice of the same type for the same instance is a new interruption.
 
 Why the persistence layer directly and not @idempotent_function: the decorator claims, runs and completes one call.
 A batch is handled as a whole (one DescribeInstances, one DeregisterTargets per target group, one PublishBatch per
-ten alerts), so a notice is claimed before the lookup and completed only after its alert is published, at different
-points of one flow. The calls below (save_inprogress, save_success, delete_record) are the ones the decorator makes,
-so the records, their hashing, conditions and expiry are Powertools' own.
+ten alerts), so its notices are claimed before the lookup and completed only after their alerts are published.
+
+Why in transactions: one PutItem to claim and one UpdateItem to complete each notice is 2,000 DynamoDB calls for a
+reclaim of 1,000 instances (bench/). Here a batch's claims go in one TransactWriteItems (up to 100 actions) and its
+completions in another. Powertools still composes every write: the persistence layer is given a stand-in client
+(_Composer) that keeps the PutItem, UpdateItem or DeleteItem request save_inprogress, save_success or delete_record
+would send, and each request becomes one action of the transaction. So the records, their hashed keys, their
+conditions and expiry are Powertools' own, and a record written here reads back through Powertools like any other.
+BatchWriteItem would not do: it takes no conditions, and a claim is a conditional put. A transaction is all or
+nothing; when it is cancelled DynamoDB says, action by action, why (CancellationReasons, with the record that made a
+condition fail), and the actions that did not cause it are sent again. botocore gives each transaction a
+ClientRequestToken, so its own retry of a transaction that did succeed is answered as a success, not as a conflict.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemAlreadyExistsError
 
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.models import InterruptionNotice
@@ -36,7 +48,10 @@ WINDOW_SECONDS = 900
 # A claim is held for the whole window even if its holder dies: a late alert is better than a doubled one, and every
 # failure the handler sees releases its claims explicitly (see NoticeClaims.settle).
 HOLD_MILLIS = WINDOW_SECONDS * 1000
-MAX_PARALLEL_CLAIMS = 8
+TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
+SENDS_PER_ACTION = 3  # an action cancelled by a conflict or throttling is sent again, up to this many sends in all
+RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+MAX_PARALLEL_TRANSACTIONS = 8  # batches of more than 100 interruptions
 LATE_CLAIM_WAIT_SECONDS = 20.0  # how long settle() waits for a claim that answered after the work budget
 STATUS_COMPLETED = "COMPLETED"
 
@@ -48,11 +63,20 @@ class Claim(enum.Enum):
     UNKNOWN = "unknown"  # the table did not answer: drained, but checkpoint and alert wait for a redelivery
 
 
+@dataclass(frozen=True)
+class Written:
+    """What became of one action of a transaction."""
+
+    done: bool = False
+    existing: dict | None = None  # the record that made its condition fail
+    error: str = ""  # why it was not written, when no condition decided it
+
+
 @dataclass
 class ClaimResults:
     states: dict[str, Claim] = field(default_factory=dict)  # interruption key -> state
     reasons: dict[str, str] = field(default_factory=dict)  # interruption key -> why it is not OWNED
-    late: dict[str, Future] = field(default_factory=dict)  # claims still running when the budget ran out
+    late: list[tuple[list[str], Future]] = field(default_factory=list)  # claims answered after the budget ran out
 
     def state(self, notice: InterruptionNotice) -> Claim:
         return self.states.get(notice.interruption_key, Claim.OWNED)
@@ -68,64 +92,49 @@ class ClaimResults:
 
 
 class PendingClaims:
-    """Claims running in the background while the instances are looked up."""
+    """Claim transactions running in the background while the instances are looked up."""
 
-    def __init__(self, futures: dict[str, Future], pool: ThreadPoolExecutor | None):
-        self._futures = futures
-        self._pool = pool
+    def __init__(self, transactions: list[tuple[list[str], Future]], to_claim: Callable[[Written], tuple[Claim, str]]):
+        self._transactions = transactions
+        self._to_claim = to_claim
 
     def wait(self, budget) -> ClaimResults:
         results = ClaimResults()
-        for key, future in self._futures.items():
+        for keys, future in self._transactions:
             try:
-                state, reason = future.result(timeout=budget.remaining())
+                answers = {key: self._to_claim(written) for key, written in future.result(timeout=budget.remaining()).items()}
             except FutureTimeout:
-                results.late[key] = future
-                state, reason = Claim.UNKNOWN, f"idempotency claim did not finish within {budget.work_seconds:.0f} s"
-            results.states[key] = state
-            if reason:
-                results.reasons[key] = reason
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
+                results.late.append((keys, future))
+                reason = f"idempotency claim did not finish within {budget.work_seconds:.0f} s"
+                answers = dict.fromkeys(keys, (Claim.UNKNOWN, reason))
+            for key, (state, reason) in answers.items():
+                results.states[key] = state
+                if reason:
+                    results.reasons[key] = reason
         return results
 
 
 class NoticeClaims:
     """Claim, complete and release interruptions in the idempotency table. Without a table every notice is OWNED."""
 
-    def __init__(self, layer: DynamoDBPersistenceLayer | None):
-        self._layer = layer
+    def __init__(self, dynamodb=None, table_name: str = ""):
+        self._dynamodb = dynamodb
+        self._layer, self._composer = _composing_layer(table_name) if table_name else (None, None)
 
     @classmethod
     def open(cls, dynamodb, table_name: str) -> "NoticeClaims":
-        if not table_name:
-            return cls(None)
-        layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
-        layer.configure(
-            IdempotencyConfig(event_key_jmespath="[instance, kind]", expires_after_seconds=WINDOW_SECONDS),
-            function_name="interruption",
-        )
-        return cls(layer)
+        return cls(dynamodb, table_name)
 
     def start(self, notices: list[InterruptionNotice]) -> PendingClaims:
-        """Claim every interruption of the batch, in parallel and in the background."""
+        """Claim every interruption of the batch, in the background (one transaction per 100 interruptions)."""
         if self._layer is None or not notices:
-            return PendingClaims({}, None)
+            return PendingClaims([], self._to_claim)
         unique = {n.interruption_key: n for n in notices}
-        pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CLAIMS, len(unique)), thread_name_prefix="claim")
-        return PendingClaims({key: pool.submit(self._claim, notice) for key, notice in unique.items()}, pool)
-
-    def _claim(self, notice: InterruptionNotice) -> tuple[Claim, str]:
-        try:
-            self._layer.save_inprogress(_record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
-            return Claim.OWNED, ""
-        except IdempotencyItemAlreadyExistsError as exc:
-            record = exc.old_data_record
-            if record is not None and record.status == STATUS_COMPLETED:
-                return Claim.DONE, "duplicate: this interruption was already alerted"
-            return Claim.BUSY, "another invocation is handling this interruption; delivered again later"
-        except AWS_ERRORS as exc:
-            return Claim.UNKNOWN, f"idempotency table: {describe_error(exc)}"
+        actions = {
+            key: self._compose(lambda n: self._layer.save_inprogress(_record_data(n), remaining_time_in_millis=HOLD_MILLIS), notice)
+            for key, notice in unique.items()
+        }
+        return PendingClaims(self._send_in_background(actions), self._to_claim)
 
     def settle(self, claims: ClaimResults, alerted: list[InterruptionNotice], not_alerted: list[InterruptionNotice]):
         """Complete the claims of notices whose alert went out (or that needed none); release the others.
@@ -136,35 +145,147 @@ class NoticeClaims:
         """
         if self._layer is None:
             return
-        for notice in alerted:
-            if claims.owned(notice):
-                self._write("complete", notice, lambda n: self._layer.save_success(_record_data(n), {"noticeId": n.notice_id}))
-        for notice in not_alerted:
-            if claims.owned(notice):
-                self._release(notice)
-        late = {n.interruption_key: n for n in not_alerted if n.interruption_key in claims.late}
-        for key, notice in late.items():
+        complete = {n.interruption_key: n for n in alerted if claims.owned(n)}
+        release = {n.interruption_key: n for n in not_alerted if claims.owned(n) and n.interruption_key not in complete}
+        by_key = {n.interruption_key: n for n in not_alerted}
+        for keys, future in claims.late:
             try:
-                state, _ = claims.late[key].result(timeout=LATE_CLAIM_WAIT_SECONDS)
+                answers = future.result(timeout=LATE_CLAIM_WAIT_SECONDS)
             except FutureTimeout:
                 logger.error("idempotency claim still unanswered; it holds duplicates back until the window ends",
-                             extra={"instance_id": notice.instance_id})
+                             extra={"instances": sorted({by_key[k].instance_id for k in keys if k in by_key})})
                 continue
-            if state is Claim.OWNED:
-                self._release(notice)
+            release |= {key: by_key[key] for key, written in answers.items() if written.done and key in by_key}
 
-    def _release(self, notice: InterruptionNotice) -> None:
-        self._write("release", notice, lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")))
+        actions = {key: self._compose(lambda n: self._layer.save_success(_record_data(n), {"noticeId": n.notice_id}), n)
+                   for key, n in complete.items()}
+        actions |= {key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
+                    for key, n in release.items()}
+        for keys, future in self._send_in_background(actions):
+            for key, written in future.result().items():
+                if not written.done:
+                    notice = complete.get(key) or release[key]
+                    logger.error(
+                        f"could not {'complete' if key in complete else 'release'} the idempotency record",
+                        extra={"instance_id": notice.instance_id, "notice_id": notice.notice_id,
+                               "error": written.error or "condition failed"},
+                    )
 
-    @staticmethod
-    def _write(what: str, notice: InterruptionNotice, write) -> None:
-        try:
-            write(notice)
-        except AWS_ERRORS as exc:
-            logger.error(
-                f"could not {what} the idempotency record",
-                extra={"instance_id": notice.instance_id, "notice_id": notice.notice_id, "error": describe_error(exc)},
-            )
+    def _to_claim(self, written: Written) -> tuple[Claim, str]:
+        if written.done:
+            return Claim.OWNED, ""
+        if written.existing is not None:
+            status = written.existing.get(self._layer.status_attr, {}).get("S")
+            if status == STATUS_COMPLETED:
+                return Claim.DONE, "duplicate: this interruption was already alerted"
+            return Claim.BUSY, "another invocation is handling this interruption; delivered again later"
+        return Claim.UNKNOWN, f"idempotency table: {written.error}"
+
+    def _compose(self, write: Callable[[InterruptionNotice], None], notice: InterruptionNotice) -> dict:
+        """The transaction action for one Powertools write (Put, Update or Delete), composed but not sent."""
+        return self._composer.compose(lambda: write(notice))
+
+    def _send_in_background(self, actions: dict[str, dict]) -> list[tuple[list[str], Future]]:
+        """Send the actions as transactions of up to TRANSACTION_LIMIT, in parallel threads; (keys, future) each."""
+        if not actions:
+            return []
+        keys = list(actions)
+        chunks = [keys[i:i + TRANSACTION_LIMIT] for i in range(0, len(keys), TRANSACTION_LIMIT)]
+        pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TRANSACTIONS, len(chunks)), thread_name_prefix="claims")
+        sent = [(chunk, pool.submit(self._transact, {key: actions[key] for key in chunk})) for chunk in chunks]
+        pool.shutdown(wait=False)
+        return sent
+
+    def _transact(self, actions: dict[str, dict]) -> dict[str, Written]:
+        """Write the actions in one transaction; what became of each, by key.
+
+        A cancelled transaction is sent again without the actions that settled it: those whose condition failed, and
+        those that failed for a reason that will not pass. An action that met a conflict or throttling goes again, up
+        to SENDS_PER_ACTION sends; after that it is settled as not written.
+        """
+        results: dict[str, Written] = {}
+        pending = dict(actions)
+        sends = dict.fromkeys(actions, 0)
+        while pending:
+            try:
+                self._dynamodb.transact_write_items(TransactItems=list(pending.values()))
+            except self._dynamodb.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                progress = False
+                for key, reason in zip(list(pending), reasons if len(reasons) == len(pending) else []):
+                    code = reason.get("Code") or "None"
+                    sends[key] += 1
+                    if code == "ConditionalCheckFailed":
+                        results[key] = Written(existing=reason.get("Item") or {})
+                    elif code in RETRYABLE_REASONS:
+                        progress = True
+                        if sends[key] >= SENDS_PER_ACTION:
+                            results[key] = Written(error=f"{code} after {sends[key]} sends")
+                    elif code != "None":
+                        results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
+                if not progress and not any(key in results for key in pending):  # nothing to tell the actions apart
+                    return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
+                pending = {key: action for key, action in pending.items() if key not in results}
+            except AWS_ERRORS as exc:
+                return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
+            else:
+                return results | dict.fromkeys(pending, Written(done=True))
+        return results
+
+
+def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:
+    """Powertools' persistence layer as this handler configures it (key, window, function name).
+
+    With a real client it reads and writes records one by one, as the idempotency decorator does (tests use it to
+    play another invocation); the handler gives it a _Composer instead.
+    """
+    layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
+    layer.configure(
+        IdempotencyConfig(event_key_jmespath="[instance, kind]", expires_after_seconds=WINDOW_SECONDS),
+        function_name="interruption",
+    )
+    return layer
+
+
+@functools.lru_cache(maxsize=4)
+def _composing_layer(table_name: str) -> tuple[DynamoDBPersistenceLayer, "_Composer"]:
+    """One persistence layer per table for the life of the execution environment, composing through a _Composer."""
+    composer = _Composer()
+    return persistence_layer(composer, table_name), composer
+
+
+class _Composer:
+    """Stands in for the persistence layer's DynamoDB client: keeps the request instead of sending it."""
+
+    def __init__(self):
+        self._kept: dict[str, Any] | None = None
+        self._lock = threading.Lock()  # invocations in threads (tests, bench) share the cached layer
+
+    def compose(self, write: Callable[[], None]) -> dict:
+        """The one request `write` (a persistence-layer call) makes, as a TransactWriteItems action."""
+        with self._lock:
+            self._kept = None
+            write()
+            return self._take()
+
+    def put_item(self, **request) -> dict:
+        return self._keep("Put", request)
+
+    def update_item(self, **request) -> dict:
+        return self._keep("Update", request)
+
+    def delete_item(self, **request) -> dict:
+        return self._keep("Delete", request)
+
+    def _keep(self, action: str, request: dict) -> dict:
+        self._kept = {action: request}
+        return {}
+
+    def _take(self) -> dict:
+        kept, self._kept = self._kept, None
+        if kept is None:
+            raise RuntimeError("Powertools composed no write")
+        return kept
 
 
 def _record_data(notice: InterruptionNotice) -> dict[str, str]:
