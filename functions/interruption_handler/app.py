@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from spot_handler.aws import default_clients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import get_settings
+
+if TYPE_CHECKING:  # annotations only: not imported at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the handler's only outbound calls are boto3's

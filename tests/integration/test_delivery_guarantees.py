@@ -6,7 +6,6 @@ into the handler's own clients with botocore event hooks (tests/support/faults.p
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import uuid
@@ -282,7 +281,7 @@ def test_duplicate_makes_no_second_checkpoint(guarded, gamelift_fake):
         BillingMode="PAY_PER_REQUEST",
     )
     gamelift = boto3.session.Session(region_name=REGION).client("gamelift", endpoint_url=url, config=CLIENT_CONFIG)
-    clients = dataclasses.replace(guarded.clients, gamelift=gamelift)
+    clients = guarded.clients._replace(gamelift=gamelift)
     body = notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json")
 
     # When the notice arrives, then again as an EventBridge re-send and as an EC2 re-notice

@@ -3,7 +3,6 @@ asserting on the state of both afterwards; plus botocore Stubber runs that pin t
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 
 import boto3
@@ -45,7 +44,7 @@ def gamelift_state(fake) -> GameLiftState:
 def handler_clients(account, fake, gamelift_state):
     """The handler's clients, with GameLift pointed at the fake (same retry config as in Lambda)."""
     gamelift = boto3.session.Session(region_name=REGION).client("gamelift", endpoint_url=fake[1], config=CLIENT_CONFIG)
-    return dataclasses.replace(account.clients, gamelift=gamelift)
+    return account.clients._replace(gamelift=gamelift)
 
 
 def checkpoint_table(account, name: str = TABLE):
@@ -251,7 +250,7 @@ def test_throttling_that_outlasts_the_retries_is_named_in_the_alert(account, han
         "gamelift", endpoint_url=handler_clients.gamelift.meta.endpoint_url,
         config=CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2})))
 
-    invoke(account, dataclasses.replace(handler_clients, gamelift=impatient),
+    invoke(account, handler_clients._replace(gamelift=impatient),
            load_event(FLEET_COMPUTE, victim.instance_id))
 
     # Then the roster is still captured, and the alert says new players were not denied, and why
@@ -391,7 +390,7 @@ def test_stubber_fleet_compute_path_calls(account):
 
     # When the interruption is handled
     with stub:
-        invoke(account, dataclasses.replace(account.clients, gamelift=client),
+        invoke(account, account.clients._replace(gamelift=client),
                load_event(FLEET_COMPUTE, victim.instance_id))
 
     # Then exactly those calls were made (no UpdateGameSession for the other compute's session)
@@ -420,7 +419,7 @@ def test_stubber_fleetiq_path_calls(account):
                       {"GameServerGroupName": GROUP, "GameServerId": "gs-1", "UtilizationStatus": "UTILIZED"})
 
     with stub:
-        invoke(account, dataclasses.replace(account.clients, gamelift=client), load_event(FLEETIQ, victim.instance_id))
+        invoke(account, account.clients._replace(gamelift=client), load_event(FLEETIQ, victim.instance_id))
 
     # Then one UpdateGameServer, for the AVAILABLE server on the instance only, and both of its servers stored
     stub.assert_no_pending_responses()
@@ -439,7 +438,7 @@ def test_stubber_unauthorized_on_update_game_server_is_named(account):
     stub.add_client_error("update_game_server", "UnauthorizedException", "not allowed", 400)
 
     with stub:
-        invoke(account, dataclasses.replace(account.clients, gamelift=client), load_event(FLEETIQ, victim.instance_id))
+        invoke(account, account.clients._replace(gamelift=client), load_event(FLEETIQ, victim.instance_id))
 
     [alert] = account.alerts()
     assert alert.document["failures"] == [

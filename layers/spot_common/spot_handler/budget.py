@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 WORK_SECONDS = 10.0
 ALERT_BOUND_SECONDS = 15.0
@@ -37,8 +36,7 @@ class DidNotFinish(RuntimeError):
         super().__init__(f"{what} did not finish within {seconds:.0f} s")
 
 
-@dataclass(frozen=True)
-class TimeBudget:
+class TimeBudget(NamedTuple):
     started: float  # time.monotonic() when the handler started
     work_seconds: float  # how long work before the alert may take, from `started`
 
@@ -60,7 +58,7 @@ class TimeBudget:
             return self
         elapsed = time.monotonic() - self.started
         until_deadline = elapsed + min(ahead) - DEADLINE_MARGIN_SECONDS
-        return replace(self, work_seconds=max(MIN_WORK_SECONDS, min(self.work_seconds, until_deadline)))
+        return self._replace(work_seconds=max(MIN_WORK_SECONDS, min(self.work_seconds, until_deadline)))
 
     def remaining(self) -> float:
         return max(0.0, self.started + self.work_seconds - time.monotonic())

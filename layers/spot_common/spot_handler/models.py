@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 SPOT_WARNING_SECONDS = 120
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
@@ -43,8 +43,7 @@ class MalformedNotice(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class InterruptionNotice:
+class InterruptionNotice(NamedTuple):
     """One EC2 notice about one instance, with the deadline everything is ordered by."""
 
     notice_id: str
@@ -158,8 +157,7 @@ def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
 # ---- facts gathered about instances and what was done ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class InstanceFacts:
+class InstanceFacts(NamedTuple):
     """What DescribeInstances tells about one instance."""
 
     instance_id: str

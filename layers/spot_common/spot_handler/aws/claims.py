@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
@@ -63,8 +63,7 @@ class Claim(enum.Enum):
     UNKNOWN = "unknown"  # the table did not answer: drained, but checkpoint and alert wait for a redelivery
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """What became of one action of a transaction."""
 
     done: bool = False

@@ -7,8 +7,7 @@ demo and the tests point the handler at moto and the GameLift fake without any c
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -26,8 +25,7 @@ CLIENT_CONFIG = Config(
 )
 
 
-@dataclass(frozen=True)
-class AwsClients:
+class AwsClients(NamedTuple):
     ec2: Any
     elbv2: Any
     autoscaling: Any

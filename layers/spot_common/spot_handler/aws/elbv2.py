@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DELAY_ATTRIBUTE = "deregistration_delay.timeout_seconds"
 # A mass reclaim touches the same target groups in batch after batch, and a delay once lowered stays lowered, so
@@ -17,8 +17,7 @@ _known_delays: "weakref.WeakKeyDictionary[object, dict[str, tuple[int | None, fl
 _known_delays_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Registration:
+class Registration(NamedTuple):
     target_id: str  # an instance id or an IP address
     port: int | None
     availability_zone: str | None = None

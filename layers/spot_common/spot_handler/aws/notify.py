@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from spot_handler.aws.clients import describe_error
 
 _PUBLISH_BATCH_MAX = 10  # SNS PublishBatch accepts at most 10 entries
 
 
-@dataclass(frozen=True)
-class OutgoingAlert:
+class OutgoingAlert(NamedTuple):
     entry_id: str  # unique in one publish call; the caller maps failures back with it
     subject: str
     message: str  # MessageStructure=json document
