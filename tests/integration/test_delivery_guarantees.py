@@ -7,6 +7,7 @@ into the handler's own clients with botocore event hooks (tests/support/faults.p
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -371,6 +372,31 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     [failure] = alert.document["failures"]
     assert failure.startswith("target group stuck: not confirmed:") and "did not finish within 2 s" in failure
     assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [[f"{victim.instance_id}:80"]]
+
+
+def test_hanging_idempotency_table_does_not_hold_up_draining(guarded):
+    # Given an idempotency table whose claim transaction hangs past the budget
+    arn, instance = web_instance(guarded)
+    injector = FaultInjector([Fault("dynamodb", "TransactWriteItems", "hang")])
+    injector.install(guarded.clients.dynamodb)
+    threading.Timer(3, injector.release.set).start()  # then it answers (a timeout)
+    sent = []
+    guarded.clients.elbv2.meta.events.register(
+        "before-call.elastic-load-balancing-v2.DeregisterTargets", lambda **_: sent.append(time.monotonic()))
+    try:
+        event = sqs_batch(notice_body(instance))
+        started = time.monotonic()
+        report = invoke(guarded, event, budget=TimeBudget.start(work_seconds=2))
+    finally:
+        injector.release.set()
+
+    # Then DeregisterTargets went out at once, not after the claim gave up, and the instance is out
+    assert len(sent) == 1 and sent[0] - started < 1.0
+    assert guarded.builder.registered(arn) == []
+    # And the alert waits for a redelivery, since without a claim it could be doubled
+    assert guarded.alerts() == []
+    assert report.batch_item_failures == [event["Records"][0]["messageId"]]
+    assert "idempotency claim did not finish within 2 s" in report.results[0].alert_error
 
 
 def test_hanging_instance_lookup_is_named_and_the_alert_still_goes_out(guarded):

@@ -45,18 +45,20 @@ def handle_notices(
     """Drain, checkpoint and alert for a batch of notices; one result per notice, in the same order.
 
     Work before the alert runs within the time budget (budget.py); what did not finish is named in the alert.
-    Idempotency (aws/claims.py): an interruption already alerted is skipped; one claimed elsewhere, or whose claim
-    is unknown, is drained (harmless twice) but not checkpointed or alerted here, and is delivered again.
+    Idempotency (aws/claims.py): draining never waits for the claims, since it is harmless twice. Then an
+    interruption already alerted is skipped; one claimed elsewhere, or whose claim is unknown, is not checkpointed or
+    alerted here, and is delivered again.
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     claims = NoticeClaims.open(clients.dynamodb, settings.idempotency_table_name)
-    claiming = claims.start(notices)  # in the background, while the instances are looked up
+    claiming = claims.start(notices)  # in the background, while the instances are looked up and drained
     plans = plan_notices(notices, clients, settings, budget)
-    claimed = claiming.wait(budget)
-    active = [plan for plan in plans if plan.ignored_reason is None and not claimed.done(plan.notice)]
-    owned = [plan for plan in active if claimed.owned(plan.notice)]
+    in_scope = [plan for plan in plans if plan.ignored_reason is None]
+    drained = drain_target_groups(clients.elbv2, in_scope, settings, clock, budget)  # first: nothing may delay it
 
-    drained = drain_target_groups(clients.elbv2, active, settings, clock, budget)  # first: nothing may delay it
+    claimed = claiming.wait(budget)
+    active = [plan for plan in in_scope if not claimed.done(plan.notice)]
+    owned = [plan for plan in active if claimed.owned(plan.notice)]
     checkpoints, checkpoint_error = _within(  # after deregistration was sent, for the interruptions claimed here
         budget, "GameLift checkpoint", _checkpoint, clients, owned, settings, clock
     )
