@@ -22,7 +22,7 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
                  "--no-cold-start", "--chart", str(chart)]) == 0
 
     # Then its last line is the RESULT line, every instance was deregistered in time by both designs,
-    # ours made fewer calls, and the chart was drawn
+    # ours made fewer calls, its idempotency claims (as deployed) among them, and the chart was drawn
     out = capsys.readouterr().out
     last = out.strip().splitlines()[-1]
     match = RESULT.match(last)
@@ -30,6 +30,7 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
     ours, baseline, ratio, missed_ours, missed_baseline = match.groups()[:5]
     assert int(missed_ours) == 0 and int(missed_baseline) == 0
     assert int(ours) < int(baseline) and float(ratio) > 1
+    assert re.search(r"dynamodb:TransactWriteItems +[1-9]", out) and "idempotency claims in DynamoDB table" in out
     assert out.count("still registered after the run: 0") == 2
     assert out.count("(20/20 deregistered)") == 2
     assert chart.stat().st_size > 0
