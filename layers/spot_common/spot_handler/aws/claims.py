@@ -52,7 +52,7 @@ TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
 SENDS_PER_ACTION = 3  # an action cancelled by a conflict or throttling is sent again, up to this many sends in all
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 MAX_PARALLEL_TRANSACTIONS = 8  # batches of more than 100 interruptions
-LATE_CLAIM_WAIT_SECONDS = 20.0  # how long settle() waits for a claim that answered after the work budget
+SETTLE_WAIT_SECONDS = 20.0  # how long settle() waits for a claim that outlived the work budget, and for its own writes
 STATUS_COMPLETED = "COMPLETED"
 
 
@@ -149,7 +149,7 @@ class NoticeClaims:
         by_key = {n.interruption_key: n for n in not_alerted}
         for keys, future in claims.late:
             try:
-                answers = future.result(timeout=LATE_CLAIM_WAIT_SECONDS)
+                answers = future.result(timeout=SETTLE_WAIT_SECONDS)
             except FutureTimeout:
                 logger.error("idempotency claim still unanswered; it holds duplicates back until the window ends",
                              extra={"instances": sorted({by_key[k].instance_id for k in keys if k in by_key})})
@@ -161,7 +161,11 @@ class NoticeClaims:
         actions |= {key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
                     for key, n in release.items()}
         for keys, future in self._send_in_background(actions):
-            for key, written in future.result().items():
+            try:
+                answers = future.result(timeout=SETTLE_WAIT_SECONDS)
+            except FutureTimeout:
+                answers = dict.fromkeys(keys, Written(error=f"no answer within {SETTLE_WAIT_SECONDS:.0f} s"))
+            for key, written in answers.items():
                 if not written.done:
                     notice = complete.get(key) or release[key]
                     logger.error(
