@@ -117,13 +117,14 @@ class FaultInjector:
         return _error_response(request, service, status, code)
 
 
-def _error_response(request, service: str, status: int, code: str) -> AWSResponse:
+def _error_response(request, service: str, status: int, code: str, fields: dict | None = None) -> AWSResponse:
+    """The error as the service's protocol answers it; `fields` are the error's modeled members (JSON protocol)."""
     message = f"injected {code}"
     headers = {"x-amzn-RequestId": "fault-injected"}
     content_type = request.headers.get("Content-Type", b"")
     content_type = content_type.decode() if isinstance(content_type, bytes) else str(content_type)
     if "json" in content_type:
-        body = json.dumps({"__type": code, "message": message})
+        body = json.dumps({"__type": code, "message": message, **(fields or {})})
         headers.update({"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": f"{code};Sender"})
     elif service == "ec2":
         body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
@@ -146,12 +147,8 @@ def _transaction_conflict(request, body: str) -> AWSResponse:
     actions = json.loads(body).get("TransactItems", [])
     reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
     reasons += [{"Code": "None"}] * (len(actions) - 1)
-    codes = ", ".join(r["Code"] for r in reasons)
-    payload = {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-               "message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
-               "CancellationReasons": reasons}
-    headers = {"x-amzn-RequestId": "fault-injected", "Content-Type": "application/x-amz-json-1.0"}
-    return AWSResponse(UNROUTABLE, 400, headers, MockRawResponse(json.dumps(payload).encode()))
+    return _error_response(request, "dynamodb", 400, "TransactionCanceledException",
+                           fields={"CancellationReasons": reasons})
 
 
 def no_backoff(monkeypatch) -> None:
