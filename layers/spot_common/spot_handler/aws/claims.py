@@ -214,20 +214,18 @@ class NoticeClaims:
                 self._dynamodb.transact_write_items(TransactItems=list(pending.values()))
             except self._dynamodb.exceptions.TransactionCanceledException as exc:
                 reasons = exc.response.get("CancellationReasons") or []
-                progress = False
-                for key, reason in zip(list(pending), reasons if len(reasons) == len(pending) else []):
-                    code = reason.get("Code") or "None"
+                codes = [reason.get("Code") or "None" for reason in reasons]
+                if len(reasons) != len(pending) or set(codes) == {"None"}:  # nothing tells the actions apart
+                    return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
+                for key, reason, code in zip(list(pending), reasons, codes):
                     sends[key] += 1
                     if code == "ConditionalCheckFailed":
                         results[key] = Written(existing=reason.get("Item") or {})
                     elif code in RETRYABLE_REASONS:
-                        progress = True
                         if sends[key] >= SENDS_PER_ACTION:
                             results[key] = Written(error=f"{code} after {sends[key]} sends")
                     elif code != "None":
                         results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
-                if not progress and not any(key in results for key in pending):  # nothing to tell the actions apart
-                    return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
                 pending = {key: action for key, action in pending.items() if key not in results}
             except AWS_ERRORS as exc:
                 return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
