@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test unit integration lint build deploy bench e2e reliability drill clean
+.PHONY: help venv demo test unit integration style lint build deploy bench e2e reliability drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ $(VENV)-checkov/.installed: requirements-checkov.txt
 demo: venv  ## run one interruption end to end on a local AWS (moto) with no account
 	$(BIN)/python -m local.demo
 
-test: venv $(VENV)-checkov  ## the whole test suite (what CI runs), static checks included
+test: venv $(VENV)-checkov style  ## the whole test suite (what CI runs), static checks included
 	$(BIN)/python -m pytest
 
 unit: venv  ## unit tests only
@@ -41,9 +41,12 @@ integration: venv  ## handler against moto, in-process
 e2e: venv  ## sam build + sam local invoke of every file in events/ in Docker against moto (starts Docker if needed)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
-lint: venv  ## cfn-lint and sam validate --lint
-	$(BIN)/cfn-lint template.yaml
-	$(BIN)/sam validate --lint --region us-east-1
+style: venv  ## ruff check and ruff format --check over the whole repository
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lint: style $(VENV)-checkov  ## ruff, then the template's static checks alone (cfn-lint, sam validate, checkov, parliament, bandit)
+	$(BIN)/python -m pytest -m template tests/template/test_static_checks.py -q
 
 build: venv  ## sam build (needs a python3.13 on PATH or under pyenv)
 	PATH="$$(tools/offline_lambda/find_python.sh 3.13 | xargs dirname):$$PATH" $(BIN)/sam build

@@ -43,9 +43,22 @@ def layer_packages(python: str) -> str:
     target = CACHE / key
     if not (target / ".complete").exists():
         subprocess.run(
-            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(target),
-             "-r", str(LAYER_REQUIREMENTS)],
-            check=True, capture_output=True, text=True, timeout=600,
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                "-r",
+                str(LAYER_REQUIREMENTS),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         (target / ".complete").touch()
     return str(target)
@@ -70,7 +83,12 @@ def _import_lines(module: str, python: str, packages: str) -> list[tuple[int, in
     env.update(LAMBDA_ENVIRONMENT, PYTHONPATH=os.pathsep.join([packages, *CODE_PATH]), PYTHONNOUSERSITE="1")
     done = subprocess.run(
         [python, "-X", "importtime", "-c", f"import {module}"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     lines = []
     for line in done.stderr.splitlines():

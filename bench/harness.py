@@ -23,6 +23,9 @@ from pathlib import Path
 
 import boto3
 import yaml
+from spot_handler.aws import AwsClients
+from spot_handler.invocation import handle_invocation
+from spot_handler.settings import Settings
 
 from bench.baseline import BlogSampleBaseline, run_baseline
 from bench.ours import EventSourceMapping, endpoint, run_ours
@@ -31,16 +34,15 @@ from bench.scenario import (
     Fleet,
     Notice,
     Scenario,
-    notices as make_notices,
     register_all,
     seed_fleet,
     stamp,
     still_registered,
 )
+from bench.scenario import (
+    notices as make_notices,
+)
 from local.account import AccountBuilder
-from spot_handler.aws import AwsClients
-from spot_handler.invocation import handle_invocation
-from spot_handler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-2"
@@ -63,7 +65,9 @@ class BenchServer:
     def __init__(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.server", "--host", "127.0.0.1", "--port", "0"],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ)
@@ -210,14 +214,18 @@ def run_both(
     wait_until_quiet(server, 10)
     stats = server.stats()
     server.configure(None, None)
-    ours = figures("OURS: batched handler, SQS event source", stats, fleet, notices, start_at, still_registered(builder, fleet))
+    ours = figures(
+        "OURS: batched handler, SQS event source", stats, fleet, notices, start_at, still_registered(builder, fleet)
+    )
     sizes = ours_run.batch_sizes
     ours.notes += [
         f"event source: BatchSize {mapping.batch_size}, MaxBatchingWindowSeconds {mapping.batching_window_s:g}, "
         f"MaxConcurrency {mapping.max_concurrency} "
         + ("(overridden on the command line)" if mapping.overridden else "(template.yaml defaults)"),
         f"invocations: {ours_run.invocations}, batch size min/median/max "
-        f"{min(sizes)}/{sorted(sizes)[len(sizes) // 2]}/{max(sizes)}" if sizes else "invocations: 0",
+        f"{min(sizes)}/{sorted(sizes)[len(sizes) // 2]}/{max(sizes)}"
+        if sizes
+        else "invocations: 0",
         f"records reported failed (would return after the visibility timeout): {ours_run.batch_item_failures}",
     ]
     if ours_run.errors:
@@ -230,7 +238,14 @@ def run_both(
     wait_until_quiet(server, 10)
     stats = server.stats()
     server.configure(None, None)
-    base = figures("BASELINE: per-notice handler (blog-sample style)", stats, fleet, notices, start_at, still_registered(builder, fleet))
+    base = figures(
+        "BASELINE: per-notice handler (blog-sample style)",
+        stats,
+        fleet,
+        notices,
+        start_at,
+        still_registered(builder, fleet),
+    )
     base.notes += [
         f"invocations: {base_run.invocations} (one per notice, concurrent as Lambda would run them)",
         f"errors swallowed by the sample's bare except: {len(base_run.swallowed_errors)}"
@@ -285,7 +300,9 @@ def _record(event: dict) -> dict:
     return sqs_record(event, f"arn:aws:sqs:{REGION}:123456789012:bench-NoticeQueue", time.time())
 
 
-def chart(notices: list[Notice], ours: Figures, base: Figures, path: Path, mapping: EventSourceMapping, conditions: str) -> None:
+def chart(
+    notices: list[Notice], ours: Figures, base: Figures, path: Path, mapping: EventSourceMapping, conditions: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -305,8 +322,14 @@ def chart(notices: list[Notice], ours: Figures, base: Figures, path: Path, mappi
         left.scatter(xs, ys, s=6, color=colors[id(f)], alpha=0.6, label=names[id(f)])
         lost = [o for o, v in zip(offsets, f.to_deregistered) if v is None]
         if lost:
-            left.scatter(lost, [never_y] * len(lost), s=14, color=colors[id(f)], marker="x",
-                         label=f"{names[id(f)].split(':')[0]}: never deregistered ({len(lost)})")
+            left.scatter(
+                lost,
+                [never_y] * len(lost),
+                s=14,
+                color=colors[id(f)],
+                marker="x",
+                label=f"{names[id(f)].split(':')[0]}: never deregistered ({len(lost)})",
+            )
     left.axhline(SPOT_WARNING_SECONDS, color="black", linestyle="--", linewidth=1)
     left.text(0, SPOT_WARNING_SECONDS * 0.8, "deadline: notice + 120 s", fontsize=8)
     left.set_yscale("log")
@@ -320,9 +343,18 @@ def chart(notices: list[Notice], ours: Figures, base: Figures, path: Path, mappi
         values = sorted(v for v in f.to_deregistered if v is not None)
         n = len(f.to_deregistered)
         p95 = f.percentile(95)
-        label = f"{names[id(f)].split(':')[0]}: p95 " + (f"{p95:.1f} s" if math.isfinite(p95) else "never") + f", missed {f.missed}"
-        right.step([max(v, 0.01) for v in values], [(i + 1) / n * 100 for i in range(len(values))], where="post",
-                   color=colors[id(f)], label=label)
+        label = (
+            f"{names[id(f)].split(':')[0]}: p95 "
+            + (f"{p95:.1f} s" if math.isfinite(p95) else "never")
+            + f", missed {f.missed}"
+        )
+        right.step(
+            [max(v, 0.01) for v in values],
+            [(i + 1) / n * 100 for i in range(len(values))],
+            where="post",
+            color=colors[id(f)],
+            label=label,
+        )
     right.axvline(SPOT_WARNING_SECONDS, color="black", linestyle="--", linewidth=1)
     right.set_xscale("log")
     right.set_xlim(0.01, 400)
@@ -334,7 +366,8 @@ def chart(notices: list[Notice], ours: Figures, base: Figures, path: Path, mappi
     groups = len({n.member.target_group_arn for n in notices})
     fig.suptitle(
         f"{len(notices)} Spot notices within {max(offsets) if offsets else 0:.0f} s, {groups} target groups; "
-        f"API calls: ours {ours.total_calls}, baseline {base.total_calls}; {conditions}", fontsize=10,
+        f"API calls: ours {ours.total_calls}, baseline {base.total_calls}; {conditions}",
+        fontsize=10,
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,9 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batching-window", type=float, help="override MaxBatchingWindowSeconds (template default)")
     parser.add_argument("--batch-size", type=int, help="override BatchSize (template default)")
     parser.add_argument("--max-concurrency", type=int, help="override MaxConcurrency (template default)")
-    parser.add_argument("--no-idempotency", action="store_true",
-                        help="run ours without the idempotency table (deployed, it claims and completes each batch in "
-                             "two DynamoDB transactions)")
+    parser.add_argument(
+        "--no-idempotency",
+        action="store_true",
+        help="run ours without the idempotency table (deployed, it claims and completes each batch in "
+        "two DynamoDB transactions)",
+    )
     args = parser.parse_args(argv)
     scenario = Scenario(
         instances=args.instances,
@@ -376,19 +412,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = BenchServer()
     try:
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
         builder = AccountBuilder(session, endpoint_url=server.url).network(subnet_prefix=20)
         began = time.time()
         fleet = seed_fleet(builder, scenario)
-        print(f"seeded {len(fleet.members)} Spot instances in {len(fleet.target_groups)} target groups "
-              f"({sum(1 for t in fleet.target_groups.values() if t == 'ip')} ip-type) in {time.time() - began:.1f} s")
-        print(f"scenario: {scenario.instances} notices within {scenario.arrival_window_s:g} s, real time (no compression), "
-              f"latency {'20-50 ms per call' if scenario.latency_s else 'none'}, "
-              f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}")
+        print(
+            f"seeded {len(fleet.members)} Spot instances in {len(fleet.target_groups)} target groups "
+            f"({sum(1 for t in fleet.target_groups.values() if t == 'ip')} ip-type) in {time.time() - began:.1f} s"
+        )
+        print(
+            f"scenario: {scenario.instances} notices within {scenario.arrival_window_s:g} s, "
+            "real time (no compression), "
+            f"latency {'20-50 ms per call' if scenario.latency_s else 'none'}, "
+            f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}"
+        )
         table = "" if args.no_idempotency else idempotency_table(builder)
         notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet, table)
-        ours.notes.append(f"idempotency claims in DynamoDB table {table} (as deployed)" if table
-                          else "idempotency: off (--no-idempotency); deployed, the handler claims in DynamoDB")
+        ours.notes.append(
+            f"idempotency claims in DynamoDB table {table} (as deployed)"
+            if table
+            else "idempotency: off (--no-idempotency); deployed, the handler claims in DynamoDB"
+        )
         print_figures(ours)
         print_figures(base)
         cpu_table = "" if args.no_idempotency else idempotency_table(builder, "bench-idempotency-cpu")
@@ -397,20 +443,26 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
     print("\n== Cost beyond AWS latency")
-    print(f"  CPU per notice (handler process only, no latency): ours {cpu_ours * 1000:.2f} ms, "
-          f"baseline {cpu_base * 1000:.2f} ms")
+    print(
+        f"  CPU per notice (handler process only, no latency): ours {cpu_ours * 1000:.2f} ms, "
+        f"baseline {cpu_base * 1000:.2f} ms"
+    )
     if not args.no_cold_start:
         from bench.coldstart import cold_start
 
         cs = cold_start()
-        print(f"  cold start, cumulative import time (median of {cs['runs']} fresh processes of {cs['python']}, the layer's "
-              f"packages, Lambda's environment variables): import app {cs['app_ms']:.0f} ms, "
-              f"import boto3 {cs['boto3_ms']:.0f} ms, ratio {cs['ratio']:.2f} (target <= 1.3)")
+        print(
+            f"  cold start, cumulative import time (median of {cs['runs']} fresh processes of {cs['python']}, "
+            "the layer's "
+            f"packages, Lambda's environment variables): import app {cs['app_ms']:.0f} ms, "
+            f"import boto3 {cs['boto3_ms']:.0f} ms, ratio {cs['ratio']:.2f} (target <= 1.3)"
+        )
         print("    costliest direct imports of app: " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in cs["top_ms"]))
     if args.chart:  # a string: Path("") would be "." and write ".png"
         args.chart = Path(args.chart)
         conditions = ("20-50 ms per call" if scenario.latency_s else "no latency") + (
-            "; ELB token bucket 40, +10/s" if scenario.throttle else "; no throttling")
+            "; ELB token bucket 40, +10/s" if scenario.throttle else "; no throttling"
+        )
         chart(notices, ours, base, args.chart, mapping, conditions)
         print(f"  chart: {args.chart.relative_to(ROOT) if args.chart.is_relative_to(ROOT) else args.chart}")
 

@@ -11,7 +11,7 @@ import json
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from local.account import AccountBuilder
@@ -71,7 +71,9 @@ def seed_fleet(builder: AccountBuilder, scenario: Scenario) -> Fleet:
     per_group, extra = divmod(scenario.instances, scenario.target_groups)
     for index in range(scenario.target_groups):
         target_type = "instance" if index % 2 == 0 else "ip"
-        arn = builder.target_group(f"bench-{target_type}-{index}", target_type, delay=INITIAL_DELAY_SECONDS, port=TARGET_PORT)
+        arn = builder.target_group(
+            f"bench-{target_type}-{index}", target_type, delay=INITIAL_DELAY_SECONDS, port=TARGET_PORT
+        )
         groups[arn] = target_type
         count = per_group + (1 if index < extra else 0)
         fleet = builder.spot_instances(count, f"bench-{index}", tags={BLOG_TAG_KEY: arn}, zone_index=index % 2)
@@ -125,5 +127,5 @@ def notices(fleet: Fleet, scenario: Scenario) -> list[Notice]:
 def stamp(event: dict, when: float) -> dict:
     """The event as EventBridge delivers it at `when` (epoch seconds): its `time` is the notice time."""
     stamped = dict(event)
-    stamped["time"] = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stamped["time"] = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return stamped

@@ -36,7 +36,7 @@ class AccountBuilder:
     def region(self) -> str:
         return self.session.region_name
 
-    def network(self, subnet_prefix: int = 24) -> "AccountBuilder":
+    def network(self, subnet_prefix: int = 24) -> AccountBuilder:
         """A VPC with one subnet in each of two zones; a shorter prefix makes room for a large fleet (the bench)."""
         ec2 = self.client("ec2")
         self.vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
@@ -67,7 +67,9 @@ class AccountBuilder:
             InstanceType=instance_type,
             SubnetId=subnet_id,
             InstanceMarketOptions={"MarketType": "spot"},
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}
+            ],
         )
         instance = reservation["Instances"][0]
         instance_id = instance["InstanceId"]
@@ -87,11 +89,15 @@ class AccountBuilder:
                 ],
             )
             ec2.attach_network_interface(
-                NetworkInterfaceId=eni["NetworkInterface"]["NetworkInterfaceId"], InstanceId=instance_id, DeviceIndex=index + 1
+                NetworkInterfaceId=eni["NetworkInterface"]["NetworkInterfaceId"],
+                InstanceId=instance_id,
+                DeviceIndex=index + 1,
             )
         return Instance(instance_id, self.private_ips(instance_id), zone, name)
 
-    def spot_instances(self, count: int, name: str, tags: dict[str, str] | None = None, zone_index: int = 0) -> list[Instance]:
+    def spot_instances(
+        self, count: int, name: str, tags: dict[str, str] | None = None, zone_index: int = 0
+    ) -> list[Instance]:
         """`count` Spot instances from one RunInstances call (a fleet for the bench), each with one private IP."""
         subnet_id, zone = self.subnets[zone_index]
         all_tags = {"Name": name, **(tags or {})}
@@ -102,11 +108,11 @@ class AccountBuilder:
             InstanceType="c6g.large",
             SubnetId=subnet_id,
             InstanceMarketOptions={"MarketType": "spot"},
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}
+            ],
         )
-        return [
-            Instance(i["InstanceId"], [i["PrivateIpAddress"]], zone, name) for i in reservation["Instances"]
-        ]
+        return [Instance(i["InstanceId"], [i["PrivateIpAddress"]], zone, name) for i in reservation["Instances"]]
 
     def _free_ips(self, subnet_id: str, count: int) -> list[str]:
         """Addresses of the subnet no network interface uses yet, from the top of the range: moto hands out primary
@@ -157,7 +163,9 @@ class AccountBuilder:
         return sorted(f"{d['Target']['Id']}:{d['Target']['Port']}" for d in health["TargetHealthDescriptions"])
 
     def deregistration_delay(self, target_group_arn: str) -> int:
-        attributes = self.client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)["Attributes"]
+        attributes = self.client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)[
+            "Attributes"
+        ]
         return int(next(a["Value"] for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"))
 
     def auto_scaling_group(self, name: str, target_group_arns: list[str], size: int = 2) -> list[str]:
@@ -166,7 +174,8 @@ class AccountBuilder:
         autoscaling = self.client("autoscaling")
         template = f"{name}-template"
         ec2.create_launch_template(
-            LaunchTemplateName=template, LaunchTemplateData={
+            LaunchTemplateName=template,
+            LaunchTemplateData={
                 "ImageId": AMI,
                 "InstanceType": "c6g.large",
                 "InstanceMarketOptions": {"MarketType": "spot"},

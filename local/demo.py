@@ -27,7 +27,7 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -95,7 +95,9 @@ def print_gamelift(gamelift, scenario: Scenario, heading: str) -> None:
     sessions = [
         s
         for status in ("ACTIVE", "ACTIVATING")
-        for page in gamelift.get_paginator("describe_game_sessions").paginate(FleetId=seeded.fleet_id, StatusFilter=status)
+        for page in gamelift.get_paginator("describe_game_sessions").paginate(
+            FleetId=seeded.fleet_id, StatusFilter=status
+        )
         for s in page["GameSessions"]
         if s.get("ComputeName") == seeded.compute_name
     ]
@@ -152,7 +154,7 @@ def interruption_event(instance_id: str) -> dict:
         "DetailType": sample["detail-type"],
         "Detail": json.dumps(detail),
         "Resources": [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}"],
-        "Time": datetime.now(timezone.utc),
+        "Time": datetime.now(UTC),
     }
 
 
@@ -220,10 +222,20 @@ def email_as_received(topic_arn: str) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one Spot interruption end to end on a local AWS.")
     runner = parser.add_mutually_exclusive_group()
-    runner.add_argument("--sam-local", dest="runner", action="store_const", const="sam-local",
-                        help="run the handler through sam build + sam local invoke (Docker); fail if that cannot run")
-    runner.add_argument("--in-process", dest="runner", action="store_const", const="in-process",
-                        help="run the handler in this process (no Docker)")
+    runner.add_argument(
+        "--sam-local",
+        dest="runner",
+        action="store_const",
+        const="sam-local",
+        help="run the handler through sam build + sam local invoke (Docker); fail if that cannot run",
+    )
+    runner.add_argument(
+        "--in-process",
+        dest="runner",
+        action="store_const",
+        const="in-process",
+        help="run the handler in this process (no Docker)",
+    )
     parser.set_defaults(runner="auto")  # sam local invoke when Docker and the Lambda image are here, else in-process
     args = parser.parse_args(argv)
 
@@ -272,8 +284,12 @@ def choose_runtime(requested: str) -> sam_local.Runtime | None:
     return runtime
 
 
-def invoke_with_sam_local(runtime: sam_local.Runtime, event: dict, endpoint: str, gamelift_url: str, log_path: Path) -> dict:
-    """sam build, then sam local invoke with the batch; the function reaches this process's moto over Docker's bridge."""
+def invoke_with_sam_local(
+    runtime: sam_local.Runtime, event: dict, endpoint: str, gamelift_url: str, log_path: Path
+) -> dict:
+    """sam build, then sam local invoke with the batch.
+
+    The function reaches this process's moto over Docker's bridge."""
     work = RUN_DIR / "sam-local"
     print("sam build (python3.13, x86_64) ...", flush=True)
     build_seconds = sam_local.build(runtime, work / "build", region=REGION)
@@ -302,7 +318,10 @@ def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None
     print(f"\nStack '{STACK}' created from template.yaml in moto's CloudFormation.")
     print("  left out (run by this demo instead): " + ", ".join(sorted(stack.left_out)))
     if stack.skipped_by_moto:
-        print("  moto's CloudFormation cannot create: " + ", ".join(f"{k} ({v})" for k, v in stack.skipped_by_moto.items()))
+        print(
+            "  moto's CloudFormation cannot create: "
+            + ", ".join(f"{k} ({v})" for k, v in stack.skipped_by_moto.items())
+        )
     sns = session.client("sns")
     sqs = session.client("sqs")
     # moto's CloudFormation lacks AWS::SNS::Subscription: create the template's e-mail subscription directly.
@@ -322,7 +341,10 @@ def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None
     events = session.client("events")
     entry = interruption_event(scenario.victim)
     put = events.put_events(Entries=[entry])
-    print(f"\nPut '{entry['DetailType']}' for {scenario.victim} on EventBridge (event {put['Entries'][0].get('EventId')}).")
+    print(
+        f"\nPut '{entry['DetailType']}' for {scenario.victim} on EventBridge"
+        f" (event {put['Entries'][0].get('EventId')})."
+    )
 
     queue_url = outputs["NoticeQueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -351,12 +373,15 @@ def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None
         response = invoke_in_process(event, environment, log_path)
         how = "in-process"
     elapsed = time.perf_counter() - started
-    print(f"Handler ran {how} in {elapsed:.2f} s; response {json.dumps(response)}; logs in {log_path.relative_to(ROOT)}")
+    print(
+        f"Handler ran {how} in {elapsed:.2f} s; response {json.dumps(response)}; logs in {log_path.relative_to(ROOT)}"
+    )
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed]
     if done:  # what the poller does with records the function reports handled
         sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
         )
 
     print_target_health(builder, scenario, "Target health AFTER the interruption:")

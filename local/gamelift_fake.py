@@ -47,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import botocore.session
-from botocore.model import OperationModel, Shape
+from botocore.model import OperationModel, OperationNotFoundError, Shape
 from botocore.validate import ParamValidator
 
 DEFAULT_REGION = "us-east-1"
@@ -206,7 +206,7 @@ def _epoch(value: Any) -> float:
     if isinstance(value, dt.datetime):
         return value.timestamp()
     if isinstance(value, str):
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return dt.datetime.fromisoformat(value).timestamp()
     return float(value)
 
 
@@ -261,89 +261,154 @@ class GameLiftState:
 
     # ---- seeding API ---------------------------------------------------------------------------------------
 
-    def add_game_server_group(self, name: str, *, status: str = "ACTIVE", role_arn: str | None = None,
-                              instance_types: tuple[str, ...] = ("c5.large", "c5a.large"),
-                              balancing_strategy: str = "SPOT_PREFERRED",
-                              auto_scaling_group_arn: str | None = None) -> dict:
+    def add_game_server_group(
+        self,
+        name: str,
+        *,
+        status: str = "ACTIVE",
+        role_arn: str | None = None,
+        instance_types: tuple[str, ...] = ("c5.large", "c5a.large"),
+        balancing_strategy: str = "SPOT_PREFERRED",
+        auto_scaling_group_arn: str | None = None,
+    ) -> dict:
         """Create a FleetIQ game server group without CreateGameServerGroup's launch-template machinery."""
         with self.lock:
             now = _now()
             asg = auto_scaling_group_arn or (
                 f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:{uuid.uuid4()}:"
-                f"autoScalingGroupName/gamelift-gameservergroup-{name}")
+                f"autoScalingGroupName/gamelift-gameservergroup-{name}"
+            )
             group = {
-                "GameServerGroupName": name, "GameServerGroupArn": self.group_arn(name),
+                "GameServerGroupName": name,
+                "GameServerGroupArn": self.group_arn(name),
                 "RoleArn": role_arn or f"arn:aws:iam::{self.account}:role/GameLiftFleetIQRole",
                 "InstanceDefinitions": [{"InstanceType": t} for t in instance_types],
-                "BalancingStrategy": balancing_strategy, "GameServerProtectionPolicy": "NO_PROTECTION",
-                "AutoScalingGroupArn": asg, "Status": status, "CreationTime": now, "LastUpdatedTime": now,
+                "BalancingStrategy": balancing_strategy,
+                "GameServerProtectionPolicy": "NO_PROTECTION",
+                "AutoScalingGroupArn": asg,
+                "Status": status,
+                "CreationTime": now,
+                "LastUpdatedTime": now,
             }
             self._check_record("GameServerGroup", group)
             self.game_server_groups[name] = group
             return copy.deepcopy(group)
 
-    def add_game_server(self, group: str, game_server_id: str, instance_id: str, *,
-                        connection_info: str | None = None, data: str | None = None, claimed: bool = False,
-                        utilization_status: str = "AVAILABLE", registration_time: Any = None,
-                        last_health_check_time: Any = None) -> dict:
+    def add_game_server(
+        self,
+        group: str,
+        game_server_id: str,
+        instance_id: str,
+        *,
+        connection_info: str | None = None,
+        data: str | None = None,
+        claimed: bool = False,
+        utilization_status: str = "AVAILABLE",
+        registration_time: Any = None,
+        last_health_check_time: Any = None,
+    ) -> dict:
         """Register a game server in a group (name or ARN); the group is created if it does not exist."""
         with self.lock:
             name = self._group_name(group)
             if name not in self.game_server_groups:
                 self.add_game_server_group(name)
             now = _now()
-            server = _strip_none({
-                "GameServerGroupName": name, "GameServerGroupArn": self.group_arn(name),
-                "GameServerId": game_server_id, "InstanceId": instance_id,
-                "ConnectionInfo": connection_info, "GameServerData": data,
-                "ClaimStatus": "CLAIMED" if claimed else None, "UtilizationStatus": utilization_status,
-                "RegistrationTime": _epoch(registration_time),
-                "LastClaimTime": now if claimed else None,
-                "LastHealthCheckTime": _epoch(last_health_check_time),
-            })
+            server = _strip_none(
+                {
+                    "GameServerGroupName": name,
+                    "GameServerGroupArn": self.group_arn(name),
+                    "GameServerId": game_server_id,
+                    "InstanceId": instance_id,
+                    "ConnectionInfo": connection_info,
+                    "GameServerData": data,
+                    "ClaimStatus": "CLAIMED" if claimed else None,
+                    "UtilizationStatus": utilization_status,
+                    "RegistrationTime": _epoch(registration_time),
+                    "LastClaimTime": now if claimed else None,
+                    "LastHealthCheckTime": _epoch(last_health_check_time),
+                }
+            )
             self._check_record("GameServer", server)
             self.game_servers[(name, game_server_id)] = server
             return copy.deepcopy(server)
 
-    def add_fleet(self, fleet_id: str | None = None, *, compute_type: str = "ANYWHERE",
-                  locations: tuple[str, ...] = ("custom-location-1",)) -> dict:
+    def add_fleet(
+        self,
+        fleet_id: str | None = None,
+        *,
+        compute_type: str = "ANYWHERE",
+        locations: tuple[str, ...] = ("custom-location-1",),
+    ) -> dict:
         """Create a fleet (there is no Fleet shape in the answers the fake gives, so this is plain bookkeeping)."""
         with self.lock:
             fleet_id = fleet_id or f"fleet-{uuid.uuid4()}"
             # Anywhere computes live in custom locations; other fleets start in the home Region.
             locations = tuple(locations) if compute_type == "ANYWHERE" else (self.region,)
-            fleet = {"FleetId": fleet_id, "FleetArn": self.fleet_arn(fleet_id), "ComputeType": compute_type,
-                     "Locations": list(locations), "CreationTime": _now()}
+            fleet = {
+                "FleetId": fleet_id,
+                "FleetArn": self.fleet_arn(fleet_id),
+                "ComputeType": compute_type,
+                "Locations": list(locations),
+                "CreationTime": _now(),
+            }
             self.fleets[fleet_id] = fleet
             return copy.deepcopy(fleet)
 
-    def add_compute(self, fleet: str, compute_name: str, *, ip_address: str | None = "10.0.0.10",
-                    dns_name: str | None = None, location: str | None = None, status: str = "ACTIVE") -> dict:
+    def add_compute(
+        self,
+        fleet: str,
+        compute_name: str,
+        *,
+        ip_address: str | None = "10.0.0.10",
+        dns_name: str | None = None,
+        location: str | None = None,
+        status: str = "ACTIVE",
+    ) -> dict:
         """Register a compute (an instance you host game servers on) in a fleet (id or ARN)."""
         with self.lock:
             fleet_record = self._fleet(fleet)
             location = location or fleet_record["Locations"][0]
             if location not in fleet_record["Locations"]:
-                raise GameLiftError("InvalidRequestException",
-                                    f"Location {location} is not a location of fleet {fleet_record['FleetId']}")
-            compute = _strip_none({
-                "FleetId": fleet_record["FleetId"], "FleetArn": fleet_record["FleetArn"],
-                "ComputeName": compute_name,
-                "ComputeArn": f"arn:aws:gamelift:{self.region}:{self.account}:compute/{compute_name}",
-                "IpAddress": ip_address, "DnsName": dns_name, "ComputeStatus": status, "Location": location,
-                "CreationTime": _now(),
-                "GameLiftServiceSdkEndpoint": f"wss://{self.region}.api.amazongamelift.com",
-            })
+                raise GameLiftError(
+                    "InvalidRequestException",
+                    f"Location {location} is not a location of fleet {fleet_record['FleetId']}",
+                )
+            compute = _strip_none(
+                {
+                    "FleetId": fleet_record["FleetId"],
+                    "FleetArn": fleet_record["FleetArn"],
+                    "ComputeName": compute_name,
+                    "ComputeArn": f"arn:aws:gamelift:{self.region}:{self.account}:compute/{compute_name}",
+                    "IpAddress": ip_address,
+                    "DnsName": dns_name,
+                    "ComputeStatus": status,
+                    "Location": location,
+                    "CreationTime": _now(),
+                    "GameLiftServiceSdkEndpoint": f"wss://{self.region}.api.amazongamelift.com",
+                }
+            )
             self._check_record("Compute", compute)
             self.computes[(fleet_record["FleetId"], compute_name)] = compute
             return copy.deepcopy(compute)
 
-    def add_game_session(self, fleet: str, compute_name: str | None = None, *, game_session_id: str | None = None,
-                         name: str | None = None, maximum_players: int = 10, status: str = "ACTIVE",
-                         player_session_creation_policy: str = "ACCEPT_ALL",
-                         game_properties: dict[str, str] | None = None, game_session_data: str | None = None,
-                         matchmaker_data: str | None = None, creator_id: str | None = None,
-                         port: int | None = None, location: str | None = None, creation_time: Any = None) -> dict:
+    def add_game_session(
+        self,
+        fleet: str,
+        compute_name: str | None = None,
+        *,
+        game_session_id: str | None = None,
+        name: str | None = None,
+        maximum_players: int = 10,
+        status: str = "ACTIVE",
+        player_session_creation_policy: str = "ACCEPT_ALL",
+        game_properties: dict[str, str] | None = None,
+        game_session_data: str | None = None,
+        matchmaker_data: str | None = None,
+        creator_id: str | None = None,
+        port: int | None = None,
+        location: str | None = None,
+        creation_time: Any = None,
+    ) -> dict:
         """Start a game session on a compute of a fleet (the compute is picked as CreateGameSession does when
         ``compute_name`` is omitted)."""
         with self.lock:
@@ -353,25 +418,42 @@ class GameLiftState:
             arn = self.game_session_arn(fleet_record["FleetId"], compute["Location"], suffix)
             if arn in self.game_sessions:
                 raise GameLiftError("ConflictException", f"Game session {arn} already exists")
-            session = _strip_none({
-                "GameSessionId": arn, "Name": name, "FleetId": fleet_record["FleetId"],
-                "FleetArn": fleet_record["FleetArn"], "CreationTime": _epoch(creation_time),
-                "CurrentPlayerSessionCount": 0, "MaximumPlayerSessionCount": maximum_players,
-                "Status": status,
-                "GameProperties": [{"Key": k, "Value": v} for k, v in (game_properties or {}).items()] or None,
-                "IpAddress": compute.get("IpAddress"), "DnsName": compute.get("DnsName"),
-                "Port": port or self._next_port(fleet_record["FleetId"], compute["ComputeName"]),
-                "PlayerSessionCreationPolicy": player_session_creation_policy, "CreatorId": creator_id,
-                "GameSessionData": game_session_data, "MatchmakerData": matchmaker_data,
-                "Location": compute["Location"], "ComputeName": compute["ComputeName"],
-            })
+            session = _strip_none(
+                {
+                    "GameSessionId": arn,
+                    "Name": name,
+                    "FleetId": fleet_record["FleetId"],
+                    "FleetArn": fleet_record["FleetArn"],
+                    "CreationTime": _epoch(creation_time),
+                    "CurrentPlayerSessionCount": 0,
+                    "MaximumPlayerSessionCount": maximum_players,
+                    "Status": status,
+                    "GameProperties": [{"Key": k, "Value": v} for k, v in (game_properties or {}).items()] or None,
+                    "IpAddress": compute.get("IpAddress"),
+                    "DnsName": compute.get("DnsName"),
+                    "Port": port or self._next_port(fleet_record["FleetId"], compute["ComputeName"]),
+                    "PlayerSessionCreationPolicy": player_session_creation_policy,
+                    "CreatorId": creator_id,
+                    "GameSessionData": game_session_data,
+                    "MatchmakerData": matchmaker_data,
+                    "Location": compute["Location"],
+                    "ComputeName": compute["ComputeName"],
+                }
+            )
             self._check_record("GameSession", session)
             self.game_sessions[arn] = session
             self.protection_policies[arn] = "NoProtection"
             return copy.deepcopy(session)
 
-    def add_player_session(self, game_session_id: str, player_id: str, *, status: str = "ACTIVE",
-                           player_data: str | None = None, player_session_id: str | None = None) -> dict:
+    def add_player_session(
+        self,
+        game_session_id: str,
+        player_id: str,
+        *,
+        status: str = "ACTIVE",
+        player_data: str | None = None,
+        player_session_id: str | None = None,
+    ) -> dict:
         """Add a player to a game session (full ARN, or the id suffix), bypassing the slot/policy checks."""
         with self.lock:
             session = self._game_session(game_session_id)
@@ -382,8 +464,11 @@ class GameLiftState:
         "computes": [...], "game_sessions": [...], "player_sessions": [...]}`` where every item holds the keyword
         arguments of the matching ``add_*`` method. Returns the created records under the same keys."""
         methods: dict[str, Callable[..., dict]] = {
-            "game_server_groups": self.add_game_server_group, "game_servers": self.add_game_server,
-            "fleets": self.add_fleet, "computes": self.add_compute, "game_sessions": self.add_game_session,
+            "game_server_groups": self.add_game_server_group,
+            "game_servers": self.add_game_server,
+            "fleets": self.add_fleet,
+            "computes": self.add_compute,
+            "game_sessions": self.add_game_session,
             "player_sessions": self.add_player_session,
         }
         unknown = set(seed) - set(methods) - {"reset"}
@@ -397,19 +482,32 @@ class GameLiftState:
     def snapshot(self) -> dict:
         """Everything stored, in wire form, for ``GET /_fake/state`` and demo before/after views."""
         with self.lock:
-            return copy.deepcopy({
-                "region": self.region, "account": self.account,
-                "game_server_groups": list(self.game_server_groups.values()),
-                "game_servers": list(self.game_servers.values()), "fleets": list(self.fleets.values()),
-                "computes": list(self.computes.values()), "game_sessions": list(self.game_sessions.values()),
-                "player_sessions": list(self.player_sessions.values()),
-                "calls": len(self.calls), "bugs": list(self.bugs),
-            })
+            return copy.deepcopy(
+                {
+                    "region": self.region,
+                    "account": self.account,
+                    "game_server_groups": list(self.game_server_groups.values()),
+                    "game_servers": list(self.game_servers.values()),
+                    "fleets": list(self.fleets.values()),
+                    "computes": list(self.computes.values()),
+                    "game_sessions": list(self.game_sessions.values()),
+                    "player_sessions": list(self.player_sessions.values()),
+                    "calls": len(self.calls),
+                    "bugs": list(self.bugs),
+                }
+            )
 
     # ---- fault injection and call log ----------------------------------------------------------------------
 
-    def inject_fault(self, operation: str, code: str = "ThrottlingException", *, count: int = 1,
-                     status: int = 400, message: str = "Rate exceeded") -> None:
+    def inject_fault(
+        self,
+        operation: str,
+        code: str = "ThrottlingException",
+        *,
+        count: int = 1,
+        status: int = 400,
+        message: str = "Rate exceeded",
+    ) -> None:
         """Make the next ``count`` calls of ``operation`` ("*" for any) answer ``code`` with HTTP ``status``.
 
         GameLift's model declares no throttling error; the front door answers ``ThrottlingException`` (HTTP 400),
@@ -417,7 +515,8 @@ class GameLiftState:
         modeled ``UnauthorizedException``. Any code and status can be injected."""
         with self.lock:
             self.faults.setdefault(operation, []).append(
-                {"code": code, "status": status, "message": message, "remaining": count})
+                {"code": code, "status": status, "message": message, "remaining": count}
+            )
 
     def set_latency(self, operation: str, seconds: float) -> None:
         """Delay every answer of ``operation`` ("*" for any) by ``seconds`` (0 removes the delay)."""
@@ -461,8 +560,8 @@ class GameLiftState:
                 raise GameLiftError(fault["code"], fault["message"], fault["status"])
             try:
                 model = _MODEL.operation_model(operation)
-            except Exception:
-                raise GameLiftError("UnknownOperationException", f"GameLift has no operation {operation}")
+            except OperationNotFoundError:
+                raise GameLiftError("UnknownOperationException", f"GameLift has no operation {operation}") from None
             handler = getattr(self, f"_op_{operation}", None)
             if handler is None:
                 raise GameLiftError("NotImplementedByFake", f"The GameLift fake does not implement {operation}")
@@ -524,37 +623,60 @@ class GameLiftState:
             return compute
         # Real placement picks a server process with room; the fake picks the ACTIVE compute with the fewest
         # active game sessions (then by name) so placement is deterministic.
-        candidates = [c for (fid, _), c in self.computes.items() if fid == fleet["FleetId"]
-                      and c["ComputeStatus"] == "ACTIVE" and (location is None or c["Location"] == location)]
+        candidates = [
+            c
+            for (fid, _), c in self.computes.items()
+            if fid == fleet["FleetId"]
+            and c["ComputeStatus"] == "ACTIVE"
+            and (location is None or c["Location"] == location)
+        ]
         if not candidates:
             where = f" at {location}" if location else ""
-            raise GameLiftError("FleetCapacityExceededException",
-                                f"No active compute in fleet {fleet['FleetId']}{where}")
+            raise GameLiftError(
+                "FleetCapacityExceededException", f"No active compute in fleet {fleet['FleetId']}{where}"
+            )
 
         def load(compute: dict) -> tuple[int, str]:
-            busy = sum(1 for s in self.game_sessions.values() if s.get("ComputeName") == compute["ComputeName"]
-                       and s["FleetId"] == fleet["FleetId"] and s["Status"] in ("ACTIVE", "ACTIVATING"))
+            busy = sum(
+                1
+                for s in self.game_sessions.values()
+                if s.get("ComputeName") == compute["ComputeName"]
+                and s["FleetId"] == fleet["FleetId"]
+                and s["Status"] in ("ACTIVE", "ACTIVATING")
+            )
             return busy, compute["ComputeName"]
 
         return min(candidates, key=load)
 
     def _next_port(self, fleet_id: str, compute_name: str) -> int:
-        used = {s.get("Port") for s in self.game_sessions.values()
-                if s["FleetId"] == fleet_id and s.get("ComputeName") == compute_name}
+        used = {
+            s.get("Port")
+            for s in self.game_sessions.values()
+            if s["FleetId"] == fleet_id and s.get("ComputeName") == compute_name
+        }
         port = 7777
         while port in used:
             port += 1
         return port
 
-    def _new_player_session(self, session: dict, player_id: str, player_data: str | None, status: str,
-                            player_session_id: str | None = None) -> dict:
-        player = _strip_none({
-            "PlayerSessionId": player_session_id or f"psess-{uuid.uuid4()}", "PlayerId": player_id,
-            "GameSessionId": session["GameSessionId"], "FleetId": session["FleetId"],
-            "FleetArn": session["FleetArn"], "CreationTime": _now(), "Status": status,
-            "IpAddress": session.get("IpAddress"), "DnsName": session.get("DnsName"), "Port": session.get("Port"),
-            "PlayerData": player_data,
-        })
+    def _new_player_session(
+        self, session: dict, player_id: str, player_data: str | None, status: str, player_session_id: str | None = None
+    ) -> dict:
+        player = _strip_none(
+            {
+                "PlayerSessionId": player_session_id or f"psess-{uuid.uuid4()}",
+                "PlayerId": player_id,
+                "GameSessionId": session["GameSessionId"],
+                "FleetId": session["FleetId"],
+                "FleetArn": session["FleetArn"],
+                "CreationTime": _now(),
+                "Status": status,
+                "IpAddress": session.get("IpAddress"),
+                "DnsName": session.get("DnsName"),
+                "Port": session.get("Port"),
+                "PlayerData": player_data,
+            }
+        )
         self._check_record("PlayerSession", player)
         self.player_sessions[player["PlayerSessionId"]] = player
         if status in ("RESERVED", "ACTIVE"):
@@ -572,10 +694,10 @@ class GameLiftState:
                 if decoded["q"] != fingerprint:
                     raise ValueError("token from another query")
                 start = int(decoded["o"])
-            except Exception:
-                raise GameLiftError("InvalidRequestException", "Invalid NextToken")
+            except (ValueError, KeyError, TypeError):  # not base64, not JSON, not our fields
+                raise GameLiftError("InvalidRequestException", "Invalid NextToken") from None
         limit = min(params.get("Limit", self.max_page_size), self.max_page_size)
-        page = items[start:start + limit]
+        page = items[start : start + limit]
         body: dict[str, Any] = {result_key: copy.deepcopy(page)}
         if start + limit < len(items):
             token = json.dumps({"q": fingerprint, "o": start + limit}).encode()
@@ -588,16 +710,18 @@ class GameLiftState:
         group = self._group(p["GameServerGroupName"])
         servers = [s for (g, _), s in self.game_servers.items() if g == group["GameServerGroupName"]]
         if "SortOrder" in p:
-            servers.sort(key=lambda s: (s["RegistrationTime"], s["GameServerId"]),
-                         reverse=p["SortOrder"] == "DESCENDING")
+            servers.sort(
+                key=lambda s: (s["RegistrationTime"], s["GameServerId"]), reverse=p["SortOrder"] == "DESCENDING"
+            )
         return self._page("ListGameServers", p, servers, "GameServers")
 
     def _game_server(self, p: dict) -> dict:
         group = self._group(p["GameServerGroupName"])
         server = self.game_servers.get((group["GameServerGroupName"], p["GameServerId"]))
         if server is None:
-            raise GameLiftError("NotFoundException",
-                                f"Game server {p['GameServerId']} not found in {group['GameServerGroupName']}")
+            raise GameLiftError(
+                "NotFoundException", f"Game server {p['GameServerId']} not found in {group['GameServerGroupName']}"
+            )
         return server
 
     def _op_DescribeGameServer(self, p: dict) -> dict:
@@ -606,8 +730,7 @@ class GameLiftState:
     def _op_UpdateGameServer(self, p: dict) -> dict:
         server = self._game_server(p)
         if p.get("UtilizationStatus") == "AVAILABLE" and server["UtilizationStatus"] == "UTILIZED":
-            raise GameLiftError("InvalidRequestException",
-                                "UtilizationStatus cannot change from UTILIZED to AVAILABLE")
+            raise GameLiftError("InvalidRequestException", "UtilizationStatus cannot change from UTILIZED to AVAILABLE")
         if "UtilizationStatus" in p:
             server["UtilizationStatus"] = p["UtilizationStatus"]
         if "GameServerData" in p:
@@ -620,8 +743,13 @@ class GameLiftState:
         group = self._group(p["GameServerGroupName"])
         if (group["GameServerGroupName"], p["GameServerId"]) in self.game_servers:
             raise GameLiftError("ConflictException", f"Game server {p['GameServerId']} is already registered")
-        server = self.add_game_server(group["GameServerGroupName"], p["GameServerId"], p["InstanceId"],
-                                      connection_info=p.get("ConnectionInfo"), data=p.get("GameServerData"))
+        server = self.add_game_server(
+            group["GameServerGroupName"],
+            p["GameServerId"],
+            p["InstanceId"],
+            connection_info=p.get("ConnectionInfo"),
+            data=p.get("GameServerData"),
+        )
         return {"GameServer": server}
 
     # ---- operations: fleets, computes, game and player sessions -------------------------------------------
@@ -636,8 +764,13 @@ class GameLiftState:
             raise GameLiftError("InvalidRequestException", "Either IpAddress or DnsName is required")
         if (fleet["FleetId"], p["ComputeName"]) in self.computes:
             raise GameLiftError("ConflictException", f"Compute {p['ComputeName']} is already registered")
-        compute = self.add_compute(fleet["FleetId"], p["ComputeName"], ip_address=p.get("IpAddress"),
-                                   dns_name=p.get("DnsName"), location=p["Location"])
+        compute = self.add_compute(
+            fleet["FleetId"],
+            p["ComputeName"],
+            ip_address=p.get("IpAddress"),
+            dns_name=p.get("DnsName"),
+            location=p["Location"],
+        )
         return {"Compute": compute}
 
     def _op_DescribeCompute(self, p: dict) -> dict:
@@ -649,26 +782,38 @@ class GameLiftState:
 
     def _op_ListCompute(self, p: dict) -> dict:
         fleet = self._fleet(p["FleetId"])
-        computes = [c for (fid, _), c in self.computes.items() if fid == fleet["FleetId"]
-                    and p.get("Location", c["Location"]) == c["Location"]
-                    and p.get("ComputeStatus", c["ComputeStatus"]) == c["ComputeStatus"]]
+        computes = [
+            c
+            for (fid, _), c in self.computes.items()
+            if fid == fleet["FleetId"]
+            and p.get("Location", c["Location"]) == c["Location"]
+            and p.get("ComputeStatus", c["ComputeStatus"]) == c["ComputeStatus"]
+        ]
         return self._page("ListCompute", p, computes, "ComputeList")
 
     def _op_CreateGameSession(self, p: dict) -> dict:
         if "FleetId" not in p:
-            raise GameLiftError("InvalidRequestException",
-                                "FleetId is required (the fake does not resolve aliases)" if "AliasId" in p
-                                else "Either FleetId or AliasId is required")
+            raise GameLiftError(
+                "InvalidRequestException",
+                "FleetId is required (the fake does not resolve aliases)"
+                if "AliasId" in p
+                else "Either FleetId or AliasId is required",
+            )
         fleet = self._fleet(p["FleetId"])
         token = p.get("IdempotencyToken") or p.get("GameSessionId")
         if token and (fleet["FleetId"], token) in self.idempotency_tokens:
             existing = self.game_sessions[self.idempotency_tokens[(fleet["FleetId"], token)]]
             return {"GameSession": copy.deepcopy(existing)}
         session = self.add_game_session(
-            fleet["FleetId"], game_session_id=token, name=p.get("Name"),
-            maximum_players=p["MaximumPlayerSessionCount"], location=p.get("Location"),
+            fleet["FleetId"],
+            game_session_id=token,
+            name=p.get("Name"),
+            maximum_players=p["MaximumPlayerSessionCount"],
+            location=p.get("Location"),
             game_properties={gp["Key"]: gp["Value"] for gp in p.get("GameProperties", [])},
-            game_session_data=p.get("GameSessionData"), creator_id=p.get("CreatorId"))
+            game_session_data=p.get("GameSessionData"),
+            creator_id=p.get("CreatorId"),
+        )
         if token:
             self.idempotency_tokens[(fleet["FleetId"], token)] = session["GameSessionId"]
         return {"GameSession": session}
@@ -683,16 +828,19 @@ class GameLiftState:
             raise GameLiftError("InvalidRequestException", "The fake does not resolve aliases; pass FleetId")
         else:
             raise GameLiftError("InvalidRequestException", "One of FleetId, AliasId or GameSessionId is required")
-        sessions = [s for s in sessions
-                    if p.get("StatusFilter", s["Status"]) == s["Status"]
-                    and p.get("Location", s["Location"]) == s["Location"]]
+        sessions = [
+            s
+            for s in sessions
+            if p.get("StatusFilter", s["Status"]) == s["Status"] and p.get("Location", s["Location"]) == s["Location"]
+        ]
         return self._page("DescribeGameSessions", p, sessions, "GameSessions")
 
     def _op_UpdateGameSession(self, p: dict) -> dict:
         session = self._game_session(p["GameSessionId"])
         if session["Status"] not in ("ACTIVE", "ACTIVATING"):
-            raise GameLiftError("InvalidGameSessionStatusException",
-                                f"Game session {session['GameSessionId']} is {session['Status']}")
+            raise GameLiftError(
+                "InvalidGameSessionStatusException", f"Game session {session['GameSessionId']} is {session['Status']}"
+            )
         for member in ("MaximumPlayerSessionCount", "Name", "PlayerSessionCreationPolicy"):
             if member in p:
                 session[member] = p[member]
@@ -718,20 +866,24 @@ class GameLiftState:
             players = [s for s in self.player_sessions.values() if s["GameSessionId"] == arn]
             players = [s for s in players if p.get("PlayerSessionStatusFilter", s["Status"]) == s["Status"]]
         else:
-            raise GameLiftError("InvalidRequestException",
-                                "One of PlayerSessionId, GameSessionId or PlayerId is required")
+            raise GameLiftError(
+                "InvalidRequestException", "One of PlayerSessionId, GameSessionId or PlayerId is required"
+            )
         return self._page("DescribePlayerSessions", p, players, "PlayerSessions")
 
     def _admit_players(self, game_session_id: str, count: int) -> dict:
         session = self._game_session(game_session_id)
         if session["Status"] != "ACTIVE":
-            raise GameLiftError("InvalidGameSessionStatusException",
-                                f"Game session {session['GameSessionId']} is {session['Status']}")
+            raise GameLiftError(
+                "InvalidGameSessionStatusException", f"Game session {session['GameSessionId']} is {session['Status']}"
+            )
         if session["PlayerSessionCreationPolicy"] != "ACCEPT_ALL":
             # The documentation says new player sessions need ACCEPT_ALL but names no error for DENY_ALL;
             # this is the closest modeled one.
-            raise GameLiftError("InvalidGameSessionStatusException",
-                                f"Game session {session['GameSessionId']} is not accepting new players (DENY_ALL)")
+            raise GameLiftError(
+                "InvalidGameSessionStatusException",
+                f"Game session {session['GameSessionId']} is not accepting new players (DENY_ALL)",
+            )
         if session["CurrentPlayerSessionCount"] + count > session["MaximumPlayerSessionCount"]:
             raise GameLiftError("GameSessionFullException", f"Game session {session['GameSessionId']} is full")
         return session
@@ -743,8 +895,11 @@ class GameLiftState:
     def _op_CreatePlayerSessions(self, p: dict) -> dict:
         session = self._admit_players(p["GameSessionId"], len(p["PlayerIds"]))
         data = p.get("PlayerDataMap", {})
-        return {"PlayerSessions": [self._new_player_session(session, pid, data.get(pid), "RESERVED")
-                                   for pid in p["PlayerIds"]]}
+        return {
+            "PlayerSessions": [
+                self._new_player_session(session, pid, data.get(pid), "RESERVED") for pid in p["PlayerIds"]
+            ]
+        }
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -754,14 +909,15 @@ class GameLiftState:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
-    server: "GameLiftServer"
+    server: GameLiftServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
-    def _send(self, status: int, body: Any, content_type: str = JSON_CONTENT_TYPE,
-              error_code: str | None = None) -> None:
+    def _send(
+        self, status: int, body: Any, content_type: str = JSON_CONTENT_TYPE, error_code: str | None = None
+    ) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -777,7 +933,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         return json.loads(raw) if raw.strip() else {}
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         state = self.server.state
         if self.path == "/_fake/state":
             self._send(200, state.snapshot(), "application/json")
@@ -789,7 +945,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"message": f"no such path {self.path}"}, "application/json")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         if self.path == "/_fake/calls":
             with self.server.state.lock:
                 self.server.state.calls.clear()
@@ -797,7 +953,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"message": f"no such path {self.path}"}, "application/json")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path.startswith("/_fake/"):
             self._control()
         elif self.path.split("?", 1)[0] == "/":
@@ -828,20 +984,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self) -> None:
         target = self.headers.get("X-Amz-Target", "")
         if not target.startswith(TARGET_PREFIX):
-            self._send(400, {"__type": "UnknownOperationException",
-                             "message": f"X-Amz-Target must be {TARGET_PREFIX}<Operation>, got {target!r}"},
-                       error_code="UnknownOperationException")
+            self._send(
+                400,
+                {
+                    "__type": "UnknownOperationException",
+                    "message": f"X-Amz-Target must be {TARGET_PREFIX}<Operation>, got {target!r}",
+                },
+                error_code="UnknownOperationException",
+            )
             return
         try:
             params = self._body()
             if not isinstance(params, dict):
                 raise ValueError("request body must be a JSON object")
         except ValueError as error:
-            self._send(400, {"__type": "SerializationException", "message": str(error)},
-                       error_code="SerializationException")
+            self._send(
+                400, {"__type": "SerializationException", "message": str(error)}, error_code="SerializationException"
+            )
             return
         try:
-            body = self.server.state.call(target[len(TARGET_PREFIX):], params)
+            body = self.server.state.call(target[len(TARGET_PREFIX) :], params)
         except GameLiftError as error:
             self._send(error.status, {"__type": error.code, "message": error.message}, error_code=error.code)
         except FakeResponseInvalid as bug:
@@ -862,8 +1024,9 @@ class GameLiftServer(ThreadingHTTPServer):
         self.verbose = verbose
 
 
-def start(host: str = "127.0.0.1", port: int = 0, state: GameLiftState | None = None,
-          verbose: bool = False) -> tuple[GameLiftServer, str]:
+def start(
+    host: str = "127.0.0.1", port: int = 0, state: GameLiftState | None = None, verbose: bool = False
+) -> tuple[GameLiftServer, str]:
     """Serve the fake on a daemon thread; returns the server (``server.state`` is the GameLiftState) and the
     endpoint URL to give boto3. Port 0 picks a free port."""
     server = GameLiftServer((host, port), state or GameLiftState(), verbose)

@@ -52,13 +52,28 @@ def seed_gamelift(
     if fleetiq_instance_id:
         seed["game_server_groups"] = [{"name": GAME_SERVER_GROUP}]
         seed["game_servers"] = [
-            {"group": GAME_SERVER_GROUP, "game_server_id": "arena-1", "instance_id": fleetiq_instance_id,
-             "connection_info": "10.20.1.50:7777", "data": '{"map":"harbor","mode":"duel"}'},
-            {"group": GAME_SERVER_GROUP, "game_server_id": "arena-2", "instance_id": fleetiq_instance_id,
-             "connection_info": "10.20.1.50:7778", "data": '{"map":"canyon","mode":"duel"}', "claimed": True,
-             "utilization_status": "UTILIZED"},
-            {"group": GAME_SERVER_GROUP, "game_server_id": "arena-3", "instance_id": bystander_instance_id,
-             "connection_info": "10.20.2.60:7777"},
+            {
+                "group": GAME_SERVER_GROUP,
+                "game_server_id": "arena-1",
+                "instance_id": fleetiq_instance_id,
+                "connection_info": "10.20.1.50:7777",
+                "data": '{"map":"harbor","mode":"duel"}',
+            },
+            {
+                "group": GAME_SERVER_GROUP,
+                "game_server_id": "arena-2",
+                "instance_id": fleetiq_instance_id,
+                "connection_info": "10.20.1.50:7778",
+                "data": '{"map":"canyon","mode":"duel"}',
+                "claimed": True,
+                "utilization_status": "UTILIZED",
+            },
+            {
+                "group": GAME_SERVER_GROUP,
+                "game_server_id": "arena-3",
+                "instance_id": bystander_instance_id,
+                "connection_info": "10.20.2.60:7777",
+            },
         ]
     if compute_instance_id:
         seed["fleets"] = [{"fleet_id": FLEET_ID, "locations": [LOCATION]}]
@@ -67,13 +82,31 @@ def seed_gamelift(
             {"fleet": FLEET_ID, "compute_name": "bystander-compute", "ip_address": "10.20.2.61"},
         ]
         seed["game_sessions"] = [
-            {"fleet": FLEET_ID, "compute_name": compute_instance_id, "game_session_id": "ranked-eu-1",
-             "name": "ranked-eu-1", "maximum_players": 8, "game_properties": {"mode": "ranked", "map": "harbor"},
-             "game_session_data": "seed=42;round=3", "matchmaker_data": '{"matchId":"m-7f3a","teams":2}'},
-            {"fleet": FLEET_ID, "compute_name": compute_instance_id, "game_session_id": "casual-eu-2",
-             "name": "casual-eu-2", "maximum_players": 8, "game_properties": {"mode": "casual"}},
-            {"fleet": FLEET_ID, "compute_name": "bystander-compute", "game_session_id": "casual-eu-3",
-             "name": "casual-eu-3", "maximum_players": 8},
+            {
+                "fleet": FLEET_ID,
+                "compute_name": compute_instance_id,
+                "game_session_id": "ranked-eu-1",
+                "name": "ranked-eu-1",
+                "maximum_players": 8,
+                "game_properties": {"mode": "ranked", "map": "harbor"},
+                "game_session_data": "seed=42;round=3",
+                "matchmaker_data": '{"matchId":"m-7f3a","teams":2}',
+            },
+            {
+                "fleet": FLEET_ID,
+                "compute_name": compute_instance_id,
+                "game_session_id": "casual-eu-2",
+                "name": "casual-eu-2",
+                "maximum_players": 8,
+                "game_properties": {"mode": "casual"},
+            },
+            {
+                "fleet": FLEET_ID,
+                "compute_name": "bystander-compute",
+                "game_session_id": "casual-eu-3",
+                "name": "casual-eu-3",
+                "maximum_players": 8,
+            },
         ]
         seed["player_sessions"] = [
             {"game_session_id": "ranked-eu-1", "player_id": "ana", "player_data": '{"team":"red","elo":1712}'},
@@ -88,10 +121,12 @@ def seed_gamelift(
         game_server_group=GAME_SERVER_GROUP if fleetiq_instance_id else None,
         fleet_id=FLEET_ID if compute_instance_id else None,
         compute_name=compute_instance_id,
-        game_server_ids=[s["GameServerId"] for s in created.get("game_servers", [])
-                         if s["InstanceId"] == fleetiq_instance_id],
-        game_session_ids=[s["GameSessionId"] for s in created.get("game_sessions", [])
-                          if s.get("ComputeName") == compute_instance_id],
+        game_server_ids=[
+            s["GameServerId"] for s in created.get("game_servers", []) if s["InstanceId"] == fleetiq_instance_id
+        ],
+        game_session_ids=[
+            s["GameSessionId"] for s in created.get("game_sessions", []) if s.get("ComputeName") == compute_instance_id
+        ],
     )
 
 

@@ -74,17 +74,30 @@ def apply() -> None:
                 instance = ec2_backend.get_instance_by_id(key[0])
                 if instance is not None and instance.state == "stopped":
                     return models.FakeHealthStatus(
-                        key[0], key[1], self.health_check_port, "unused", "Target.InvalidState", "Target is in the stopped state"
+                        key[0],
+                        key[1],
+                        self.health_check_port,
+                        "unused",
+                        "Target.InvalidState",
+                        "Target is in the stopped state",
                     )
             return models.FakeHealthStatus(key[0], key[1], self.health_check_port, state)
         if key in self.terminated_targets:
             return models.FakeHealthStatus(
-                key[0], key[1], self.health_check_port, "draining",
-                "Target.DeregistrationInProgress", "Target deregistration is in progress",
+                key[0],
+                key[1],
+                self.health_check_port,
+                "draining",
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
             )
         return models.FakeHealthStatus(
-            key[0], key[1], self.health_check_port, "unused",
-            "Target.NotRegistered", "Target is not registered to the target group",
+            key[0],
+            key[1],
+            self.health_check_port,
+            "unused",
+            "Target.NotRegistered",
+            "Target is not registered to the target group",
         )
 
     group.register = register

@@ -1,6 +1,6 @@
 """Run moto's server with the project's fidelity patches (local/moto_fidelity.py).
 
-    python -m local.moto_server --host 127.0.0.1 --port 5000
+python -m local.moto_server --host 127.0.0.1 --port 5000
 """
 
 from __future__ import annotations

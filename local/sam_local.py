@@ -59,7 +59,9 @@ class Runtime:
     host_address: str  # the host as containers on the default bridge network reach it
 
 
-def ensure_runtime(work_dir: Path, *, provision: bool = True, ci: bool | None = None) -> tuple[Runtime | None, str | None]:
+def ensure_runtime(
+    work_dir: Path, *, provision: bool = True, ci: bool | None = None
+) -> tuple[Runtime | None, str | None]:
     """Make sure `sam local invoke` can run: (runtime, None), or (None, why not).
 
     provision=True starts a Docker engine (installing Debian's docker.io as root when there is none) and pulls or
@@ -81,7 +83,9 @@ def _runtime(work_dir: Path, provision: bool) -> Runtime:
         raise RuntimeUnavailable("the SAM CLI (`sam`) is not installed: run `make venv`")
     if provision:
         _script("ensure_docker.sh", timeout=300, what="no Docker engine")
-        _script("build_base_image.sh", "--version", PYTHON_VERSION, timeout=1200, what=f"no Lambda base image {BASE_IMAGE}")
+        _script(
+            "build_base_image.sh", "--version", PYTHON_VERSION, timeout=1200, what=f"no Lambda base image {BASE_IMAGE}"
+        )
     else:
         if not shutil.which("docker") or _run(["docker", "info"], timeout=20).returncode != 0:
             raise RuntimeUnavailable("no Docker engine answers (tools/offline_lambda/ensure_docker.sh starts one)")
@@ -155,9 +159,19 @@ def build(runtime: Runtime, build_dir: Path, region: str = "us-east-1", timeout:
     """`sam build` of template.yaml into build_dir; returns the seconds it took. Raises RuntimeError on failure."""
     started = time.perf_counter()
     done = _run(
-        [runtime.sam, "build", "--template-file", str(TEMPLATE), "--build-dir", str(build_dir),
-         "--parameter-overrides", f"Architecture={ARCHITECTURE}"],
-        timeout=timeout, cwd=ROOT, env=sam_environment(runtime, region, "http://127.0.0.1:9"),
+        [
+            runtime.sam,
+            "build",
+            "--template-file",
+            str(TEMPLATE),
+            "--build-dir",
+            str(build_dir),
+            "--parameter-overrides",
+            f"Architecture={ARCHITECTURE}",
+        ],
+        timeout=timeout,
+        cwd=ROOT,
+        env=sam_environment(runtime, region, "http://127.0.0.1:9"),
     )
     if done.returncode != 0:
         raise RuntimeError(f"sam build failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -247,11 +261,18 @@ def invoke(
     env_file = event_path.with_name(event_path.stem + ".env.json")
     env_file.write_text(json.dumps({function: function_env}, indent=2))
     command = [
-        runtime.sam, "local", "invoke", function,
-        "--template-file", str(build_dir / "template.yaml"),
-        "--event", str(event_path),
-        "--env-vars", str(env_file),
-        "--parameter-overrides", f"Architecture={ARCHITECTURE}",
+        runtime.sam,
+        "local",
+        "invoke",
+        function,
+        "--template-file",
+        str(build_dir / "template.yaml"),
+        "--event",
+        str(event_path),
+        "--env-vars",
+        str(env_file),
+        "--parameter-overrides",
+        f"Architecture={ARCHITECTURE}",
         "--skip-pull-image",
     ]
     started = time.perf_counter()

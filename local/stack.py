@@ -43,7 +43,7 @@ def transformed_template(session: boto3.session.Session, parameters: dict[str, s
             if isinstance(properties.get(key), str):
                 properties[key] = f"s3://local-artifacts/{logical_id}.zip"
     translator = Translator(None, Parser(), boto_session=session)
-    return translator.translate(template, parameter_values=dict(parameters), get_managed_policy_map=lambda: {})
+    return translator.translate(template, parameter_values=dict(parameters), get_managed_policy_map=dict)
 
 
 @dataclass

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "spot-interruption-handler")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpotInterruptionHandlerTests")
 
-import boto3  # noqa: E402 - after the environment above
-import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import boto3
+import pytest
+from moto import mock_aws
+from spot_handler.aws import AwsClients
+from spot_handler.settings import Settings
 
 from local import moto_fidelity
 from local.account import AccountBuilder
-from spot_handler.aws import AwsClients
-from spot_handler.settings import Settings
 from tests.support.alerts import ReceivedAlert, received_alerts
 
 REGION = "us-east-2"
@@ -82,7 +82,9 @@ def account():
         sqs = session.client("sqs")
         topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
         subscriber = sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
-        subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=subscriber_arn)
         sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="ops@example.com")
         dlq = sqs.create_queue(QueueName="notices-dlq")["QueueUrl"]

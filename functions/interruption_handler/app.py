@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-
 from spot_handler.aws import default_clients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation

@@ -122,7 +122,9 @@ def local_cloud(tmp_path_factory, e2e_timings):
     moto_log = (work_dir / "moto.log").open("w")
     moto = subprocess.Popen(
         [sys.executable, "-m", "local.moto_server", "--host", "0.0.0.0", "--port", str(moto_port)],
-        cwd=sam_local.ROOT, stdout=moto_log, stderr=subprocess.STDOUT,
+        cwd=sam_local.ROOT,
+        stdout=moto_log,
+        stderr=subprocess.STDOUT,
     )
     gamelift_server: GameLiftServer | None = None
     try:
@@ -136,7 +138,9 @@ def local_cloud(tmp_path_factory, e2e_timings):
         stack = create_local_stack(session, STACK, {"Architecture": sam_local.ARCHITECTURE}, endpoint_url=endpoint)
         sqs = session.client("sqs", endpoint_url=endpoint)
         subscriber = sqs.create_queue(QueueName="e2e-alert-subscriber")["QueueUrl"]
-        subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         session.client("sns", endpoint_url=endpoint).subscribe(
             TopicArn=stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=subscriber_arn
         )
@@ -178,7 +182,9 @@ def _timings(cloud: LocalCloud, total: float) -> list[str]:
     lines += [f"sam local invoke {name:<48} {seconds:5.1f} s" for name, seconds in cloud.invokes]
     if cloud.invokes:
         invoke_total = sum(seconds for _, seconds in cloud.invokes)
-        lines.append(f"{len(cloud.invokes)} invokes {invoke_total:.1f} s, {invoke_total / len(cloud.invokes):.1f} s each")
+        lines.append(
+            f"{len(cloud.invokes)} invokes {invoke_total:.1f} s, {invoke_total / len(cloud.invokes):.1f} s each"
+        )
     lines.append(f"total {total:.1f} s (runtime check, servers, stack, build, seeding, invokes)")
     return lines
 
@@ -221,7 +227,9 @@ def _instance_target_group(cloud: LocalCloud) -> None:
     alert = only_alert_for(cloud, victim.instance_id)
     assert alert.document["outcome"] == "drained" and alert.attributes["outcome"] == "drained"
     assert sorted(alert.document["targetGroups"][0]["deregistered"]) == [
-        f"{victim.instance_id}:80", f"{victim.instance_id}:8080"]
+        f"{victim.instance_id}:80",
+        f"{victim.instance_id}:8080",
+    ]
 
 
 @expect("spot-interruption-ip-tg.json")
@@ -241,7 +249,8 @@ def _ip_target_group(cloud: LocalCloud) -> None:
     alert = only_alert_for(cloud, victim.instance_id)
     assert alert.document["targetGroups"][0]["targetType"] == "ip"
     assert sorted(alert.document["targetGroups"][0]["deregistered"]) == sorted(
-        f"{ip}:443" for ip in set(victim.private_ips))
+        f"{ip}:443" for ip in set(victim.private_ips)
+    )
 
 
 @expect("spot-interruption-two-target-groups.json")
@@ -341,8 +350,9 @@ def _gamelift_fleetiq(cloud: LocalCloud) -> None:
     group_arn = cloud.gamelift.add_game_server_group(group)["GameServerGroupArn"]
     victim = cloud.builder.spot_instance("fleetiq-1", tags={"GameLiftGameServerGroup": group_arn})
     other = cloud.builder.spot_instance("fleetiq-2", tags={"GameLiftGameServerGroup": group_arn})
-    cloud.gamelift.add_game_server(group, "gs-e2e-victim", victim.instance_id, connection_info="10.20.1.5:7777",
-                                   data='{"map":"harbor"}')
+    cloud.gamelift.add_game_server(
+        group, "gs-e2e-victim", victim.instance_id, connection_info="10.20.1.5:7777", data='{"map":"harbor"}'
+    )
     cloud.gamelift.add_game_server(group, "gs-e2e-other", other.instance_id, connection_info="10.20.1.6:7777")
 
     run = cloud.invoke("spot-interruption-gamelift-fleetiq.json", victim.instance_id)
@@ -369,9 +379,12 @@ def _gamelift_fleet_compute(cloud: LocalCloud) -> None:
     victim = cloud.builder.spot_instance("game-1", tags={"GameLiftFleetId": fleet})
     cloud.gamelift.add_fleet(fleet)
     cloud.gamelift.add_compute(fleet, victim.instance_id, ip_address=victim.private_ips[0])
-    ranked = cloud.gamelift.add_game_session(fleet, victim.instance_id, name="ranked-1", game_session_id="gs-e2e-ranked",
-                                             game_session_data="map=dust")
-    casual = cloud.gamelift.add_game_session(fleet, victim.instance_id, name="casual-2", game_session_id="gs-e2e-casual")
+    ranked = cloud.gamelift.add_game_session(
+        fleet, victim.instance_id, name="ranked-1", game_session_id="gs-e2e-ranked", game_session_data="map=dust"
+    )
+    casual = cloud.gamelift.add_game_session(
+        fleet, victim.instance_id, name="casual-2", game_session_id="gs-e2e-casual"
+    )
     for player in ("p1", "p2"):
         cloud.gamelift.add_player_session(ranked["GameSessionId"], player)
 
@@ -412,7 +425,9 @@ def _sqs_batch(cloud: LocalCloud) -> None:
     b = cloud.builder
     arn = b.target_group("e2e-batch-tg", "instance", delay=60)
     placeholders = placeholder_ids("sqs-batch.json")
-    instances = [b.spot_instance(f"batch-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(len(placeholders))]
+    instances = [
+        b.spot_instance(f"batch-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(len(placeholders))
+    ]
     b.register(arn, instances, ports=[80])
 
     run = cloud.invoke("sqs-batch.json", **dict(zip(placeholders, instances)))
@@ -426,7 +441,7 @@ def _sqs_batch(cloud: LocalCloud) -> None:
     assert "not JSON" in parked["MessageAttributes"]["RejectReason"]["StringValue"]
 
 
-# ---- the tests --------------------------------------------------------------------------------------------------------
+# ---- the tests ------------------------------------------------------------------------------------------------------
 
 
 def test_every_expectation_has_its_event_file():

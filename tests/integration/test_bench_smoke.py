@@ -18,8 +18,23 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
     chart = tmp_path / "chart.png"
 
     # When the harness runs both designs against the same moto-backed account
-    assert main(["--instances", "20", "--target-groups", "2", "--window", "2", "--no-latency",
-                 "--no-cold-start", "--chart", str(chart)]) == 0
+    assert (
+        main(
+            [
+                "--instances",
+                "20",
+                "--target-groups",
+                "2",
+                "--window",
+                "2",
+                "--no-latency",
+                "--no-cold-start",
+                "--chart",
+                str(chart),
+            ]
+        )
+        == 0
+    )
 
     # Then its last line is the RESULT line, every instance was deregistered in time by both designs,
     # ours made fewer calls, its idempotency claims (as deployed) among them, and the chart was drawn

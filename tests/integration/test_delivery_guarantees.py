@@ -13,11 +13,11 @@ import uuid
 
 import boto3
 import pytest
-
-from local.gamelift_fake import GameLiftState, start, stop
 from spot_handler.aws.clients import CLIENT_CONFIG
 from spot_handler.budget import ALERT_BOUND_SECONDS, WORK_SECONDS, TimeBudget
 from spot_handler.invocation import handle_invocation
+
+from local.gamelift_fake import GameLiftState, start, stop
 from tests.conftest import REGION
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
@@ -35,7 +35,9 @@ def idempotency_table(account, name: str = IDEMPOTENCY_TABLE) -> str:
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
     return name
 
 
@@ -53,8 +55,17 @@ def invoke(account, event, clients=None, budget=None, **settings):
 
 def sqs_batch(*bodies: str) -> dict:
     """An SQS event as the Lambda poller builds it, one record per body."""
-    return {"Records": [{"messageId": str(uuid.uuid4()), "body": body, "attributes": {"ApproximateReceiveCount": "1"},
-                         "eventSource": "aws:sqs"} for body in bodies]}
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs",
+            }
+            for body in bodies
+        ]
+    }
 
 
 def notice_body(instance_id: str, name: str = SPOT, **changes) -> str:
@@ -76,7 +87,7 @@ def web_instance(account, name="web-1"):
 
 def test_eventbridge_resend_in_a_later_batch_sends_no_second_alert(guarded):
     # Given an interruption that was handled and alerted
-    arn, instance = web_instance(guarded)
+    _arn, instance = web_instance(guarded)
     body = notice_body(instance)
     first = invoke(guarded, sqs_batch(body))
     assert first.batch_item_failures == [] and len(guarded.alerts()) == 1
@@ -91,7 +102,7 @@ def test_eventbridge_resend_in_a_later_batch_sends_no_second_alert(guarded):
 
 
 def test_ec2_re_notice_with_a_new_id_is_the_same_interruption(guarded):
-    arn, instance = web_instance(guarded)
+    _arn, instance = web_instance(guarded)
     invoke(guarded, sqs_batch(notice_body(instance)))
     guarded.alerts()
 
@@ -104,7 +115,7 @@ def test_ec2_re_notice_with_a_new_id_is_the_same_interruption(guarded):
 
 
 def test_two_notices_of_one_interruption_in_one_batch_give_one_alert(guarded):
-    arn, instance = web_instance(guarded)
+    _arn, instance = web_instance(guarded)
     report = invoke(guarded, sqs_batch(notice_body(instance), notice_body(instance, id=str(uuid.uuid4()))))
 
     [alert] = guarded.alerts()
@@ -113,12 +124,14 @@ def test_two_notices_of_one_interruption_in_one_batch_give_one_alert(guarded):
 
 
 def test_another_notice_type_for_the_same_instance_is_alerted(guarded):
-    arn, instance = web_instance(guarded)
+    _arn, instance = web_instance(guarded)
     invoke(guarded, sqs_batch(notice_body(instance, "rebalance-recommendation.json")))
     invoke(guarded, sqs_batch(notice_body(instance)))
 
     assert sorted(a.attributes["event_type"] for a in guarded.alerts()) == [
-        "EC2 Instance Rebalance Recommendation", "EC2 Spot Instance Interruption Warning"]
+        "EC2 Instance Rebalance Recommendation",
+        "EC2 Spot Instance Interruption Warning",
+    ]
 
 
 def dynamodb_calls(client) -> list[tuple[str, int]]:
@@ -126,7 +139,8 @@ def dynamodb_calls(client) -> list[tuple[str, int]]:
     calls: list[tuple[str, int]] = []
     client.meta.events.register(
         "before-parameter-build.dynamodb",
-        lambda model, params, **_: calls.append((model.name, len(params.get("TransactItems", [])))))
+        lambda model, params, **_: calls.append((model.name, len(params.get("TransactItems", [])))),
+    )
     return calls
 
 
@@ -200,8 +214,9 @@ def test_failed_alert_releases_the_claim_so_the_redelivery_alerts_once(guarded, 
     arn, instance = web_instance(guarded)
     body = notice_body(instance)
     outage = {"on": True}
-    FaultInjector([Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=lambda: outage["on"])]).install(
-        guarded.clients.sns)
+    FaultInjector(
+        [Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=lambda: outage["on"])]
+    ).install(guarded.clients.sns)
 
     # When SNS is down, the record is reported failed, never dropped
     event = sqs_batch(body)
@@ -223,7 +238,9 @@ def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guar
     arn, instance = web_instance(guarded)
     body = notice_body(instance)
     outage = {"on": True}
-    FaultInjector([Fault("dynamodb", "TransactWriteItems", "5xx", active=lambda: outage["on"])]).install(guarded.clients.dynamodb)
+    FaultInjector([Fault("dynamodb", "TransactWriteItems", "5xx", active=lambda: outage["on"])]).install(
+        guarded.clients.dynamodb
+    )
 
     event = sqs_batch(body)
     report = invoke(guarded, event)
@@ -241,7 +258,7 @@ def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guar
 
 def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     # Given another invocation holding the claim of this interruption
-    arn, instance = web_instance(guarded)
+    _arn, instance = web_instance(guarded)
     from spot_handler.aws.claims import HOLD_MILLIS, _record_data, persistence_layer
     from spot_handler.models import parse_notice
 
@@ -275,10 +292,14 @@ def test_duplicate_makes_no_second_checkpoint(guarded, gamelift_fake):
     dynamodb = guarded.builder.client("dynamodb")
     dynamodb.create_table(  # the checkpoint table's keys, as template.yaml declares them
         TableName="spot-checkpoints",
-        AttributeDefinitions=[{"AttributeName": "instanceId", "AttributeType": "S"},
-                              {"AttributeName": "checkpointId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "instanceId", "KeyType": "HASH"},
-                   {"AttributeName": "checkpointId", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "instanceId", "AttributeType": "S"},
+            {"AttributeName": "checkpointId", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "instanceId", "KeyType": "HASH"},
+            {"AttributeName": "checkpointId", "KeyType": "RANGE"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     gamelift = boto3.session.Session(region_name=REGION).client("gamelift", endpoint_url=url, config=CLIENT_CONFIG)
@@ -288,9 +309,14 @@ def test_duplicate_makes_no_second_checkpoint(guarded, gamelift_fake):
     # When the notice arrives, then again as an EventBridge re-send and as an EC2 re-notice
     invoke(guarded, sqs_batch(body), clients=clients, checkpoint_table_name="spot-checkpoints")
     calls_after_first = len(state.calls)
-    invoke(guarded, sqs_batch(body, notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json",
-                                                id=str(uuid.uuid4()))),
-           clients=clients, checkpoint_table_name="spot-checkpoints")
+    invoke(
+        guarded,
+        sqs_batch(
+            body, notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json", id=str(uuid.uuid4()))
+        ),
+        clients=clients,
+        checkpoint_table_name="spot-checkpoints",
+    )
 
     # Then GameLift was called for the first only, and there is one alert
     assert calls_after_first > 0 and len(state.calls) == calls_after_first
@@ -300,10 +326,12 @@ def test_duplicate_makes_no_second_checkpoint(guarded, gamelift_fake):
 # ---- poison notices -----------------------------------------------------------------------------------------------
 
 POISON = {
-    "not JSON": "{\"version\": \"0\", \"detail\": ",
+    "not JSON": '{"version": "0", "detail": ',
     "a JSON array": "[1, 2, 3]",
     "unsupported source": notice_body("i-0a1b2c3d4e5f60011", source="aws.health"),
-    "unsupported detail-type": notice_body("i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance State-change Notification"}),
+    "unsupported detail-type": notice_body(
+        "i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance State-change Notification"}
+    ),
     "missing detail": json.dumps({k: v for k, v in load_event(SPOT).items() if k != "detail"}),
     "wrong type": notice_body("i-0a1b2c3d4e5f60011", detail={"instance-id": 12, "instance-action": "terminate"}),
     "empty body": "",
@@ -325,8 +353,15 @@ def test_every_poison_record_is_parked_with_its_reason_and_valid_ones_are_not_de
     origins = {m["MessageAttributes"]["Origin"]["StringValue"] for m in parked}
     assert origins == {f"sqs:{r['messageId']}" for r in event["Records"][1:]}
     reasons = " | ".join(m["MessageAttributes"]["RejectReason"]["StringValue"] for m in parked)
-    for expected in ("not JSON", "expected a JSON object", "source", "detail-type", "detail", "instance-id",
-                     "body cut from 262000"):
+    for expected in (
+        "not JSON",
+        "expected a JSON object",
+        "source",
+        "detail-type",
+        "detail",
+        "instance-id",
+        "body cut from 262000",
+    ):
         assert expected in reasons
 
 
@@ -354,8 +389,16 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     victim = b.spot_instance("web-1", tags={"TargetGroupArn": f"{stuck},{fine}"})
     b.register(fine, [victim.instance_id], ports=[80])
     b.register(stuck, [victim.instance_id], ports=[80])
-    injector = FaultInjector([Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang",
-                                    only_if=lambda request: "targetgroup/stuck/" in request["body"])])
+    injector = FaultInjector(
+        [
+            Fault(
+                "elastic-load-balancing-v2",
+                "DescribeTargetHealth",
+                "hang",
+                only_if=lambda request: "targetgroup/stuck/" in request["body"],
+            )
+        ]
+    )
     injector.install(guarded.clients.elbv2)
     try:
         started = time.monotonic()
@@ -371,7 +414,9 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     assert alert.document["outcome"] == "partial"
     [failure] = alert.document["failures"]
     assert failure.startswith("target group stuck: not confirmed:") and "did not finish within 2 s" in failure
-    assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [[f"{victim.instance_id}:80"]]
+    assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [
+        [f"{victim.instance_id}:80"]
+    ]
 
 
 def test_hanging_idempotency_table_does_not_hold_up_draining(guarded):
@@ -382,7 +427,8 @@ def test_hanging_idempotency_table_does_not_hold_up_draining(guarded):
     threading.Timer(3, injector.release.set).start()  # then it answers (a timeout)
     sent = []
     guarded.clients.elbv2.meta.events.register(
-        "before-call.elastic-load-balancing-v2.DeregisterTargets", lambda **_: sent.append(time.monotonic()))
+        "before-call.elastic-load-balancing-v2.DeregisterTargets", lambda **_: sent.append(time.monotonic())
+    )
     try:
         event = sqs_batch(notice_body(instance))
         started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from spot_handler.invocation import handle_invocation
+
 from tests.support.events import load_event, placeholder_ids
 
 SPOT = "spot-interruption-instance-tg.json"
@@ -282,7 +283,6 @@ def test_batch_mixing_valid_and_malformed_records(account):
 
 def test_malformed_bare_event_is_parked_and_raised(account):
     import pytest
-
     from spot_handler.models import MalformedNotice
 
     event = load_event("malformed-notice.json")

@@ -3,17 +3,17 @@ asserting on the state of both afterwards; plus botocore Stubber runs that pin t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.stub import Stubber
-
-from local.gamelift_fake import GameLiftState, start, stop
 from spot_handler.aws.clients import CLIENT_CONFIG
 from spot_handler.invocation import handle_invocation
+
+from local.gamelift_fake import GameLiftState, start, stop
 from tests.conftest import REGION
 from tests.support.events import load_event
 
@@ -52,14 +52,19 @@ def checkpoint_table(account, name: str = TABLE):
     dynamodb = account.builder.client("dynamodb")
     dynamodb.create_table(
         TableName=name,
-        AttributeDefinitions=[{"AttributeName": "instanceId", "AttributeType": "S"},
-                              {"AttributeName": "checkpointId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "instanceId", "KeyType": "HASH"},
-                   {"AttributeName": "checkpointId", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "instanceId", "AttributeType": "S"},
+            {"AttributeName": "checkpointId", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "instanceId", "KeyType": "HASH"},
+            {"AttributeName": "checkpointId", "KeyType": "RANGE"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.update_time_to_live(TableName=name,
-                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
     return boto3.session.Session(region_name=REGION).resource("dynamodb").Table(name)
 
 
@@ -89,8 +94,9 @@ def anywhere_fleet(state: GameLiftState, *computes: str) -> None:
 # ---- fleet compute path ------------------------------------------------------------------------------------------
 
 
-def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(account, handler_clients,
-                                                                               gamelift_state):
+def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(
+    account, handler_clients, gamelift_state
+):
     # Given an Anywhere fleet whose pages hold 2 sessions: 3 live sessions on the interrupted compute (one still
     # ACTIVATING), one on another compute, and players over two pages in the first session
     b = account.builder
@@ -100,17 +106,25 @@ def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(
     anywhere_fleet(gamelift_state, victim.instance_id, other.instance_id)
     gamelift_state.max_page_size = 2
     mine = [
-        gamelift_state.add_game_session(FLEET, victim.instance_id, name="ranked-1", game_session_id="gs-ranked-1",
-                                        game_properties={"mode": "ranked"}, game_session_data="map=dust",
-                                        matchmaker_data='{"matchId":"m-1"}'),
+        gamelift_state.add_game_session(
+            FLEET,
+            victim.instance_id,
+            name="ranked-1",
+            game_session_id="gs-ranked-1",
+            game_properties={"mode": "ranked"},
+            game_session_data="map=dust",
+            matchmaker_data='{"matchId":"m-1"}',
+        ),
         gamelift_state.add_game_session(FLEET, victim.instance_id, name="casual-2", game_session_id="gs-casual-2"),
-        gamelift_state.add_game_session(FLEET, victim.instance_id, name="warmup-3", game_session_id="gs-warmup-3",
-                                        status="ACTIVATING"),
+        gamelift_state.add_game_session(
+            FLEET, victim.instance_id, name="warmup-3", game_session_id="gs-warmup-3", status="ACTIVATING"
+        ),
     ]
     bystander = gamelift_state.add_game_session(FLEET, other.instance_id, name="other-4", game_session_id="gs-other-4")
     for player, status in (("p1", "ACTIVE"), ("p2", "ACTIVE"), ("p3", "RESERVED"), ("gone", "COMPLETED")):
-        gamelift_state.add_player_session(mine[0]["GameSessionId"], player, status=status,
-                                          player_data=f"{player}-loadout")
+        gamelift_state.add_player_session(
+            mine[0]["GameSessionId"], player, status=status, player_data=f"{player}-loadout"
+        )
     gamelift_state.add_player_session(mine[1]["GameSessionId"], "p5")
 
     # When the instance's Spot interruption warning arrives
@@ -133,10 +147,13 @@ def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(
     assert ranked["gameProperties"] == [{"key": "mode", "value": "ranked"}]
     assert (ranked["gameSessionData"], ranked["matchmakerData"]) == ("map=dust", '{"matchId":"m-1"}')
     assert sorted((p["playerId"], p["status"], p["playerData"]) for p in ranked["players"]) == [
-        ("p1", "ACTIVE", "p1-loadout"), ("p2", "ACTIVE", "p2-loadout"), ("p3", "RESERVED", "p3-loadout")]
+        ("p1", "ACTIVE", "p1-loadout"),
+        ("p2", "ACTIVE", "p2-loadout"),
+        ("p3", "RESERVED", "p3-loadout"),
+    ]
     assert ranked["noticeId"] == event["id"]
     assert ranked["deadline"] == "2026-11-26T10:02:00.000Z"
-    captured = datetime.fromisoformat(ranked["capturedAt"].replace("Z", "+00:00"))
+    captured = datetime.fromisoformat(ranked["capturedAt"])
     assert int(ranked["expiration"]) == int(captured.timestamp()) + 7 * 24 * 3600
     assert checkpoints_of(table, other.instance_id) == {}
 
@@ -185,10 +202,17 @@ def test_fleetiq_servers_of_the_instance_are_held_and_others_left_alone(account,
     victim = b.spot_instance("fleetiq-1", tags={"GameLiftGameServerGroup": group_arn})
     other = b.spot_instance("fleetiq-2", tags={"GameLiftGameServerGroup": group_arn})
     gamelift_state.max_page_size = 2
-    gamelift_state.add_game_server(GROUP, "gs-free", victim.instance_id, connection_info="10.20.1.5:7777",
-                                   data='{"map":"harbor"}')
-    gamelift_state.add_game_server(GROUP, "gs-busy", victim.instance_id, connection_info="10.20.1.5:7778",
-                                   claimed=True, utilization_status="UTILIZED")
+    gamelift_state.add_game_server(
+        GROUP, "gs-free", victim.instance_id, connection_info="10.20.1.5:7777", data='{"map":"harbor"}'
+    )
+    gamelift_state.add_game_server(
+        GROUP,
+        "gs-busy",
+        victim.instance_id,
+        connection_info="10.20.1.5:7778",
+        claimed=True,
+        utilization_status="UTILIZED",
+    )
     gamelift_state.add_game_server(GROUP, "gs-other", other.instance_id, connection_info="10.20.1.6:7777")
 
     invoke(account, handler_clients, load_event(FLEETIQ, victim.instance_id))
@@ -204,7 +228,10 @@ def test_fleetiq_servers_of_the_instance_are_held_and_others_left_alone(account,
     assert sorted(items) == [f"game-server#{GROUP}#gs-busy", f"game-server#{GROUP}#gs-free"]
     free = items[f"game-server#{GROUP}#gs-free"]
     assert (free["connectionInfo"], free["gameServerData"], free["utilizationStatus"]) == (
-        "10.20.1.5:7777", '{"map":"harbor"}', "AVAILABLE")
+        "10.20.1.5:7777",
+        '{"map":"harbor"}',
+        "AVAILABLE",
+    )
     assert free["markedUtilized"] is True and free["registrationTime"].endswith("Z")
     busy = items[f"game-server#{GROUP}#gs-busy"]
     assert (busy["claimStatus"], busy["markedUtilized"]) == ("CLAIMED", False) and "lastClaimTime" in busy
@@ -230,7 +257,10 @@ def test_throttled_listing_is_retried_then_succeeds(account, handler_clients, ga
 
     # Then the third attempt answered, the server is held and checkpointed, and nothing is reported failed
     assert [c["outcome"] for c in gamelift_state.calls_of("ListGameServers")] == [
-        "ThrottlingException", "ThrottlingException", "ok"]
+        "ThrottlingException",
+        "ThrottlingException",
+        "ok",
+    ]
     assert gamelift_state.game_servers[(GROUP, "gs-1")]["UtilizationStatus"] == "UTILIZED"
     assert list(checkpoints_of(table, victim.instance_id)) == [f"game-server#{GROUP}#gs-1"]
     [alert] = account.alerts()
@@ -247,11 +277,12 @@ def test_throttling_that_outlasts_the_retries_is_named_in_the_alert(account, han
     gamelift_state.inject_fault("UpdateGameSession", "ThrottlingException", count=10)
     # One retry instead of CLIENT_CONFIG's four keeps the backoff well inside the invocation's time budget.
     impatient = boto3.session.Session(region_name=REGION).client(
-        "gamelift", endpoint_url=handler_clients.gamelift.meta.endpoint_url,
-        config=CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2})))
+        "gamelift",
+        endpoint_url=handler_clients.gamelift.meta.endpoint_url,
+        config=CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2})),
+    )
 
-    invoke(account, handler_clients._replace(gamelift=impatient),
-           load_event(FLEET_COMPUTE, victim.instance_id))
+    invoke(account, handler_clients._replace(gamelift=impatient), load_event(FLEET_COMPUTE, victim.instance_id))
 
     # Then the roster is still captured, and the alert says new players were not denied, and why
     assert [c["outcome"] for c in gamelift_state.calls_of("UpdateGameSession")] == ["ThrottlingException"] * 2
@@ -259,8 +290,11 @@ def test_throttling_that_outlasts_the_retries_is_named_in_the_alert(account, han
     assert item["playersDenied"] is False
     [alert] = account.alerts()
     assert alert.document["failures"] == [
-        f"game session {session['GameSessionId']}: new players not denied: UpdateGameSession ThrottlingException: "
-        "Rate exceeded"]
+        (
+            f"game session {session['GameSessionId']}: new players not denied: UpdateGameSession ThrottlingException: "
+            "Rate exceeded"
+        )
+    ]
 
 
 # ---- failures never touch draining -------------------------------------------------------------------------------
@@ -275,8 +309,12 @@ def test_access_denied_is_reported_while_draining_still_happens(account, handler
     b.register(web, [victim.instance_id], ports=[80])
     anywhere_fleet(gamelift_state, victim.instance_id)
     session = gamelift_state.add_game_session(FLEET, victim.instance_id, game_session_id="gs-1")
-    gamelift_state.inject_fault("DescribeGameSessions", "AccessDeniedException", count=2,
-                                message="User is not authorized to perform: gamelift:DescribeGameSessions")
+    gamelift_state.inject_fault(
+        "DescribeGameSessions",
+        "AccessDeniedException",
+        count=2,
+        message="User is not authorized to perform: gamelift:DescribeGameSessions",
+    )
 
     invoke(account, handler_clients, load_event(FLEET_COMPUTE, victim.instance_id))
 
@@ -289,7 +327,9 @@ def test_access_denied_is_reported_while_draining_still_happens(account, handler
     assert alert.document["targetGroups"][0]["deregistered"] == [f"{victim.instance_id}:80"]
     assert [f for f in alert.document["failures"] if "AccessDeniedException" in f] == [
         f"fleet {FLEET} ({status} game sessions): DescribeGameSessions AccessDeniedException: "
-        "User is not authorized to perform: gamelift:DescribeGameSessions" for status in ("ACTIVE", "ACTIVATING")]
+        "User is not authorized to perform: gamelift:DescribeGameSessions"
+        for status in ("ACTIVE", "ACTIVATING")
+    ]
     body = email_body(account)
     assert "AccessDeniedException" in body
 
@@ -308,16 +348,17 @@ def test_dynamodb_failure_is_reported_and_gamelift_work_still_done(account, hand
     assert gamelift_state.game_sessions[session["GameSessionId"]]["PlayerSessionCreationPolicy"] == "DENY_ALL"
     [alert] = account.alerts()
     [failure] = alert.document["failures"]
-    assert failure.startswith(f"checkpoint game-session#{session['GameSessionId']} not stored in table missing: "
-                              "BatchWriteItem ResourceNotFoundException")
+    assert failure.startswith(
+        f"checkpoint game-session#{session['GameSessionId']} not stored in table missing: "
+        "BatchWriteItem ResourceNotFoundException"
+    )
     doc = alert.document["gameLift"]
     assert (doc["gameSessionCount"], doc["storedCount"], doc["gameSessions"][0]["stored"]) == (1, 0, False)
     body = email_body(account)
     assert "0 of 1 item stored in missing" in body
 
 
-def test_target_group_and_game_server_tags_get_both_treatments_draining_first(account, handler_clients,
-                                                                               gamelift_state):
+def test_target_group_and_game_server_tags_get_both_treatments_draining_first(account, handler_clients, gamelift_state):
     # Given an instance in a target group that also hosts a FleetIQ game server
     b = account.builder
     table = checkpoint_table(account)
@@ -328,11 +369,12 @@ def test_target_group_and_game_server_tags_get_both_treatments_draining_first(ac
     moments: list[datetime] = []
 
     def clock() -> datetime:
-        moments.append(datetime.now(timezone.utc))
+        moments.append(datetime.now(UTC))
         return moments[-1]
 
-    handle_invocation(load_event(FLEETIQ, victim.instance_id), handler_clients,
-                      account.settings(checkpoint_table_name=TABLE), clock)
+    handle_invocation(
+        load_event(FLEETIQ, victim.instance_id), handler_clients, account.settings(checkpoint_table_name=TABLE), clock
+    )
 
     # Then it is drained and its game server held and checkpointed
     assert b.registered(web) == []
@@ -373,25 +415,45 @@ def test_stubber_fleet_compute_path_calls(account):
     victim = b.spot_instance("game-1", tags={"GameLiftFleetId": FLEET})
     client, stub = stubbed(account)
     session_id = f"arn:aws:gamelift:{REGION}::gamesession/{FLEET}/custom-location-1/gs-1"
-    session = {"GameSessionId": session_id, "FleetId": FLEET, "ComputeName": victim.instance_id, "Status": "ACTIVE",
-               "IpAddress": "10.20.1.10", "Port": 7777, "PlayerSessionCreationPolicy": "ACCEPT_ALL"}
+    session = {
+        "GameSessionId": session_id,
+        "FleetId": FLEET,
+        "ComputeName": victim.instance_id,
+        "Status": "ACTIVE",
+        "IpAddress": "10.20.1.10",
+        "Port": 7777,
+        "PlayerSessionCreationPolicy": "ACCEPT_ALL",
+    }
     other = {**session, "GameSessionId": session_id.replace("gs-1", "gs-2"), "ComputeName": "another-compute"}
-    stub.add_response("describe_game_sessions", {"GameSessions": [session], "NextToken": "page-2"},
-                      {"FleetId": FLEET, "StatusFilter": "ACTIVE"})
-    stub.add_response("describe_game_sessions", {"GameSessions": [other]},
-                      {"FleetId": FLEET, "StatusFilter": "ACTIVE", "NextToken": "page-2"})
+    stub.add_response(
+        "describe_game_sessions",
+        {"GameSessions": [session], "NextToken": "page-2"},
+        {"FleetId": FLEET, "StatusFilter": "ACTIVE"},
+    )
+    stub.add_response(
+        "describe_game_sessions",
+        {"GameSessions": [other]},
+        {"FleetId": FLEET, "StatusFilter": "ACTIVE", "NextToken": "page-2"},
+    )
     stub.add_response("describe_game_sessions", {"GameSessions": []}, {"FleetId": FLEET, "StatusFilter": "ACTIVATING"})
-    stub.add_response("update_game_session", {"GameSession": {**session, "PlayerSessionCreationPolicy": "DENY_ALL"}},
-                      {"GameSessionId": session_id, "PlayerSessionCreationPolicy": "DENY_ALL"})
-    stub.add_response("describe_player_sessions",
-                      {"PlayerSessions": [{"PlayerSessionId": "psess-1", "PlayerId": "p1", "Status": "ACTIVE",
-                                           "GameSessionId": session_id}]},
-                      {"GameSessionId": session_id})
+    stub.add_response(
+        "update_game_session",
+        {"GameSession": {**session, "PlayerSessionCreationPolicy": "DENY_ALL"}},
+        {"GameSessionId": session_id, "PlayerSessionCreationPolicy": "DENY_ALL"},
+    )
+    stub.add_response(
+        "describe_player_sessions",
+        {
+            "PlayerSessions": [
+                {"PlayerSessionId": "psess-1", "PlayerId": "p1", "Status": "ACTIVE", "GameSessionId": session_id}
+            ]
+        },
+        {"GameSessionId": session_id},
+    )
 
     # When the interruption is handled
     with stub:
-        invoke(account, account.clients._replace(gamelift=client),
-               load_event(FLEET_COMPUTE, victim.instance_id))
+        invoke(account, account.clients._replace(gamelift=client), load_event(FLEET_COMPUTE, victim.instance_id))
 
     # Then exactly those calls were made (no UpdateGameSession for the other compute's session)
     stub.assert_no_pending_responses()
@@ -406,25 +468,39 @@ def test_stubber_fleetiq_path_calls(account):
     client, stub = stubbed(account)
 
     def server(gid: str, instance: str, status: str) -> dict:
-        return {"GameServerGroupName": GROUP, "GameServerId": gid, "InstanceId": instance,
-                "UtilizationStatus": status}
+        return {"GameServerGroupName": GROUP, "GameServerId": gid, "InstanceId": instance, "UtilizationStatus": status}
 
-    stub.add_response("list_game_servers", {"GameServers": [server("gs-1", victim.instance_id, "AVAILABLE"),
-                                                            server("gs-2", "i-0fedcba9876543210", "AVAILABLE")],
-                                            "NextToken": "page-2"},
-                      {"GameServerGroupName": GROUP})
-    stub.add_response("list_game_servers", {"GameServers": [server("gs-3", victim.instance_id, "UTILIZED")]},
-                      {"GameServerGroupName": GROUP, "NextToken": "page-2"})
-    stub.add_response("update_game_server", {"GameServer": server("gs-1", victim.instance_id, "UTILIZED")},
-                      {"GameServerGroupName": GROUP, "GameServerId": "gs-1", "UtilizationStatus": "UTILIZED"})
+    stub.add_response(
+        "list_game_servers",
+        {
+            "GameServers": [
+                server("gs-1", victim.instance_id, "AVAILABLE"),
+                server("gs-2", "i-0fedcba9876543210", "AVAILABLE"),
+            ],
+            "NextToken": "page-2",
+        },
+        {"GameServerGroupName": GROUP},
+    )
+    stub.add_response(
+        "list_game_servers",
+        {"GameServers": [server("gs-3", victim.instance_id, "UTILIZED")]},
+        {"GameServerGroupName": GROUP, "NextToken": "page-2"},
+    )
+    stub.add_response(
+        "update_game_server",
+        {"GameServer": server("gs-1", victim.instance_id, "UTILIZED")},
+        {"GameServerGroupName": GROUP, "GameServerId": "gs-1", "UtilizationStatus": "UTILIZED"},
+    )
 
     with stub:
         invoke(account, account.clients._replace(gamelift=client), load_event(FLEETIQ, victim.instance_id))
 
     # Then one UpdateGameServer, for the AVAILABLE server on the instance only, and both of its servers stored
     stub.assert_no_pending_responses()
-    assert sorted(checkpoints_of(table, victim.instance_id)) == [f"game-server#{GROUP}#gs-1",
-                                                                  f"game-server#{GROUP}#gs-3"]
+    assert sorted(checkpoints_of(table, victim.instance_id)) == [
+        f"game-server#{GROUP}#gs-1",
+        f"game-server#{GROUP}#gs-3",
+    ]
 
 
 def test_stubber_unauthorized_on_update_game_server_is_named(account):
@@ -432,8 +508,12 @@ def test_stubber_unauthorized_on_update_game_server_is_named(account):
     checkpoint_table(account)
     victim = b.spot_instance("fleetiq-1", tags={"GameLiftGameServerGroup": GROUP})
     client, stub = stubbed(account)
-    record = {"GameServerGroupName": GROUP, "GameServerId": "gs-1", "InstanceId": victim.instance_id,
-              "UtilizationStatus": "AVAILABLE"}
+    record = {
+        "GameServerGroupName": GROUP,
+        "GameServerId": "gs-1",
+        "InstanceId": victim.instance_id,
+        "UtilizationStatus": "AVAILABLE",
+    }
     stub.add_response("list_game_servers", {"GameServers": [record]}, {"GameServerGroupName": GROUP})
     stub.add_client_error("update_game_server", "UnauthorizedException", "not allowed", 400)
 
@@ -442,7 +522,8 @@ def test_stubber_unauthorized_on_update_game_server_is_named(account):
 
     [alert] = account.alerts()
     assert alert.document["failures"] == [
-        f"game server gs-1 (group {GROUP}): not marked UTILIZED: UpdateGameServer UnauthorizedException: not allowed"]
+        f"game server gs-1 (group {GROUP}): not marked UTILIZED: UpdateGameServer UnauthorizedException: not allowed"
+    ]
 
 
 # ---- the demo's seed ---------------------------------------------------------------------------------------------
@@ -466,9 +547,13 @@ def test_demo_seed_over_http_is_checkpointed_on_both_paths(account, fake, handle
 
     # Then each instance's checkpoint holds exactly what was seeded on it
     assert sorted(checkpoints_of(table, fleetiq.instance_id)) == sorted(
-        f"game-server#{seeded.game_server_group}#{gid}" for gid in seeded.game_server_ids)
+        f"game-server#{seeded.game_server_group}#{gid}" for gid in seeded.game_server_ids
+    )
     items = checkpoints_of(table, compute.instance_id)
     assert sorted(items) == sorted(f"game-session#{sid}" for sid in seeded.game_session_ids)
     assert sum(int(item["playerCount"]) for item in items.values()) == 4
-    assert [s["PlayerSessionCreationPolicy"] for s in gamelift_state.game_sessions.values()
-            if s["ComputeName"] != compute.instance_id] == ["ACCEPT_ALL"]
+    assert [
+        s["PlayerSessionCreationPolicy"]
+        for s in gamelift_state.game_sessions.values()
+        if s["ComputeName"] != compute.instance_id
+    ] == ["ACCEPT_ALL"]

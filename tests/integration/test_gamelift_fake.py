@@ -39,8 +39,12 @@ def state(fake) -> GameLiftState:
 
 def make_client(url: str, state: GameLiftState, **config):
     return boto3.client(
-        "gamelift", endpoint_url=url, region_name=state.region,
-        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",  # nosec B106
+        "gamelift",
+        endpoint_url=url,
+        region_name=state.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",  # nosec B106
         config=Config(**{"retries": {"mode": "standard", "total_max_attempts": 3}, **config}),
     )
 
@@ -54,16 +58,21 @@ def test_fleetiq_game_servers_seed_list_in_pages_and_update(gamelift, state):
     # Given a game server group with three game servers registered through the API, two on the instance
     state.add_game_server_group("arena")
     for number, instance in ((1, INSTANCE), (2, OTHER_INSTANCE), (3, INSTANCE)):
-        gamelift.register_game_server(GameServerGroupName="arena", GameServerId=f"gs-{number}",
-                                      InstanceId=instance, ConnectionInfo=f"10.0.0.{number}:7777",
-                                      GameServerData=f'{{"map": "m{number}"}}')
+        gamelift.register_game_server(
+            GameServerGroupName="arena",
+            GameServerId=f"gs-{number}",
+            InstanceId=instance,
+            ConnectionInfo=f"10.0.0.{number}:7777",
+            GameServerData=f'{{"map": "m{number}"}}',
+        )
         time.sleep(0.002)  # distinct RegistrationTime for the sort order
 
     # When the group is listed by ARN two at a time, oldest first
     group_arn = state.group_arn("arena")
     first = gamelift.list_game_servers(GameServerGroupName=group_arn, SortOrder="ASCENDING", Limit=2)
-    second = gamelift.list_game_servers(GameServerGroupName=group_arn, SortOrder="ASCENDING", Limit=2,
-                                        NextToken=first["NextToken"])
+    second = gamelift.list_game_servers(
+        GameServerGroupName=group_arn, SortOrder="ASCENDING", Limit=2, NextToken=first["NextToken"]
+    )
 
     # Then the two pages hold every server once, in registration order, and the last page has no token
     assert [s["GameServerId"] for s in first["GameServers"] + second["GameServers"]] == ["gs-1", "gs-2", "gs-3"]
@@ -72,15 +81,24 @@ def test_fleetiq_game_servers_seed_list_in_pages_and_update(gamelift, state):
 
     # When the servers on the interrupted instance are marked UTILIZED
     paginator = gamelift.get_paginator("list_game_servers")
-    mine = [s for page in paginator.paginate(GameServerGroupName="arena", PaginationConfig={"PageSize": 1})
-            for s in page["GameServers"] if s["InstanceId"] == INSTANCE]
+    mine = [
+        s
+        for page in paginator.paginate(GameServerGroupName="arena", PaginationConfig={"PageSize": 1})
+        for s in page["GameServers"]
+        if s["InstanceId"] == INSTANCE
+    ]
     for server in mine:
-        gamelift.update_game_server(GameServerGroupName="arena", GameServerId=server["GameServerId"],
-                                    UtilizationStatus="UTILIZED")
+        gamelift.update_game_server(
+            GameServerGroupName="arena", GameServerId=server["GameServerId"], UtilizationStatus="UTILIZED"
+        )
 
     # Then they are UTILIZED, the other one is still AVAILABLE, and UTILIZED cannot go back to AVAILABLE
-    status = {gid: gamelift.describe_game_server(GameServerGroupName="arena", GameServerId=gid)
-              ["GameServer"]["UtilizationStatus"] for gid in ("gs-1", "gs-2", "gs-3")}
+    status = {
+        gid: gamelift.describe_game_server(GameServerGroupName="arena", GameServerId=gid)["GameServer"][
+            "UtilizationStatus"
+        ]
+        for gid in ("gs-1", "gs-2", "gs-3")
+    }
     assert status == {"gs-1": "UTILIZED", "gs-2": "AVAILABLE", "gs-3": "UTILIZED"}
     with pytest.raises(ClientError) as error:
         gamelift.update_game_server(GameServerGroupName="arena", GameServerId="gs-1", UtilizationStatus="AVAILABLE")
@@ -92,22 +110,32 @@ def test_anywhere_fleet_sessions_seed_list_deny_and_read_players(gamelift, state
     # Given an Anywhere fleet with two computes registered through the API and three game sessions
     fleet = state.add_fleet("fleet-1a2b3c4d-0000-4000-8000-000000000001")
     for name, ip in ((INSTANCE, "10.0.1.10"), (OTHER_INSTANCE, "10.0.1.11")):
-        gamelift.register_compute(FleetId=fleet["FleetId"], ComputeName=name, IpAddress=ip,
-                                  Location="custom-location-1")
-    created = [gamelift.create_game_session(FleetId=fleet["FleetId"], MaximumPlayerSessionCount=4,
-                                            Name=f"match-{n}", GameSessionData=f"seed={n}",
-                                            GameProperties=[{"Key": "mode", "Value": "ranked"}])["GameSession"]
-               for n in range(3)]
+        gamelift.register_compute(
+            FleetId=fleet["FleetId"], ComputeName=name, IpAddress=ip, Location="custom-location-1"
+        )
+    created = [
+        gamelift.create_game_session(
+            FleetId=fleet["FleetId"],
+            MaximumPlayerSessionCount=4,
+            Name=f"match-{n}",
+            GameSessionData=f"seed={n}",
+            GameProperties=[{"Key": "mode", "Value": "ranked"}],
+        )["GameSession"]
+        for n in range(3)
+    ]
     on_instance = [s for s in created if s["ComputeName"] == INSTANCE]
     target = on_instance[0]["GameSessionId"]
-    gamelift.create_player_sessions(GameSessionId=target, PlayerIds=["p1", "p2", "p3"],
-                                    PlayerDataMap={"p1": "tank"})
+    gamelift.create_player_sessions(GameSessionId=target, PlayerIds=["p1", "p2", "p3"], PlayerDataMap={"p1": "tank"})
 
     # When the instance's active sessions are found by paging the fleet one session at a time
     paginator = gamelift.get_paginator("describe_game_sessions")
-    sessions = [s for page in paginator.paginate(FleetId=fleet["FleetId"], StatusFilter="ACTIVE",
-                                                 PaginationConfig={"PageSize": 1})
-                for s in page["GameSessions"]]
+    sessions = [
+        s
+        for page in paginator.paginate(
+            FleetId=fleet["FleetId"], StatusFilter="ACTIVE", PaginationConfig={"PageSize": 1}
+        )
+        for s in page["GameSessions"]
+    ]
     found = [s for s in sessions if s["ComputeName"] == INSTANCE]
 
     # Then placement spread the sessions over both computes and each carries its compute, IP and a real ARN
@@ -146,7 +174,10 @@ def test_throttling_is_retried_by_botocore_then_succeeds(gamelift, state):
     assert [s["GameServerId"] for s in response["GameServers"]] == ["gs-1"]
     assert response["ResponseMetadata"]["RetryAttempts"] == 2
     assert [c["outcome"] for c in state.calls_of("ListGameServers")] == [
-        "ThrottlingException", "ThrottlingException", "ok"]
+        "ThrottlingException",
+        "ThrottlingException",
+        "ok",
+    ]
 
 
 def test_access_denied_surfaces_without_retry(gamelift, state):
@@ -177,8 +208,9 @@ def test_invalid_requests_are_rejected_like_aws(fake, gamelift, state):
     with pytest.raises(ClientError) as below_minimum:
         unchecked.list_game_servers(GameServerGroupName="arena", Limit=0)
     with pytest.raises(ClientError) as bad_instance:
-        gamelift.register_game_server(GameServerGroupName="arena", GameServerId="gs-1",
-                                      InstanceId="x-0123456789abcdef0")  # right length, wrong pattern
+        gamelift.register_game_server(
+            GameServerGroupName="arena", GameServerId="gs-1", InstanceId="x-0123456789abcdef0"
+        )  # right length, wrong pattern
     with pytest.raises(ClientError) as bad_enum:
         unchecked.update_game_server(GameServerGroupName="arena", GameServerId="gs-1", UtilizationStatus="BUSY")
 
@@ -220,33 +252,65 @@ def test_every_response_validates_against_the_output_shape(gamelift, state):
 
     # When every implemented operation is called, with optional members filled in
     fleet = state.add_fleet()
-    gamelift.register_compute(FleetId=fleet["FleetArn"], ComputeName=INSTANCE, IpAddress="10.0.0.1",
-                              Location="custom-location-1")
+    gamelift.register_compute(
+        FleetId=fleet["FleetArn"], ComputeName=INSTANCE, IpAddress="10.0.0.1", Location="custom-location-1"
+    )
     gamelift.describe_compute(FleetId=fleet["FleetId"], ComputeName=INSTANCE)
     gamelift.list_compute(FleetId=fleet["FleetId"])
     session = gamelift.create_game_session(
-        FleetId=fleet["FleetId"], MaximumPlayerSessionCount=8, Name="m", CreatorId="c", GameSessionData="d",
-        IdempotencyToken="match-0001", GameProperties=[{"Key": "k", "Value": "v"}])["GameSession"]
+        FleetId=fleet["FleetId"],
+        MaximumPlayerSessionCount=8,
+        Name="m",
+        CreatorId="c",
+        GameSessionData="d",
+        IdempotencyToken="match-0001",
+        GameProperties=[{"Key": "k", "Value": "v"}],
+    )["GameSession"]
     gamelift.create_player_session(GameSessionId=session["GameSessionId"], PlayerId="p0", PlayerData="x")
     gamelift.create_player_sessions(GameSessionId=session["GameSessionId"], PlayerIds=["p1", "p2"])
     gamelift.describe_game_sessions(FleetId=fleet["FleetId"], StatusFilter="ACTIVE", Limit=1)
     gamelift.describe_game_sessions(GameSessionId=session["GameSessionId"])
-    gamelift.update_game_session(GameSessionId=session["GameSessionId"], PlayerSessionCreationPolicy="DENY_ALL",
-                                 ProtectionPolicy="FullProtection", GameProperties=[{"Key": "k", "Value": ""}])
+    gamelift.update_game_session(
+        GameSessionId=session["GameSessionId"],
+        PlayerSessionCreationPolicy="DENY_ALL",
+        ProtectionPolicy="FullProtection",
+        GameProperties=[{"Key": "k", "Value": ""}],
+    )
     gamelift.describe_player_sessions(GameSessionId=session["GameSessionId"], PlayerSessionStatusFilter="RESERVED")
     state.add_game_server_group("arena")
-    gamelift.register_game_server(GameServerGroupName="arena", GameServerId="gs-1", InstanceId=INSTANCE,
-                                  ConnectionInfo="10.0.0.1:7777", GameServerData="d")
+    gamelift.register_game_server(
+        GameServerGroupName="arena",
+        GameServerId="gs-1",
+        InstanceId=INSTANCE,
+        ConnectionInfo="10.0.0.1:7777",
+        GameServerData="d",
+    )
     gamelift.list_game_servers(GameServerGroupName="arena", SortOrder="DESCENDING", Limit=1)
-    gamelift.update_game_server(GameServerGroupName="arena", GameServerId="gs-1", UtilizationStatus="UTILIZED",
-                                HealthCheck="HEALTHY", GameServerData="checkpointed")
+    gamelift.update_game_server(
+        GameServerGroupName="arena",
+        GameServerId="gs-1",
+        UtilizationStatus="UTILIZED",
+        HealthCheck="HEALTHY",
+        GameServerData="checkpointed",
+    )
     gamelift.describe_game_server(GameServerGroupName=state.group_arn("arena"), GameServerId="gs-1")
 
     # Then every raw body fits its operation's output shape exactly (unknown keys, types, required, enums)
     assert set(raw) == {
-        "RegisterCompute", "DescribeCompute", "ListCompute", "CreateGameSession", "CreatePlayerSession",
-        "CreatePlayerSessions", "DescribeGameSessions", "UpdateGameSession", "DescribePlayerSessions",
-        "RegisterGameServer", "ListGameServers", "UpdateGameServer", "DescribeGameServer"}
+        "RegisterCompute",
+        "DescribeCompute",
+        "ListCompute",
+        "CreateGameSession",
+        "CreatePlayerSession",
+        "CreatePlayerSessions",
+        "DescribeGameSessions",
+        "UpdateGameSession",
+        "DescribePlayerSessions",
+        "RegisterGameServer",
+        "ListGameServers",
+        "UpdateGameServer",
+        "DescribeGameServer",
+    }
     for operation, bodies in raw.items():
         for body in bodies:
             validate_response(MODEL.operation_model(operation), body)  # raises on any violation
@@ -256,8 +320,9 @@ def test_a_malformed_response_is_a_loud_500(fake, gamelift, state, monkeypatch):
     # Given a fake whose DescribeGameServer answer gains a member the model does not have
     state.add_game_server("arena", "gs-1", INSTANCE)
     original = GameLiftState._op_DescribeGameServer
-    monkeypatch.setattr(GameLiftState, "_op_DescribeGameServer",
-                        lambda self, p: {**original(self, p), "Surprise": True})
+    monkeypatch.setattr(
+        GameLiftState, "_op_DescribeGameServer", lambda self, p: {**original(self, p), "Surprise": True}
+    )
     no_retry = make_client(fake[1], state, retries={"mode": "standard", "total_max_attempts": 1})
 
     # When a client calls it
@@ -294,26 +359,50 @@ def _http(url: str, method: str = "GET", body: dict | None = None) -> dict:
 
 def test_standalone_process_is_seeded_over_http():
     # Given the fake running as its own process, as the demo and e2e run it
-    process = subprocess.Popen([sys.executable, "-m", "local.gamelift_fake", "--host", "127.0.0.1", "--port", "0"],
-                               cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.gamelift_fake", "--host", "127.0.0.1", "--port", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:")
 
         # When another process seeds a fleet with a session and players, and injects a throttle
-        seeded = _http(f"{url}/_fake/state", "POST", {
-            "reset": True,
-            "fleets": [{"fleet_id": "fleet-00000000-0000-4000-8000-000000000001"}],
-            "computes": [{"fleet": "fleet-00000000-0000-4000-8000-000000000001", "compute_name": INSTANCE,
-                          "ip_address": "10.0.2.20"}],
-            "game_sessions": [{"fleet": "fleet-00000000-0000-4000-8000-000000000001", "compute_name": INSTANCE,
-                               "game_session_id": "gsess-demo", "matchmaker_data": '{"matchId": "m-1"}'}],
-            "player_sessions": [{"game_session_id": "gsess-demo", "player_id": "alice"}],
-        })
+        seeded = _http(
+            f"{url}/_fake/state",
+            "POST",
+            {
+                "reset": True,
+                "fleets": [{"fleet_id": "fleet-00000000-0000-4000-8000-000000000001"}],
+                "computes": [
+                    {
+                        "fleet": "fleet-00000000-0000-4000-8000-000000000001",
+                        "compute_name": INSTANCE,
+                        "ip_address": "10.0.2.20",
+                    }
+                ],
+                "game_sessions": [
+                    {
+                        "fleet": "fleet-00000000-0000-4000-8000-000000000001",
+                        "compute_name": INSTANCE,
+                        "game_session_id": "gsess-demo",
+                        "matchmaker_data": '{"matchId": "m-1"}',
+                    }
+                ],
+                "player_sessions": [{"game_session_id": "gsess-demo", "player_id": "alice"}],
+            },
+        )
         _http(f"{url}/_fake/faults", "POST", {"operation": "DescribeGameSessions", "code": "ThrottlingException"})
-        client = boto3.client("gamelift", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key="testing",  # nosec B106
-                              config=Config(retries={"mode": "standard"}))
+        client = boto3.client(
+            "gamelift",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # nosec B106
+            config=Config(retries={"mode": "standard"}),
+        )
         sessions = client.describe_game_sessions(FleetId="fleet-00000000-0000-4000-8000-000000000001")
         players = client.describe_player_sessions(GameSessionId=sessions["GameSessions"][0]["GameSessionId"])
         state = _http(f"{url}/_fake/state")
@@ -325,7 +414,9 @@ def test_standalone_process_is_seeded_over_http():
         assert [p["PlayerId"] for p in players["PlayerSessions"]] == ["alice"]
         assert state["game_sessions"][0]["CurrentPlayerSessionCount"] == 1 and state["bugs"] == []
         assert [c["outcome"] for c in calls if c["operation"] == "DescribeGameSessions"] == [
-            "ThrottlingException", "ok"]
+            "ThrottlingException",
+            "ok",
+        ]
     finally:
         process.terminate()
         process.wait(timeout=5)

@@ -9,9 +9,10 @@ import logging
 import os
 
 import pytest
-
-from spot_handler.aws import clients as aws_clients
 from spot_handler import settings as handler_settings
+from spot_handler.aws import clients as aws_clients
+from spot_handler.models import MalformedNotice
+
 from tests.support.events import event_text, load_event
 
 LEVELS_CHECKED = {"INFO", "WARNING", "ERROR", "CRITICAL"}
@@ -161,10 +162,12 @@ def test_an_sqs_batch_with_a_malformed_record_logs_no_body(handler, account):
 def test_a_malformed_bare_event_is_logged_by_reason_not_by_content(handler):
     event = load_event("malformed-notice.json")
 
-    with pytest.raises(Exception):
+    with pytest.raises(MalformedNotice):
         handler(event, LambdaContextStub())
 
     lines = assert_clean(handler.output(), event, {event["id"]})
-    assert any(line["message"] == "malformed notice rejected" and line["correlation_id"] == event["id"] for line in lines)
+    assert any(
+        line["message"] == "malformed notice rejected" and line["correlation_id"] == event["id"] for line in lines
+    )
     assert "explode" not in json.dumps([line for line in lines if line["level"] == "INFO"])
     assert event_text("malformed-notice.json")  # the sample stays the single source of the event

@@ -12,16 +12,23 @@ TABLE = "claims"
 @pytest.fixture
 def dynamodb(account):
     client = account.builder.client("dynamodb")
-    client.create_table(TableName=TABLE, AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
+    client.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return client
 
 
 def put(key: str, conditional: bool = True) -> dict:
     action = {"TableName": TABLE, "Item": {"id": {"S": key}, "status": {"S": "INPROGRESS"}}}
     if conditional:
-        action |= {"ConditionExpression": "attribute_not_exists(#id)", "ExpressionAttributeNames": {"#id": "id"},
-                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        action |= {
+            "ConditionExpression": "attribute_not_exists(#id)",
+            "ExpressionAttributeNames": {"#id": "id"},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
     return {"Put": action}
 
 

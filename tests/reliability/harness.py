@@ -19,12 +19,13 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from spot_handler.aws import AwsClients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
+
 from tests.support.alerts import drain_queue
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector
@@ -61,9 +62,11 @@ class Figures:
     faults: Counter = field(default_factory=Counter)
 
     def result_line(self) -> str:
-        return (f"RESULT notices={self.notices} alerts={self.alerts} duplicates_suppressed={self.duplicates_suppressed} "
-                f"drained={self.drained} drainable={self.drainable} dlq={self.dlq} lost={self.lost} "
-                f"doubled={self.doubled}")
+        return (
+            f"RESULT notices={self.notices} alerts={self.alerts} duplicates_suppressed={self.duplicates_suppressed} "
+            f"drained={self.drained} drainable={self.drainable} dlq={self.dlq} lost={self.lost} "
+            f"doubled={self.doubled}"
+        )
 
 
 class SimulatedClock:
@@ -88,9 +91,15 @@ def build_account(builder, instances: int, seed: int):
         arns = [group, denied] if with_denied else [group]
         subnet_id, _ = builder.subnets[(start // per_call) % len(builder.subnets)]  # a /24 each: 251 addresses
         reservation = ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=per_call, MaxCount=per_call, InstanceType="c6g.large", SubnetId=subnet_id,
+            ImageId="ami-12c6146b",
+            MinCount=per_call,
+            MaxCount=per_call,
+            InstanceType="c6g.large",
+            SubnetId=subnet_id,
             InstanceMarketOptions={"MarketType": "spot"},
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "TargetGroupArn", "Value": ",".join(arns)}]}],
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "TargetGroupArn", "Value": ",".join(arns)}]}
+            ],
         )
         new = [i["InstanceId"] for i in reservation["Instances"]]
         ids += new
@@ -104,7 +113,7 @@ def build_account(builder, instances: int, seed: int):
 def make_notices(ids: list[str], seed: int):
     """Valid notices (one per interruption), their duplicates, and malformed records, shuffled; and the expected set."""
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     template = load_event("spot-interruption-instance-tg.json")
     rebalance_template = load_event("rebalance-recommendation.json")
 
@@ -118,7 +127,7 @@ def make_notices(ids: list[str], seed: int):
 
     interruptions: list[tuple[str, str]] = [(i, SPOT) for i in ids]
     interruptions += [(i, REBALANCE) for i in rng.sample(ids, len(ids) // 3)]
-    interruptions += [(f"i-0{n:016x}", SPOT) for n in range(0xfff000, 0xfff000 + 60)]  # unknown: already gone
+    interruptions += [(f"i-0{n:016x}", SPOT) for n in range(0xFFF000, 0xFFF000 + 60)]  # unknown: already gone
     originals = [(key, notice(key[0], key[1], now)) for key in interruptions]
 
     duplicates = []
@@ -126,7 +135,9 @@ def make_notices(ids: list[str], seed: int):
         if rng.random() < 0.6:
             duplicates.append((key, body))  # EventBridge re-send: the same event, same id
         else:
-            duplicates.append((key, notice(key[0], key[1], now + timedelta(seconds=rng.randint(1, 20)))))  # EC2 re-notice
+            duplicates.append(
+                (key, notice(key[0], key[1], now + timedelta(seconds=rng.randint(1, 20))))
+            )  # EC2 re-notice
 
     malformed = malformed_records(rng, ids)
     stream = [b for _, b in originals] + [b for _, b in duplicates]
@@ -139,16 +150,18 @@ def make_notices(ids: list[str], seed: int):
 def malformed_records(rng: random.Random, ids: list[str]) -> list[str]:
     base = load_event("spot-interruption-instance-tg.json")
     kinds = [
-        lambda n: "{\"version\": \"0\", \"detail\": " + "x" * n,  # truncated JSON
+        lambda n: '{"version": "0", "detail": ' + "x" * n,  # truncated JSON
         lambda n: f"not json {n}",
         lambda n: json.dumps([n]),
         lambda n: json.dumps({**base, "id": f"bad-{n}", "source": "aws.health"}),
         lambda n: json.dumps({**base, "id": f"bad-{n}", "detail-type": "EC2 Instance State-change Notification"}),
         lambda n: json.dumps({k: v for k, v in {**base, "id": f"bad-{n}"}.items() if k != "detail"}),
         lambda n: json.dumps({**base, "id": f"bad-{n}", "detail": {"instance-id": n, "instance-action": "terminate"}}),
-        lambda n: json.dumps({**base, "id": f"bad-{n}", "detail": {"instance-id": rng.choice(ids), "instance-action": "explode"}}),
+        lambda n: json.dumps(
+            {**base, "id": f"bad-{n}", "detail": {"instance-id": rng.choice(ids), "instance-action": "explode"}}
+        ),
         lambda n: json.dumps({**base, "id": f"bad-{n}", "time": "yesterday"}),
-        lambda n: "{" + " " * 250_000 + f"\"oversize\": {n}" + "}",  # valid JSON, no notice, near the SQS limit
+        lambda n: "{" + " " * 250_000 + f'"oversize": {n}' + "}",  # valid JSON, no notice, near the SQS limit
     ]
     return [kinds[n % len(kinds)](n) for n in range(60)]
 
@@ -167,10 +180,18 @@ def faults(clock: SimulatedClock, denied_arn: str) -> list[Fault]:
         Fault("elastic-load-balancing-v2", "DeregisterTargets", "throttle", rate=0.2),
         Fault("elastic-load-balancing-v2", "DeregisterTargets", "timeout", rate=0.05),
         Fault("elastic-load-balancing-v2", "DescribeTargetGroupAttributes", "5xx", rate=0.1),
-        Fault("elastic-load-balancing-v2", "DeregisterTargets", "access-denied",
-              only_if=lambda params: params.get("TargetGroupArn") == denied_arn),
-        Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "access-denied",
-              only_if=lambda params: params.get("TargetGroupArn") == denied_arn),
+        Fault(
+            "elastic-load-balancing-v2",
+            "DeregisterTargets",
+            "access-denied",
+            only_if=lambda params: params.get("TargetGroupArn") == denied_arn,
+        ),
+        Fault(
+            "elastic-load-balancing-v2",
+            "DescribeTargetHealth",
+            "access-denied",
+            only_if=lambda params: params.get("TargetGroupArn") == denied_arn,
+        ),
         Fault("ec2", "DescribeInstances", "5xx", rate=0.15),
         Fault("ec2", "DescribeInstances", "throttle", rate=0.1),
         Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=clock.within(4, 9)),  # SNS down
@@ -227,17 +248,30 @@ class Poller:
                 for batch, failed in zip(batches, pool.map(self._invoke, batches)):
                     done = [m for m in batch if m["MessageId"] not in failed]
                     for start in range(0, len(done), 10):
-                        sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
-                    due += [(self.clock.now + VISIBILITY_TIMEOUT, m["ReceiptHandle"]) for m in batch if m["MessageId"] in failed]
+                        sqs.delete_message_batch(
+                            QueueUrl=self.queue_url,
+                            Entries=[
+                                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                for i, m in enumerate(done[start : start + 10])
+                            ],
+                        )
+                    due += [
+                        (self.clock.now + VISIBILITY_TIMEOUT, m["ReceiptHandle"])
+                        for m in batch
+                        if m["MessageId"] in failed
+                    ]
                 self.clock.now += 1
 
     def _receive(self) -> list[dict]:
         batch: list[dict] = []
         while len(batch) < BATCH_SIZE:
             got = self.clients.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, BATCH_SIZE - len(batch)), WaitTimeSeconds=0,
-                VisibilityTimeout=43_200, AttributeNames=["All"]).get("Messages", [])
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, BATCH_SIZE - len(batch)),
+                WaitTimeSeconds=0,
+                VisibilityTimeout=43_200,
+                AttributeNames=["All"],
+            ).get("Messages", [])
             if not got:
                 break
             batch += got
@@ -245,9 +279,19 @@ class Poller:
 
     def _invoke(self, batch: list[dict]) -> set[str]:
         """One Lambda invocation: what app.lambda_handler does, with the time budget taken from a 60 s context."""
-        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                              "attributes": m.get("Attributes", {}), "messageAttributes": {}, "eventSource": "aws:sqs"}
-                             for m in batch]}
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                }
+                for m in batch
+            ]
+        }
         self.publish_started.pop(threading.get_ident(), None)
         budget = TimeBudget.start(remaining_ms=LAMBDA_TIMEOUT_MS)
         try:
@@ -270,12 +314,21 @@ def deliver(sqs, queue_url: str, bodies: list[str]) -> None:
         if len(body) >= 20_000:
             sqs.send_message(QueueUrl=queue_url, MessageBody=body)
     for start in range(0, len(small), 10):
-        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(small[start:start + 10])]
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(small[start : start + 10])]
         sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
-def count(figures: Figures, clients: AwsClients, subscriber_url: str, dlq_url: str, expected: set, malformed: list[str],
-          builder, tags_of: dict[str, list[str]], denied: str) -> None:
+def count(
+    figures: Figures,
+    clients: AwsClients,
+    subscriber_url: str,
+    dlq_url: str,
+    expected: set,
+    malformed: list[str],
+    builder,
+    tags_of: dict[str, list[str]],
+    denied: str,
+) -> None:
     alerts = [json.loads(m["Body"]) for m in drain_queue(clients.sqs, subscriber_url, max_rounds=1000)]
     alerts = [(json.loads(a["Message"])["instanceId"], a["MessageAttributes"]["event_type"]["Value"]) for a in alerts]
     figures.alerts = len(alerts)
@@ -287,7 +340,9 @@ def count(figures: Figures, clients: AwsClients, subscriber_url: str, dlq_url: s
     figures.dlq = len(parked)
     parked_bodies = Counter(m["Body"][:1000] for m in parked)
     figures.malformed_missing_from_dlq = sum(1 for body in malformed if parked_bodies[body[:1000]] == 0)
-    still = {arn: {t.split(":")[0] for t in builder.registered(arn)} for arn in set(a for v in tags_of.values() for a in v)}
+    still = {
+        arn: {t.split(":")[0] for t in builder.registered(arn)} for arn in {a for v in tags_of.values() for a in v}
+    }
     spot_interrupted = {i for i, kind in expected if kind == SPOT and i in tags_of}
     figures.drainable = len(spot_interrupted)
     figures.drained = sum(1 for i in spot_interrupted if all(i not in still[a] for a in tags_of[i] if a != denied))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
-
 from spot_handler.aws import AwsClients
 from spot_handler.budget import ALERT_BOUND_SECONDS
+
 from tests.conftest import REGION
 from tests.reliability.harness import (
     HANG_AT,
@@ -38,21 +38,31 @@ def test_no_alert_is_lost_or_doubled_under_faults(account, monkeypatch, request)
     session = boto3.session.Session(region_name=REGION)
     sqs = session.client("sqs")
     dynamodb = session.client("dynamodb")
-    dynamodb.create_table(TableName="idempotency", AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=account.dead_letter_queue_url,
-                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(QueueName="notices", Attributes={
-        "VisibilityTimeout": "360",
-        "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "{MAX_RECEIVE_COUNT}"}}'})["QueueUrl"]
-    ids, tags_of, groups, denied = build_account(account.builder, INSTANCES, SEED)
+    dynamodb.create_table(
+        TableName="idempotency",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=account.dead_letter_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName="notices",
+        Attributes={
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "{MAX_RECEIVE_COUNT}"}}',
+        },
+    )["QueueUrl"]
+    ids, tags_of, _groups, denied = build_account(account.builder, INSTANCES, SEED)
     stream, expected, duplicates_sent, malformed = make_notices(ids, SEED)
 
     # And the handler's own clients, with faults injected into every service it calls
     clients = AwsClients.create(session)
     clock = SimulatedClock()
     injector = FaultInjector(faults(clock, denied), seed=SEED).install(
-        clients.ec2, clients.elbv2, clients.sns, clients.sqs, clients.dynamodb)
+        clients.ec2, clients.elbv2, clients.sns, clients.sqs, clients.dynamodb
+    )
     settings = account.settings(idempotency_table_name="idempotency")
 
     # When EventBridge delivers the notices and the poller drives the handler until the queue is empty
@@ -61,18 +71,31 @@ def test_no_alert_is_lost_or_doubled_under_faults(account, monkeypatch, request)
         Poller(clients, settings, queue_url, clock, figures).run(stream, injector, hang_window_end=HANG_AT + 1)
     finally:
         injector.release.set()
-    count(figures, account.clients, account.subscriber_queue_url, account.dead_letter_queue_url, expected, malformed,
-          account.builder, tags_of, denied)
+    count(
+        figures,
+        account.clients,
+        account.subscriber_queue_url,
+        account.dead_letter_queue_url,
+        expected,
+        malformed,
+        account.builder,
+        tags_of,
+        denied,
+    )
     figures.faults = injector.injected
 
-    print(f"\ninvocations={figures.invocations} simulated_seconds={clock.now} max_alert_seconds="
-          f"{figures.max_alert_seconds:.1f} interruptions={len(expected)} duplicates_sent={duplicates_sent} "
-          f"malformed={len(malformed)} faults={sum(injector.injected.values())}")
+    print(
+        f"\ninvocations={figures.invocations} simulated_seconds={clock.now} max_alert_seconds="
+        f"{figures.max_alert_seconds:.1f} interruptions={len(expected)} duplicates_sent={duplicates_sent} "
+        f"malformed={len(malformed)} faults={sum(injector.injected.values())}"
+    )
     for (service, operation, kind), n in sorted(injector.injected.items()):
         print(f"  fault {service} {operation} {kind}: {n}")
     # printed again by tests/reliability/conftest.py as the last line of the run
-    request.config.reliability_result_lines = [*getattr(request.config, "reliability_result_lines", []),
-                                               figures.result_line()]
+    request.config.reliability_result_lines = [
+        *getattr(request.config, "reliability_result_lines", []),
+        figures.result_line(),
+    ]
     print(figures.result_line())
 
     # Then no interruption is without its alert, none has two, and every poison record waits in the DLQ

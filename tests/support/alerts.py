@@ -25,7 +25,8 @@ def drain_queue(sqs, queue_url: str, max_rounds: int = 1000) -> list[dict]:
             break
         messages += batch
         sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
     return messages
 

@@ -44,8 +44,13 @@ class Fault:
 
 
 _THROTTLE_CODES = {"dynamodb": "ProvisionedThroughputExceededException", "ec2": "RequestLimitExceeded"}
-_SERVER_CODES = {"dynamodb": "InternalServerError", "ec2": "InternalError", "sqs": "InternalError",
-                 "sns": "InternalError", "elastic-load-balancing-v2": "InternalFailure"}
+_SERVER_CODES = {
+    "dynamodb": "InternalServerError",
+    "ec2": "InternalError",
+    "sqs": "InternalError",
+    "sns": "InternalError",
+    "elastic-load-balancing-v2": "InternalFailure",
+}
 
 
 @dataclass
@@ -59,7 +64,7 @@ class FaultInjector:
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
 
-    def install(self, *clients) -> "FaultInjector":
+    def install(self, *clients) -> FaultInjector:
         for client in clients:
             client.meta.events.register_first("before-send", self._before_send)
             client.meta.events.register_first("before-call", self._before_call)
@@ -89,8 +94,10 @@ class FaultInjector:
             return None
         code = fault.code or "AccessDenied"
         response = AWSResponse(UNROUTABLE, 403, {}, MockRawResponse(b""))
-        return response, {"Error": {"Code": code, "Message": f"injected: not authorized to perform {model.name}"},
-                          "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return response, {
+            "Error": {"Code": code, "Message": f"injected: not authorized to perform {model.name}"},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        }
 
     def _before_send(self, event_name: str, request, **kwargs):
         body = request.body or b""
@@ -98,7 +105,7 @@ class FaultInjector:
         fault = self._pick(event_name, "send", {"body": body})
         if fault is None:
             return None
-        _, service, operation = event_name.split(".", 2)
+        _, service, _operation = event_name.split(".", 2)
         if fault.kind == "hang":
             self.release.wait(timeout=60)
             fault_kind = "timeout"
@@ -111,8 +118,10 @@ class FaultInjector:
             return _transaction_conflict(request, body)
         status, code = {
             "throttle": (400, fault.code or _THROTTLE_CODES.get(service, "Throttling")),
-            "5xx": (503 if (fault.code or "").startswith("ServiceUnavailable") else 500,
-                    fault.code or _SERVER_CODES.get(service, "InternalFailure")),
+            "5xx": (
+                503 if (fault.code or "").startswith("ServiceUnavailable") else 500,
+                fault.code or _SERVER_CODES.get(service, "InternalFailure"),
+            ),
         }[fault_kind]
         return _error_response(request, service, status, code)
 
@@ -127,13 +136,17 @@ def _error_response(request, service: str, status: int, code: str, fields: dict 
         body = json.dumps({"__type": code, "message": message, **(fields or {})})
         headers.update({"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": f"{code};Sender"})
     elif service == "ec2":
-        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
-                "<RequestID>fault-injected</RequestID></Response>")
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            "<RequestID>fault-injected</RequestID></Response>"
+        )
         headers["Content-Type"] = "text/xml"
     else:  # query protocol: ELBv2, SNS, Auto Scaling
         kind = "Sender" if status < 500 else "Receiver"
-        body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-                "<RequestId>fault-injected</RequestId></ErrorResponse>")
+        body = (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>fault-injected</RequestId></ErrorResponse>"
+        )
         headers["Content-Type"] = "text/xml"
     return AWSResponse(UNROUTABLE, status, headers, MockRawResponse(body.encode()))
 
@@ -147,8 +160,9 @@ def _transaction_conflict(request, body: str) -> AWSResponse:
     actions = json.loads(body).get("TransactItems", [])
     reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
     reasons += [{"Code": "None"}] * (len(actions) - 1)
-    return _error_response(request, "dynamodb", 400, "TransactionCanceledException",
-                           fields={"CancellationReasons": reasons})
+    return _error_response(
+        request, "dynamodb", 400, "TransactionCanceledException", fields={"CancellationReasons": reasons}
+    )
 
 
 def no_backoff(monkeypatch) -> None:

@@ -49,9 +49,7 @@ class Resolver:
 
     def __init__(self, template: dict[str, Any], parameters: dict[str, str] | None = None):
         self.template = template
-        self.parameters = {
-            name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
-        }
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
         self.parameters.update(parameters or {})
         self.pseudo = {
             "AWS::Partition": "aws",
@@ -72,7 +70,7 @@ class Resolver:
 
     def _condition_value(self, node: Any) -> Any:
         if isinstance(node, dict) and len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Fn::Equals":
                 a, b = (self.resolve(v) for v in value)
                 return str(a) == str(b)
@@ -145,7 +143,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Ref":
                 return self.ref(value)
             if key == "Fn::GetAtt":
@@ -197,7 +195,9 @@ def iam_policies(template: dict[str, Any], parameters: dict[str, str] | None = N
         if kind == "AWS::IAM::Role":
             found[f"{logical_id}/AssumeRolePolicyDocument"] = resolver.resolve(props["AssumeRolePolicyDocument"])
             for policy in props.get("Policies", []):
-                found[f"{logical_id}/{resolver.resolve(policy['PolicyName'])}"] = resolver.resolve(policy["PolicyDocument"])
+                found[f"{logical_id}/{resolver.resolve(policy['PolicyName'])}"] = resolver.resolve(
+                    policy["PolicyDocument"]
+                )
         elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
             found[f"{logical_id}/PolicyDocument"] = resolver.resolve(props["PolicyDocument"])
         elif kind == "AWS::KMS::Key":

@@ -8,14 +8,19 @@ from spot_handler.alert import SUBJECT_MAX, compose_alert, email_text, subject
 from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+
 from tests.support.events import load_event
 
 ARN = "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/0123456789abcdef"
 
 
-def outcome(name_tag="web-1", drains=None, event="spot-interruption-instance-tg.json", found=True) -> InterruptionOutcome:
+def outcome(
+    name_tag="web-1", drains=None, event="spot-interruption-instance-tg.json", found=True
+) -> InterruptionOutcome:
     notice = parse_notice(load_event(event))
-    facts = InstanceFacts(notice.instance_id, "running", "c6g.large", "us-east-2a", ("10.0.0.1",), {"Name": name_tag}, "spot")
+    facts = InstanceFacts(
+        notice.instance_id, "running", "c6g.large", "us-east-2a", ("10.0.0.1",), {"Name": name_tag}, "spot"
+    )
     plan = InstancePlan(notice=notice, instance=facts if found else None, target_group_arns=[ARN], drain=found)
     return InterruptionOutcome(plan=plan, drains=drains or [], seconds_left=97.4)
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import boto3
 from botocore.stub import Stubber
-
 from spot_handler.aws.checkpoints import WRITE_ROUNDS_MAX, write_checkpoints
 
 TABLE = "checkpoints"
 
 
 def items(count: int) -> list[dict]:
-    return [{"instanceId": "i-0a1b2c3d4e5f60009", "checkpointId": f"game-server#arena#gs-{n:02}", "expiration": 1,
-             "connectionInfo": None} for n in range(count)]
+    return [
+        {
+            "instanceId": "i-0a1b2c3d4e5f60009",
+            "checkpointId": f"game-server#arena#gs-{n:02}",
+            "expiration": 1,
+            "connectionInfo": None,
+        }
+        for n in range(count)
+    ]
 
 
 def put(item: dict) -> dict:
@@ -27,8 +33,11 @@ def test_thirty_items_take_two_calls_and_unprocessed_ones_are_retried():
     given = items(30)
     leftover = [put(i) for i in given[3:5]]
     with Stubber(dynamodb) as stub:
-        stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: leftover}},
-                          {"RequestItems": {TABLE: [put(i) for i in given[:25]]}})
+        stub.add_response(
+            "batch_write_item",
+            {"UnprocessedItems": {TABLE: leftover}},
+            {"RequestItems": {TABLE: [put(i) for i in given[:25]]}},
+        )
         stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": {TABLE: leftover}})
         stub.add_response("batch_write_item", {}, {"RequestItems": {TABLE: [put(i) for i in given[25:]]}})
 
@@ -46,12 +55,17 @@ def test_items_still_unprocessed_after_the_last_round_are_reported_not_retried_f
     waits: list[float] = []
     with Stubber(dynamodb) as stub:
         for _ in range(WRITE_ROUNDS_MAX):
-            stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: [put(item)]}},
-                              {"RequestItems": {TABLE: [put(item)]}})
+            stub.add_response(
+                "batch_write_item", {"UnprocessedItems": {TABLE: [put(item)]}}, {"RequestItems": {TABLE: [put(item)]}}
+            )
         failed = write_checkpoints(dynamodb, TABLE, [item], sleep=waits.append)
         stub.assert_no_pending_responses()
-    assert failed == {(item["instanceId"], item["checkpointId"]):
-                      f"BatchWriteItem left the item unprocessed after {WRITE_ROUNDS_MAX} attempts"}
+    assert failed == {
+        (
+            item["instanceId"],
+            item["checkpointId"],
+        ): f"BatchWriteItem left the item unprocessed after {WRITE_ROUNDS_MAX} attempts"
+    }
     assert len(waits) == WRITE_ROUNDS_MAX - 1 and sum(waits) < 1
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import boto3
 from botocore.stub import ANY, Stubber
-
 from spot_handler.aws.claims import SENDS_PER_ACTION, Claim, NoticeClaims
 from spot_handler.budget import TimeBudget
 from spot_handler.models import parse_notice
+
 from tests.support.events import load_event
 
 TABLE = "idempotency"
@@ -21,9 +21,14 @@ def notices():
 
 def cancelled(stub: Stubber, *codes: str) -> None:
     reasons = [{"Code": code} for code in codes]
-    stub.add_client_error("transact_write_items", "TransactionCanceledException", "Transaction cancelled",
-                          http_status_code=400, modeled_fields={"CancellationReasons": reasons},
-                          expected_params={"TransactItems": [ANY] * len(codes)})
+    stub.add_client_error(
+        "transact_write_items",
+        "TransactionCanceledException",
+        "Transaction cancelled",
+        http_status_code=400,
+        modeled_fields={"CancellationReasons": reasons},
+        expected_params={"TransactItems": [ANY] * len(codes)},
+    )
 
 
 def written(stub: Stubber, count: int) -> None:
@@ -46,24 +51,38 @@ def test_an_item_that_keeps_conflicting_is_given_up_and_the_others_are_claimed()
         stub.assert_no_pending_responses()
 
     assert states[INSTANCES[0]] == (Claim.OWNED, "") and states[INSTANCES[2]] == (Claim.OWNED, "")
-    assert states[INSTANCES[1]] == (Claim.UNKNOWN, f"idempotency table: TransactionConflict after {SENDS_PER_ACTION} sends")
+    assert states[INSTANCES[1]] == (
+        Claim.UNKNOWN,
+        f"idempotency table: TransactionConflict after {SENDS_PER_ACTION} sends",
+    )
 
 
 def test_existing_records_settle_their_claims_without_a_second_send():
     # DynamoDB names the two records already there: one alerted, one still in progress elsewhere
     dynamodb = boto3.client("dynamodb", region_name="us-east-2")
     with Stubber(dynamodb) as stub:
-        stub.add_client_error("transact_write_items", "TransactionCanceledException", "Transaction cancelled",
-                              http_status_code=400, modeled_fields={"CancellationReasons": [
-                                  {"Code": "ConditionalCheckFailed", "Item": {"status": {"S": "COMPLETED"}}},
-                                  {"Code": "ConditionalCheckFailed", "Item": {"status": {"S": "INPROGRESS"}}},
-                                  {"Code": "None"}]})
+        stub.add_client_error(
+            "transact_write_items",
+            "TransactionCanceledException",
+            "Transaction cancelled",
+            http_status_code=400,
+            modeled_fields={
+                "CancellationReasons": [
+                    {"Code": "ConditionalCheckFailed", "Item": {"status": {"S": "COMPLETED"}}},
+                    {"Code": "ConditionalCheckFailed", "Item": {"status": {"S": "INPROGRESS"}}},
+                    {"Code": "None"},
+                ]
+            },
+        )
         written(stub, 1)
         states = claim(dynamodb, notices())
         stub.assert_no_pending_responses()
 
     assert states[INSTANCES[0]][0] is Claim.DONE
-    assert states[INSTANCES[1]] == (Claim.BUSY, "another invocation is handling this interruption; delivered again later")
+    assert states[INSTANCES[1]] == (
+        Claim.BUSY,
+        "another invocation is handling this interruption; delivered again later",
+    )
     assert states[INSTANCES[2]] == (Claim.OWNED, "")
 
 
@@ -82,8 +101,9 @@ def test_a_reason_that_will_not_pass_is_not_sent_again():
 def test_a_failed_call_leaves_every_claim_unknown():
     dynamodb = boto3.client("dynamodb", region_name="us-east-2")
     with Stubber(dynamodb) as stub:
-        stub.add_client_error("transact_write_items", "ProvisionedThroughputExceededException", "slow down",
-                              http_status_code=400)
+        stub.add_client_error(
+            "transact_write_items", "ProvisionedThroughputExceededException", "slow down", http_status_code=400
+        )
         states = claim(dynamodb, notices())
         stub.assert_no_pending_responses()
 

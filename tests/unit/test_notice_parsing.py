@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from spot_handler.models import MalformedNotice, NoticeKind, parse_notice
+
 from tests.support.events import load_event
 
 
@@ -24,7 +24,7 @@ def test_capacity_reservation_warning_takes_its_termination_time():
     notice = parse_notice(load_event("capacity-reservation-interruption.json"))
 
     assert notice.kind is NoticeKind.CAPACITY_RESERVATION_INTERRUPTION
-    assert notice.deadline == datetime(2026, 11, 26, 10, 2, tzinfo=timezone.utc)
+    assert notice.deadline == datetime(2026, 11, 26, 10, 2, tzinfo=UTC)
 
 
 def test_rebalance_recommendation_has_no_deadline_and_no_action():

@@ -7,6 +7,7 @@ from dataclasses import replace
 from spot_handler.models import InstanceFacts, parse_notice
 from spot_handler.planning import needs_checkpoint, plan_interruption, split_tag_value
 from spot_handler.settings import Settings, settings_from
+
 from tests.support.events import load_event
 
 TG_A = "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/0123456789abcdef"
@@ -29,7 +30,9 @@ def test_tag_values_split_on_commas_and_whitespace():
 
 
 def test_tag_alias_and_asg_target_groups_are_merged_without_duplicates():
-    facts = instance(TargetGroupArn=f"{TG_A} {TG_B}", loadBalancerTargetGroup=TG_A, **{"aws:autoscaling:groupName": "g"})
+    facts = instance(
+        TargetGroupArn=f"{TG_A} {TG_B}", loadBalancerTargetGroup=TG_A, **{"aws:autoscaling:groupName": "g"}
+    )
 
     plan = plan_interruption(notice(), facts, {"g": [TG_C, TG_B]}, SETTINGS)
 
@@ -100,7 +103,6 @@ def test_settings_from_environment_strings():
 
 def test_settings_name_the_variable_that_is_wrong():
     import pytest
-
     from spot_handler.settings import InvalidSettings
 
     base = {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-2:123456789012:alerts"}

@@ -41,13 +41,13 @@ class TimeBudget(NamedTuple):
     work_seconds: float  # how long work before the alert may take, from `started`
 
     @classmethod
-    def start(cls, remaining_ms: int | None = None, work_seconds: float = WORK_SECONDS) -> "TimeBudget":
+    def start(cls, remaining_ms: int | None = None, work_seconds: float = WORK_SECONDS) -> TimeBudget:
         """The budget of an invocation starting now; `remaining_ms` is the Lambda context's remaining time."""
         if remaining_ms is not None:
             work_seconds = min(work_seconds, max(MIN_WORK_SECONDS, remaining_ms / 1000 - PUBLISH_RESERVE_SECONDS))
         return cls(started=time.monotonic(), work_seconds=work_seconds)
 
-    def bounded_by(self, deadlines: Iterable[datetime | None], now: datetime) -> "TimeBudget":
+    def bounded_by(self, deadlines: Iterable[datetime | None], now: datetime) -> TimeBudget:
         """Shortened so the alert goes out before the earliest deadline still ahead (never below MIN_WORK_SECONDS).
 
         A deadline already past changes nothing: the instance is gone or about to be, and draining what is left is

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 
 from spot_handler.aws import elbv2 as elb
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
@@ -23,7 +22,7 @@ MAX_PARALLEL_TARGET_GROUPS = 8
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -58,7 +57,9 @@ def drain_target_groups(
         return report
     workers = min(MAX_PARALLEL_TARGET_GROUPS, len(by_group))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain")
-    futures = {arn: pool.submit(_drain_group, elbv2, arn, members, settings, clock) for arn, members in by_group.items()}
+    futures = {
+        arn: pool.submit(_drain_group, elbv2, arn, members, settings, clock) for arn, members in by_group.items()
+    }
     pool.shutdown(wait=False)  # never block on a hanging target group: the budget decides how long to wait
     for arn, future in futures.items():
         try:

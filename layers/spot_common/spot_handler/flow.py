@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-
 from spot_handler.alert import compose_alert
 from spot_handler.aws import AwsClients
 from spot_handler.aws.autoscaling import target_groups_of
@@ -20,7 +19,6 @@ from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, needs_checkpoint, plan_interruption
 from spot_handler.settings import Settings
-
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -217,15 +217,20 @@ def checkpoint_game_sessions(
         return reports
     try:
         _checkpoint(clients, list(chosen.values()), reports, settings, clock)
-    except Exception as exc:  # noqa: BLE001 - a bug here must not stop the alert; it is named in it instead
+    except Exception as exc:
         logger.exception("GameLift checkpoint failed unexpectedly")
         for report in reports.values():
             report.problems.append(f"GameLift checkpoint stopped by an unexpected error: {type(exc).__name__}: {exc}")
     return reports
 
 
-def _checkpoint(clients: AwsClients, plans: list[InstancePlan], reports: dict[str, CheckpointReport],
-                settings: Settings, clock: Callable[[], datetime]) -> None:
+def _checkpoint(
+    clients: AwsClients,
+    plans: list[InstancePlan],
+    reports: dict[str, CheckpointReport],
+    settings: Settings,
+    clock: Callable[[], datetime],
+) -> None:
     groups: dict[str, list[InstancePlan]] = {}
     fleets: dict[str, list[InstancePlan]] = {}
     for plan in plans:
@@ -418,7 +423,7 @@ def _session_item(plan: InstancePlan, captured_at: datetime, c: GameSessionCheck
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _address(session: gl.GameSession) -> str:

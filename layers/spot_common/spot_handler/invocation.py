@@ -96,7 +96,9 @@ def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, cloc
     report.duplicates = sum(1 for r in report.results if r.duplicate)
     failed = [r for r in report.results if not r.handled]
     if failed:
-        raise AlertNotPublished(f"alert for {notice.instance_id} (notice {notice.notice_id}) not published: {failed[0].alert_error}")
+        raise AlertNotPublished(
+            f"alert for {notice.instance_id} (notice {notice.notice_id}) not published: {failed[0].alert_error}"
+        )
     return report
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
 import re
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 SPOT_WARNING_SECONDS = 120
@@ -150,8 +150,8 @@ def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         problems.append(f"{where}: expected an ISO 8601 time, got {value!r:.80}")
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ---- facts gathered about instances and what was done ----------------------------------------------------------

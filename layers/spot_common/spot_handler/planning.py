@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.settings import Settings
 
-TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
+TARGET_GROUP_ARN = re.compile(
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$"
+)
 GAME_SERVER_GROUP_TAG = "GameLiftGameServerGroup"
 FLEET_TAG = "GameLiftFleetId"
 COMPUTE_NAME_TAG = "GameLiftComputeName"

@@ -101,7 +101,9 @@ class PendingClaims:
         results = ClaimResults()
         for keys, future in self._transactions:
             try:
-                answers = {key: self._to_claim(written) for key, written in future.result(timeout=budget.remaining()).items()}
+                answers = {
+                    key: self._to_claim(written) for key, written in future.result(timeout=budget.remaining()).items()
+                }
             except FutureTimeout:
                 results.late.append((keys, future))
                 reason = f"idempotency claim did not finish within {budget.work_seconds:.0f} s"
@@ -121,7 +123,7 @@ class NoticeClaims:
         self._layer, self._composer = _composing_layer(table_name) if table_name else (None, None)
 
     @classmethod
-    def open(cls, dynamodb, table_name: str) -> "NoticeClaims":
+    def open(cls, dynamodb, table_name: str) -> NoticeClaims:
         return cls(dynamodb, table_name)
 
     def start(self, notices: list[InterruptionNotice]) -> PendingClaims:
@@ -130,7 +132,9 @@ class NoticeClaims:
             return PendingClaims([], self._to_claim)
         unique = {n.interruption_key: n for n in notices}
         actions = {
-            key: self._compose(lambda n: self._layer.save_inprogress(_record_data(n), remaining_time_in_millis=HOLD_MILLIS), notice)
+            key: self._compose(
+                lambda n: self._layer.save_inprogress(_record_data(n), remaining_time_in_millis=HOLD_MILLIS), notice
+            )
             for key, notice in unique.items()
         }
         return PendingClaims(self._send_in_background(actions), self._to_claim)
@@ -151,15 +155,21 @@ class NoticeClaims:
             try:
                 answers = future.result(timeout=SETTLE_WAIT_SECONDS)
             except FutureTimeout:
-                logger.error("idempotency claim still unanswered; it holds duplicates back until the window ends",
-                             extra={"instances": sorted({by_key[k].instance_id for k in keys if k in by_key})})
+                logger.error(
+                    "idempotency claim still unanswered; it holds duplicates back until the window ends",
+                    extra={"instances": sorted({by_key[k].instance_id for k in keys if k in by_key})},
+                )
                 continue
             release |= {key: by_key[key] for key, written in answers.items() if written.done and key in by_key}
 
-        actions = {key: self._compose(lambda n: self._layer.save_success(_record_data(n), {"noticeId": n.notice_id}), n)
-                   for key, n in complete.items()}
-        actions |= {key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
-                    for key, n in release.items()}
+        actions = {
+            key: self._compose(lambda n: self._layer.save_success(_record_data(n), {"noticeId": n.notice_id}), n)
+            for key, n in complete.items()
+        }
+        actions |= {
+            key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
+            for key, n in release.items()
+        }
         for keys, future in self._send_in_background(actions):
             try:
                 answers = future.result(timeout=SETTLE_WAIT_SECONDS)
@@ -170,8 +180,11 @@ class NoticeClaims:
                     notice = complete.get(key) or release[key]
                     logger.error(
                         f"could not {'complete' if key in complete else 'release'} the idempotency record",
-                        extra={"instance_id": notice.instance_id, "notice_id": notice.notice_id,
-                               "error": written.error or "condition failed"},
+                        extra={
+                            "instance_id": notice.instance_id,
+                            "notice_id": notice.notice_id,
+                            "error": written.error or "condition failed",
+                        },
                     )
 
     def _to_claim(self, written: Written) -> tuple[Claim, str]:
@@ -193,7 +206,7 @@ class NoticeClaims:
         if not actions:
             return []
         keys = list(actions)
-        chunks = [keys[i:i + TRANSACTION_LIMIT] for i in range(0, len(keys), TRANSACTION_LIMIT)]
+        chunks = [keys[i : i + TRANSACTION_LIMIT] for i in range(0, len(keys), TRANSACTION_LIMIT)]
         pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TRANSACTIONS, len(chunks)), thread_name_prefix="claims")
         sent = [(chunk, pool.submit(self._transact, {key: actions[key] for key in chunk})) for chunk in chunks]
         pool.shutdown(wait=False)
@@ -249,7 +262,7 @@ def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:
 
 
 @functools.lru_cache(maxsize=4)
-def _composing_layer(table_name: str) -> tuple[DynamoDBPersistenceLayer, "_Composer"]:
+def _composing_layer(table_name: str) -> tuple[DynamoDBPersistenceLayer, _Composer]:
     """One persistence layer per table for the life of the execution environment, composing through a _Composer."""
     composer = _Composer()
     return persistence_layer(composer, table_name), composer

@@ -35,7 +35,7 @@ class AwsClients(NamedTuple):
     dynamodb: Any
 
     @classmethod
-    def create(cls, session: boto3.session.Session | None = None, config: Config = CLIENT_CONFIG) -> "AwsClients":
+    def create(cls, session: boto3.session.Session | None = None, config: Config = CLIENT_CONFIG) -> AwsClients:
         session = session or boto3.session.Session()
         make = functools.partial(session.client, config=config)
         return cls(

@@ -13,7 +13,7 @@ DELAY_ATTRIBUTE = "deregistration_delay.timeout_seconds"
 # reading them again in every batch. The cost: a delay raised again by hand within that time is not lowered until
 # the entry expires.
 DELAY_CACHE_SECONDS = 300.0
-_known_delays: "weakref.WeakKeyDictionary[object, dict[str, tuple[int | None, float]]]" = weakref.WeakKeyDictionary()
+_known_delays: weakref.WeakKeyDictionary[object, dict[str, tuple[int | None, float]]] = weakref.WeakKeyDictionary()
 _known_delays_lock = threading.Lock()
 
 
