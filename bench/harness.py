@@ -137,7 +137,11 @@ def figures(label: str, stats: dict, fleet: Fleet, notices: list[Notice], start_
         to_deregistered.append(None if removed is None else removed - noticed)
         if removed is None or removed > noticed + SPOT_WARNING_SECONDS:
             missed += 1
-    return Figures(label, Counter(stats["calls"]), Counter(stats["throttled"]), to_deregistered, missed, left)
+    figures = Figures(label, Counter(stats["calls"]), Counter(stats["throttled"]), to_deregistered, missed, left)
+    largest = stats.get("largest", {}).get("sns:PublishBatch")
+    if largest:
+        figures.notes.append(f"largest PublishBatch request: {largest} bytes (SNS takes 262144)")
+    return figures
 
 
 def print_figures(f: Figures) -> None:

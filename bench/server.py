@@ -89,6 +89,7 @@ class BenchMiddleware:
         self.calls: Counter = Counter()
         self.throttled: Counter = Counter()
         self.deregistered: dict[str, float] = {}  # "target group ARN|target id" -> first time it was removed
+        self.largest: dict[str, int] = {}  # "service:Operation" -> largest request body seen, in bytes
 
     def configure(self, config: dict) -> None:
         with self.lock:
@@ -101,6 +102,7 @@ class BenchMiddleware:
             self.calls.clear()
             self.throttled.clear()
             self.deregistered.clear()
+            self.largest.clear()
 
     def stats(self) -> dict:
         with self.lock:
@@ -108,6 +110,7 @@ class BenchMiddleware:
                 "calls": dict(self.calls),
                 "throttled": dict(self.throttled),
                 "deregistered": dict(self.deregistered),
+                "largest": dict(self.largest),
             }
 
     def _delay(self) -> float:
@@ -134,6 +137,7 @@ class BenchMiddleware:
         key = f"{service}:{operation}"
         with self.lock:
             self.calls[key] += 1
+            self.largest[key] = max(self.largest.get(key, 0), len(body))
         delay = self._delay()
         time.sleep(delay / 2)
 

@@ -56,6 +56,7 @@ class Figures:
     doubled: int = 0
     invocations: int = 0
     max_alert_seconds: float = 0.0  # handler start -> PublishBatch call, the bound the issue asks for
+    largest_publish_batch_bytes: int = 0  # the largest PublishBatch request body sent (SNS takes 262144)
     lost_keys: list = field(default_factory=list)
     doubled_keys: list = field(default_factory=list)
     malformed_missing_from_dlq: int = 0
@@ -219,9 +220,14 @@ class Poller:
     def __post_init__(self):
         self._lock = threading.Lock()
         self.clients.sns.meta.events.register("before-call.sns.PublishBatch", self._publishing)
+        self.clients.sns.meta.events.register("before-send.sns.PublishBatch", self._measure)
 
     def _publishing(self, **kwargs):
         self.publish_started.setdefault(threading.get_ident(), time.monotonic())
+
+    def _measure(self, request, **kwargs):
+        with self._lock:
+            self.figures.largest_publish_batch_bytes = max(self.figures.largest_publish_batch_bytes, len(request.body))
 
     def run(self, incoming: list[str], injector: FaultInjector, hang_window_end: int) -> None:
         """EventBridge delivers FEED notices per simulated second (moto's queue scans every message on each call,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from spot_handler.aws import AwsClients
+from spot_handler.aws.notify import PUBLISH_REQUEST_MAX_BYTES
 from spot_handler.budget import ALERT_BOUND_SECONDS
 
 from tests.conftest import REGION
@@ -87,7 +88,8 @@ def test_no_alert_is_lost_or_doubled_under_faults(account, monkeypatch, request)
     print(
         f"\ninvocations={figures.invocations} simulated_seconds={clock.now} max_alert_seconds="
         f"{figures.max_alert_seconds:.1f} interruptions={len(expected)} duplicates_sent={duplicates_sent} "
-        f"malformed={len(malformed)} faults={sum(injector.injected.values())}"
+        f"malformed={len(malformed)} faults={sum(injector.injected.values())} "
+        f"largest_publish_batch_bytes={figures.largest_publish_batch_bytes}"
     )
     for (service, operation, kind), n in sorted(injector.injected.items()):
         print(f"  fault {service} {operation} {kind}: {n}")
@@ -108,3 +110,4 @@ def test_no_alert_is_lost_or_doubled_under_faults(account, monkeypatch, request)
     kinds = {kind for (_, _, kind) in injector.injected}
     assert kinds == {"throttle", "5xx", "timeout", "access-denied", "hang", "conflict"}
     assert figures.max_alert_seconds < ALERT_BOUND_SECONDS
+    assert 0 < figures.largest_publish_batch_bytes <= PUBLISH_REQUEST_MAX_BYTES

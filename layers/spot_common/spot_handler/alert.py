@@ -4,43 +4,72 @@ from __future__ import annotations
 
 import json
 import textwrap
+import unicodedata
 from datetime import UTC, datetime
 
-from spot_handler.aws.notify import OutgoingAlert
+from spot_handler.aws.notify import ALERT_MAX_BYTES, OutgoingAlert, entry_bytes
 from spot_handler.outcome import InterruptionOutcome
 
-SUBJECT_MAX = 99  # SNS allows 100 characters; stay under
+SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 EMAIL_WIDTH = 72
+# Most items an alert lists one by one in each list (registrations of a target group, game sessions, failures); past
+# that it lists the first ones and counts the rest, so one alert fits SNS however large the instance. Counts stay exact.
+LISTED_MAX = 20
+_LISTING_STEPS = (LISTED_MAX, 3, 0)  # tried in turn until the alert fits ALERT_MAX_BYTES
 
 
 def compose_alert(outcome: InterruptionOutcome, entry_id: str) -> OutgoingAlert:
-    text = email_text(outcome)
-    document = alert_document(outcome)
-    as_json = json.dumps(document, separators=(",", ":"))
+    """The alert for one outcome, within ALERT_MAX_BYTES: lists are shortened (never the counts) until it fits."""
+    for listed in _LISTING_STEPS:
+        alert = _compose(outcome, entry_id, listed)
+        if entry_bytes(alert) <= ALERT_MAX_BYTES:
+            return alert
+    return _compose(outcome, entry_id, 0, details=False)
+
+
+def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: bool = True) -> OutgoingAlert:
+    text = email_text(outcome, listed) if details else _headline(outcome) + "\n\n" + _too_large(outcome)
+    document = alert_document(outcome, listed) if details else _counts_document(outcome)
+    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http/s, firehose, email-json,
+    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB.
     message = {
-        "default": text,
+        "default": json.dumps(document, separators=(",", ":")),
         "email": text,
         "sms": short_text(outcome),
-        "email-json": as_json,
-        "sqs": as_json,
-        "lambda": as_json,
-        "http": as_json,
-        "https": as_json,
-        "firehose": as_json,
     }
     notice = outcome.plan.notice
     instance = outcome.plan.instance
+    attributes = {
+        "event_type": notice.kind.value,
+        "instance_id": notice.instance_id,
+        "availability_zone": instance.availability_zone if instance else "",
+        "outcome": outcome.status,
+    }
     return OutgoingAlert(
         entry_id=entry_id,
         subject=subject(outcome),
         message=json.dumps(message),
-        attributes={
-            "event_type": notice.kind.value,
-            "instance_id": notice.instance_id,
-            "availability_zone": instance.availability_zone if instance else "unknown",
-            "outcome": outcome.status,
-        },
+        # SNS refuses an empty attribute value, and control characters anywhere in one.
+        attributes={key: printable(value) or "unknown" for key, value in attributes.items()},
     )
+
+
+def printable(text: str) -> str:
+    """The text without control characters (Unicode Cc) or lone surrogates (Cs), which SNS refuses in a subject and
+    an attribute and a mail reader mangles: whitespace ones become a space, the others U+FFFD.
+
+    Every string from a tag, a notice or an AWS answer passes through here on its way into the subject, the
+    attributes or the text (line by line: the text's own line breaks are added after).
+    """
+    if text.isprintable():
+        return text
+    return "".join(_printable_char(ch) for ch in text)
+
+
+def _printable_char(ch: str) -> str:
+    if unicodedata.category(ch) not in ("Cc", "Cs"):
+        return ch
+    return " " if ch.isspace() else "\ufffd"
 
 
 def subject(outcome: InterruptionOutcome) -> str:
@@ -55,7 +84,7 @@ def subject(outcome: InterruptionOutcome) -> str:
         room = SUBJECT_MAX - len(head) - len(tail) - 3
         if room >= 4:
             head += f" ({_clip(name, room)})"
-    text = " ".join((head + tail).split())  # no line breaks, whatever the tags hold
+    text = " ".join(printable(head + tail).split())  # no line breaks, whatever the tags hold
     return _clip(text, SUBJECT_MAX)
 
 
@@ -67,10 +96,11 @@ _SUBJECT_STATUS = {
     "checkpointed": "game sessions saved",
     "alert-only": "no action",
     "instance-not-found": "instance not found",
+    "already-terminated": "already terminated",
 }
 
 
-def email_text(outcome: InterruptionOutcome) -> str:
+def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
     plan = outcome.plan
     notice = plan.notice
     instance = plan.instance
@@ -91,17 +121,19 @@ def email_text(outcome: InterruptionOutcome) -> str:
     if outcome.seconds_left is not None:
         lines.append(f"Drained   {outcome.seconds_left:.0f} s before the deadline")
     lines += ["", "Target groups"]
-    lines += _drain_lines(outcome)
+    lines += _drain_lines(outcome, listed)
     if outcome.gamelift is not None:
         lines += ["", "GameLift"]
-        lines += outcome.gamelift.summary_lines()
+        lines += outcome.gamelift.summary_lines(listed)
     failures = outcome.failures
     lines += ["", f"Failures ({len(failures)})" if failures else "Failures: none"]
-    lines += [f"- {failure}" for failure in failures]
+    lines += [f"- {failure}" for failure in failures[:listed]]
+    if len(failures) > listed:
+        lines.append(f"- and {len(failures) - listed} more (all of them in the JSON alert and the function's log)")
     lines += ["", f"Notice id {notice.notice_id}"]
     if notice.account != "unknown":
         lines.append(f"Account {notice.account}")
-    return "\n".join(wrapped for line in lines for wrapped in _wrap(line)) + "\n"
+    return "\n".join(wrapped for line in lines for wrapped in _wrap(printable(line))) + "\n"
 
 
 def _wrap(line: str) -> list[str]:
@@ -123,12 +155,14 @@ def _headline(outcome: InterruptionOutcome) -> str:
     return f"{notice.kind.label}: EC2 will {notice.action} {notice.instance_id} by the deadline."
 
 
-def _drain_lines(outcome: InterruptionOutcome) -> list[str]:
+def _drain_lines(outcome: InterruptionOutcome, listed: int) -> list[str]:
     plan = outcome.plan
     if plan.lookup_error:
         return [f"- nothing drained: the instance could not be looked up ({plan.lookup_error})"]
     if plan.instance is None:
         return ["- nothing drained: the instance was not found"]
+    if plan.instance.state == "terminated":
+        return ["- nothing drained: the instance is already terminated (its load balancers have let it go)"]
     if not plan.drain:
         return ["- not drained: rebalance recommendations only alert (DrainOnRebalance=false)"]
     if not outcome.drains:
@@ -143,7 +177,7 @@ def _drain_lines(outcome: InterruptionOutcome) -> list[str]:
         if drain.not_registered:
             lines.append("    was not registered (done)")
         else:
-            lines.append("    deregistered " + ", ".join(drain.deregistered))
+            lines.append("    deregistered " + _listing(drain.deregistered, listed))
         if drain.error:
             lines.append(f"    {drain.error}")
         if drain.delay_lowered_from is not None:
@@ -157,12 +191,24 @@ def short_text(outcome: InterruptionOutcome) -> str:
     return subject(outcome)
 
 
-def alert_document(outcome: InterruptionOutcome) -> dict:
-    """The machine-readable alert (SQS, Lambda, HTTPS subscribers)."""
+def _listing(items: list[str], listed: int) -> str:
+    """The first `listed` items, and how many in all when some are left out."""
+    if len(items) <= listed:
+        return ", ".join(items)
+    shown = ", ".join(items[:listed])
+    return f"{shown}{', ' if shown else ''}and {len(items) - listed} more ({len(items)} in all)"
+
+
+def alert_document(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> dict:
+    """The machine-readable alert (SQS, Lambda, HTTPS subscribers).
+
+    Lists longer than `listed` keep their first items, and a `...Omitted` count beside says how many were left out;
+    the counts (`deregisteredCount`, `failureCount`, GameLift's counts) are always whole.
+    """
     plan = outcome.plan
     notice = plan.notice
     instance = plan.instance
-    return {
+    document = {
         "schema": "spot-interruption-alert/1",
         "noticeId": notice.notice_id,
         "detailType": notice.kind.value,
@@ -184,6 +230,7 @@ def alert_document(outcome: InterruptionOutcome) -> dict:
                 "arn": d.target_group_arn,
                 "name": d.name,
                 "targetType": d.target_type,
+                "deregisteredCount": len(d.deregistered),
                 "deregistered": d.deregistered,
                 "notRegistered": d.not_registered,
                 "deregistrationDelaySeconds": d.delay_seconds,
@@ -193,8 +240,51 @@ def alert_document(outcome: InterruptionOutcome) -> dict:
             for d in outcome.drains
         ],
         "gameLift": outcome.gamelift.document() if outcome.gamelift is not None else None,
+        "failureCount": len(outcome.failures),
         "failures": outcome.failures,
     }
+    return _bounded(_cleaned(document), listed)
+
+
+def _counts_document(outcome: InterruptionOutcome) -> dict:
+    """The last resort when even short lists do not fit: the same document with every list left out."""
+    document = alert_document(outcome, 0)
+    document["truncated"] = True
+    return document
+
+
+def _too_large(outcome: InterruptionOutcome) -> str:
+    drains = outcome.drains
+    return (
+        f"Details are too large for one alert: {len(drains)} target groups, "
+        f"{sum(len(d.deregistered) for d in drains)} registrations deregistered, "
+        f"{len(outcome.failures)} failures, outcome {outcome.status}. The function's log has them all.\n"
+    )
+
+
+def _cleaned(value):
+    """Every string of the document through printable(): subscribers get the same clean text as the e-mail."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {key: _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    return value
+
+
+def _bounded(value, listed: int):
+    """Every list cut to its first `listed` items, with "<key>Omitted" beside it counting the rest."""
+    if isinstance(value, list):
+        return [_bounded(item, listed) for item in value[:listed]]
+    if not isinstance(value, dict):
+        return value
+    bounded = {}
+    for key, item in value.items():
+        bounded[key] = _bounded(item, listed)
+        if isinstance(item, list) and len(item) > listed:
+            bounded[f"{key}Omitted"] = len(item) - listed
+    return bounded
 
 
 def _when(moment: datetime) -> str:
@@ -206,4 +296,13 @@ def _iso(moment: datetime) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters as SNS counts them (UTF-16 units: an emoji is two), with … when cut."""
+    if _units(text) <= limit:
+        return text
+    while text and _units(text) > limit - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def _units(text: str) -> int:
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)

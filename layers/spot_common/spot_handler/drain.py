@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from spot_handler.aws import elbv2 as elb
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.budget import DidNotFinish, TimeBudget
-from spot_handler.models import TargetGroupDrain
+from spot_handler.models import TargetGroupDrain, canonical_ip
 from spot_handler.planning import InstancePlan
 from spot_handler.settings import Settings
 
@@ -55,10 +55,15 @@ def drain_target_groups(
     report = DrainReport()
     if not by_group:
         return report
+    try:  # one call for many target groups: their VPC and target type decide what may be deregistered
+        lookup = budget.run("DescribeTargetGroups", elb.describe_target_groups, elbv2, list(by_group))
+    except DidNotFinish as exc:
+        lookup = elb.TargetGroupLookup({}, dict.fromkeys(by_group, str(exc)))
     workers = min(MAX_PARALLEL_TARGET_GROUPS, len(by_group))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain")
     futures = {
-        arn: pool.submit(_drain_group, elbv2, arn, members, settings, clock) for arn, members in by_group.items()
+        arn: pool.submit(_drain_group, elbv2, arn, lookup, members, settings, clock)
+        for arn, members in by_group.items()
     }
     pool.shutdown(wait=False)  # never block on a hanging target group: the budget decides how long to wait
     for arn, future in futures.items():
@@ -75,21 +80,35 @@ def drain_target_groups(
     return report
 
 
-def _drain_group(elbv2, arn: str, members: list[InstancePlan], settings: Settings, clock):
-    drains = {plan.instance_id: TargetGroupDrain(target_group_arn=arn) for plan in members}
+def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[InstancePlan], settings, clock):
+    group = lookup.found.get(arn)
+    target_type = group.target_type if group else None
+    drains = {plan.instance_id: TargetGroupDrain(target_group_arn=arn, target_type=target_type) for plan in members}
+    for plan in members:
+        drains[plan.instance_id].error = _not_ours(plan, group, lookup.missing.get(arn))
+    members = [plan for plan in members if drains[plan.instance_id].error is None]
+    if not members:
+        return drains, None
     try:
         registered = elb.registrations(elbv2, arn)
     except AWS_ERRORS as exc:
         reason = describe_error(exc)
-        for drain in drains.values():
-            drain.error = reason
+        for plan in members:
+            drains[plan.instance_id].error = reason
         return drains, None
 
-    matches = {plan.instance_id: _registrations_of(plan, registered) for plan in members}
+    matches = {plan.instance_id: _registrations_of(plan, registered, target_type) for plan in members}
+    if group is None:  # the VPC is unknown: ip registrations are left alone, and the alert says why
+        for plan in members:
+            if _registrations_of(plan, registered, "ip"):
+                drains[plan.instance_id].error = (
+                    f"ip targets left registered: the target group's VPC could not be checked "
+                    f"({lookup.missing.get(arn)})"
+                )
     targets = [reg for regs in matches.values() for reg in regs]
     if not targets:
-        for drain in drains.values():
-            drain.not_registered = True
+        for plan in members:
+            drains[plan.instance_id].not_registered = True
         return drains, None
 
     # The delay in force when a target is deregistered is the one it drains with, so lower it first.
@@ -100,31 +119,41 @@ def _drain_group(elbv2, arn: str, members: list[InstancePlan], settings: Setting
         error = None
     except AWS_ERRORS as exc:
         error = describe_error(exc)
-    for instance_id, drain in drains.items():
+    for instance_id, regs in matches.items():
+        drain = drains[instance_id]
         drain.delay_seconds, drain.delay_lowered_from, delay_error = delay_note
-        drain.target_type = _target_type(matches[instance_id])
-        if not matches[instance_id]:
+        if not regs:
             drain.not_registered = True
         elif error:
             drain.error = error
         else:
-            drain.deregistered = [str(reg) for reg in matches[instance_id]]
+            drain.deregistered = [str(reg) for reg in regs]
         if delay_error and drain.error is None:
             drain.error = f"deregistration delay not lowered ({delay_error})"
     return drains, sent_at
 
 
-def _registrations_of(plan: InstancePlan, registered: list[elb.Registration]) -> list[elb.Registration]:
-    ids = {plan.instance_id}
-    if plan.instance is not None:
-        ids.update(plan.instance.private_ips)
-    return [reg for reg in registered if reg.target_id in ids]
+def _not_ours(plan: InstancePlan, group: elb.TargetGroupFacts | None, lookup_error: str | None) -> str | None:
+    """Why this target group must not be touched for this instance, or None."""
+    if group is None:
+        # Not found: nothing to drain there. Any other lookup error still lets the instance id be deregistered (an
+        # instance id names one instance in the whole account); ip registrations are then left alone.
+        return lookup_error if lookup_error and "TargetGroupNotFound" in lookup_error else None
+    if group.target_type not in ("instance", "ip"):
+        return f"a {group.target_type} target group: an instance is never registered in it"
+    vpc = plan.instance.vpc_id if plan.instance else None
+    if group.target_type == "ip" and group.vpc_id and vpc and group.vpc_id != vpc:
+        # Two VPCs may share a CIDR: the same address there is another host, which must keep its traffic.
+        return f"in {group.vpc_id}, not the instance's {vpc}: its ip targets are another VPC's hosts, left alone"
+    return None
 
 
-def _target_type(regs: list[elb.Registration]) -> str | None:
-    if not regs:
-        return None
-    return "instance" if regs[0].target_id.startswith("i-") else "ip"
+def _registrations_of(plan: InstancePlan, registered: list[elb.Registration], target_type: str | None):
+    """The registrations that are this instance: its id in instance target groups, its addresses in ip ones."""
+    if target_type == "ip":
+        addresses = plan.instance.addresses if plan.instance else frozenset()
+        return [reg for reg in registered if canonical_ip(reg.target_id) in addresses]
+    return [reg for reg in registered if reg.target_id == plan.instance_id]
 
 
 def _bound_delay(elbv2, arn: str, settings: Settings) -> tuple[int | None, int | None, str | None]:

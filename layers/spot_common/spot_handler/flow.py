@@ -71,8 +71,13 @@ def handle_notices(
         for plan in active
     }
 
-    alerts = {str(i): compose_alert(outcomes[id(plan)], entry_id=str(i)) for i, plan in enumerate(owned)}
-    failed = publish_alerts(clients.sns, settings.alert_topic_arn, list(alerts.values()))
+    alerts, failed = {}, {}
+    for i, plan in enumerate(owned):
+        try:
+            alerts[str(i)] = compose_alert(outcomes[id(plan)], entry_id=str(i))
+        except Exception as exc:  # noqa: BLE001 - one alert that cannot be written must not hold back the others
+            failed[str(i)] = f"alert could not be composed ({type(exc).__name__}: {exc})"
+    failed |= publish_alerts(clients.sns, settings.alert_topic_arn, list(alerts.values()))
     alert_errors = {id(plan): failed.get(str(i)) for i, plan in enumerate(owned)}
     alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.owned(plan.notice)}
 

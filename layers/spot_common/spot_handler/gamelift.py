@@ -95,8 +95,8 @@ class CheckpointReport:
     def stored_count(self) -> int:
         return sum(1 for c in self.game_sessions if c.stored) + sum(1 for s in self.game_servers if s.stored)
 
-    def summary_lines(self) -> list[str]:
-        """E-mail lines: what was found and done, with counts and ids."""
+    def summary_lines(self, listed: int = 20) -> list[str]:
+        """E-mail lines: what was found and done, with counts, and the ids of the first `listed` of each kind."""
         lines = []
         if self.fleet_id:
             count = len(self.game_sessions)
@@ -107,10 +107,12 @@ class CheckpointReport:
                     f"- {_plural(count, 'game session')} on {where}: new players denied on {denied}, "
                     f"{_plural(self.player_count, 'player')} captured"
                 )
-                for c in self.game_sessions:
+                for c in self.game_sessions[:listed]:
                     s = c.session
                     lines.append(f"  {s.name or 'unnamed'} at {_address(s)}, {_plural(len(c.players), 'player')}")
                     lines.append(f"    {s.game_session_id}")  # its own line: ids are long, e-mail lines are short
+                if count > listed:
+                    lines.append(f"  and {count - listed} more")
             else:
                 lines.append(f"- no active game sessions on {where}")
         if self.game_server_group:
@@ -122,9 +124,11 @@ class CheckpointReport:
                     f"- {_plural(count, 'game server')} of group {self.game_server_group} on this instance: "
                     f"{marked} marked UTILIZED, {already} already UTILIZED"
                 )
-                for s in self.game_servers:
+                for s in self.game_servers[:listed]:
                     where = f" ({s.server.connection_info})" if s.server.connection_info else ""
                     lines.append(f"  {s.server.game_server_id}{where}")
+                if count > listed:
+                    lines.append(f"  and {count - listed} more")
             else:
                 lines.append(f"- no game servers of group {self.game_server_group} on this instance")
         total = len(self.game_sessions) + len(self.game_servers)

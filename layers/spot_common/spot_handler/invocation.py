@@ -6,7 +6,6 @@ the batch response names only the records whose alert did not go out, so SQS del
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,12 +57,13 @@ def handle_invocation(
 def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
     report = InvocationReport()
     accepted: list[tuple[str, InterruptionNotice]] = []
-    rejected: list[tuple[str, str, str]] = []  # (message id, body, reason)
+    rejected: list[tuple[str, Any, str]] = []  # (message id, body, reason)
     for record in records:
-        message_id = str(record.get("messageId", "")) if isinstance(record, dict) else ""
-        body = record.get("body", "") if isinstance(record, dict) else ""
+        message_id = record.get("messageId") if isinstance(record, dict) else None
+        message_id = message_id if isinstance(message_id, str) else ""
+        body = record.get("body", "") if isinstance(record, dict) else record
         try:
-            accepted.append((message_id, parse_notice(body)))
+            accepted.append((message_id, read_notice(body)))
         except MalformedNotice as exc:
             rejected.append((message_id, body, exc.reason))
 
@@ -85,12 +85,24 @@ def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, cl
     return report
 
 
+def read_notice(body: Any) -> InterruptionNotice:
+    """parse_notice, with any failure at all a MalformedNotice: one record must never fail its batch.
+
+    parse_notice names every problem it knows of; the broad except is the net under it for whatever it does not.
+    """
+    try:
+        return parse_notice(body)
+    except MalformedNotice:
+        raise
+    except Exception as exc:  # noqa: BLE001 - parked with the reason instead of failing every record of the batch
+        raise MalformedNotice(f"body: could not be read as a notice ({type(exc).__name__})") from None
+
+
 def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
     try:
-        notice = parse_notice(event)
+        notice = read_notice(event)
     except MalformedNotice as exc:
-        body = event if isinstance(event, str) else json.dumps(event, default=str)
-        _park(clients, settings, body, exc.reason, origin="direct-invocation")
+        _park(clients, settings, event, exc.reason, origin="direct-invocation")
         raise
     report = InvocationReport(results=handle_notices([notice], clients, settings, clock, budget))
     report.duplicates = sum(1 for r in report.results if r.duplicate)
@@ -102,7 +114,7 @@ def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, cloc
     return report
 
 
-def _park(clients: AwsClients, settings: Settings, body: str, reason: str, origin: str) -> bool:
+def _park(clients: AwsClients, settings: Settings, body: Any, reason: str, origin: str) -> bool:
     """Put a malformed record in the DLQ with its reason. False when that failed (the record must stay in SQS)."""
     logger.warning("malformed notice rejected", extra={"reason": reason, "origin": origin})
     if not settings.dead_letter_queue_url:

@@ -6,8 +6,10 @@ Events become these objects at the edge (`parse_notice`); nothing past the edge 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import json
 import re
+import reprlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -76,24 +78,25 @@ def parse_notice(event: Any) -> InterruptionNotice:
 
     Only what the handler uses is checked; any other field, documented or not, is accepted and ignored.
     """
-    if isinstance(event, (str, bytes)):
+    if isinstance(event, (str, bytes, bytearray)):
         try:
             event = json.loads(event)
-        except ValueError as exc:
-            raise MalformedNotice(f"body is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser's stack
+            raise MalformedNotice(f"body: not JSON ({shown(exc)})") from None
     if not isinstance(event, dict):
-        raise MalformedNotice(f"expected a JSON object, got {type(event).__name__}")
+        raise MalformedNotice(f"body: expected a JSON object, got {type(event).__name__}")
     problems: list[str] = []
     notice_id = _text(event.get("id"), "id", problems, max_length=128)
     if event.get("source") != "aws.ec2":
-        problems.append(f"source: expected 'aws.ec2', got {event.get('source')!r}")
-    kind = _DETAIL_TYPES.get(event.get("detail-type"))  # type: ignore[arg-type]
+        problems.append(f"source: expected 'aws.ec2', got {shown(event.get('source'))}")
+    detail_type = event.get("detail-type")
+    kind = _DETAIL_TYPES.get(detail_type) if isinstance(detail_type, str) else None
     if kind is None:
-        problems.append(f"detail-type: not a notice this handler supports: {event.get('detail-type')!r}")
+        problems.append(f"detail-type: not a notice this handler supports: {shown(detail_type)}")
     noticed_at = _timestamp(event.get("time"), "time", problems)
     account = event.get("account", "unknown")
-    if not (isinstance(account, str) and _ACCOUNT.match(account)):
-        problems.append(f"account: expected 12 digits, got {account!r}")
+    if not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+        problems.append(f"account: expected 12 digits, got {shown(account)}")
     # Nothing the handler does needs account or region: a notice without them is still acted on.
     region = _text(event.get("region", "unknown"), "region", problems)
 
@@ -103,22 +106,26 @@ def parse_notice(event: Any) -> InterruptionNotice:
         problems.append(f"detail: expected an object, got {type(detail).__name__}")
     else:
         instance_id = detail.get("instance-id")
-        if not (isinstance(instance_id, str) and _INSTANCE_ID.match(instance_id)):
-            problems.append(f"detail.instance-id: not an instance id: {instance_id!r}")
+        # fullmatch: `$` alone would accept a trailing newline, and the id would name another instance.
+        if not (isinstance(instance_id, str) and _INSTANCE_ID.fullmatch(instance_id)):
+            problems.append(f"detail.instance-id: not an instance id: {shown(instance_id)}")
         action = detail.get("instance-action")
         if action is None and kind not in (None, NoticeKind.REBALANCE_RECOMMENDATION):
             problems.append("detail.instance-action is missing")
-        elif action is not None and action not in _ACTIONS:
-            problems.append(f"detail.instance-action: expected one of {', '.join(_ACTIONS)}, got {action!r}")
+        elif action is not None and not (isinstance(action, str) and action in _ACTIONS):
+            problems.append(f"detail.instance-action: expected one of {', '.join(_ACTIONS)}, got {shown(action)}")
         if detail.get("instance-termination-time") is not None:
             termination = _timestamp(detail["instance-termination-time"], "detail.instance-termination-time", problems)
-    if problems:
-        raise MalformedNotice("; ".join(problems[:3]))
 
     deadline = None
-    if kind is not NoticeKind.REBALANCE_RECOMMENDATION:
+    if not problems and kind is not NoticeKind.REBALANCE_RECOMMENDATION:
         # Spot notices carry no termination time: the deadline is the notice's time + 120 s.
-        deadline = termination or noticed_at + timedelta(seconds=SPOT_WARNING_SECONDS)
+        try:
+            deadline = termination or noticed_at + timedelta(seconds=SPOT_WARNING_SECONDS)
+        except OverflowError:
+            problems.append(f"time: no deadline can follow {noticed_at.isoformat()} (past the last date there is)")
+    if problems:
+        raise MalformedNotice("; ".join(problems[:3]))
     return InterruptionNotice(
         notice_id=notice_id,
         kind=kind,
@@ -134,24 +141,56 @@ def parse_notice(event: Any) -> InterruptionNotice:
 _DETAIL_TYPES = {kind.value: kind for kind in NoticeKind}
 _ACTIONS = ("terminate", "stop", "hibernate")
 _INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
-_ACCOUNT = re.compile(r"^(\d{12}|unknown)$")
+_ACCOUNT = re.compile(r"[0-9]{12}|unknown")  # [0-9], not \d: \d takes any script's digits
+_SHOWN = reprlib.Repr()  # attributes set one by one: keyword arguments need Python 3.12
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 2, 60, 60, 4, 4
+
+
+def shown(value: Any) -> str:
+    """A short, safe rendering of a value for a rejection reason: bounded in length and depth, never raising.
+
+    reprlib rather than repr(): repr() of a body nested thousands of levels deep raises RecursionError, and of a large
+    one costs its whole size. Control characters come out escaped.
+    """
+    try:
+        return _SHOWN.repr(value)
+    except Exception:  # noqa: BLE001 - a reason must be produced whatever the value is
+        return f"<{type(value).__name__}>"
 
 
 def _text(value: Any, where: str, problems: list[str], max_length: int = 256) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= max_length:
-        problems.append(f"{where}: expected text of 1 to {max_length} characters, got {value!r:.80}")
+        problems.append(f"{where}: expected text of 1 to {max_length} characters, got {shown(value)}")
         return ""
     return value
 
 
 def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
-    """An ISO 8601 time as EventBridge writes it (2026-11-26T10:00:00Z); a time without a zone is UTC."""
+    """An ISO 8601 time as EventBridge writes it (2026-11-26T10:00:00Z), in UTC; a time without a zone is UTC.
+
+    Converted to UTC here, once: a time at the edge of what datetime holds (year 1 with a positive offset, year 9999
+    with a negative one) cannot be converted, and is rejected here rather than failing the alert later.
+    """
+    if not isinstance(value, str):
+        problems.append(f"{where}: expected an ISO 8601 time as text, got {shown(value)}")
+        return _EPOCH
     try:
         moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        problems.append(f"{where}: expected an ISO 8601 time, got {value!r:.80}")
-        return datetime.min.replace(tzinfo=UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        problems.append(f"{where}: not a time this handler can use: {shown(value)} ({exc})")
+        return _EPOCH
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def canonical_ip(text: str) -> str:
+    """One spelling per address: IPv6 has many (2001:db8::1 is 2001:0DB8:0:0:0:0:0:1); anything else is kept as is."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
 
 
 # ---- facts gathered about instances and what was done ----------------------------------------------------------
@@ -167,6 +206,13 @@ class InstanceFacts(NamedTuple):
     private_ips: tuple[str, ...]
     tags: dict[str, str]
     lifecycle: str = "on-demand"
+    vpc_id: str | None = None
+    ipv6_addresses: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """Every address an ip target group may know this instance by, in one canonical text form."""
+        return frozenset(canonical_ip(ip) for ip in (*self.private_ips, *self.ipv6_addresses))
 
     @property
     def name(self) -> str | None:

@@ -30,12 +30,14 @@ class InterruptionOutcome:
     @property
     def status(self) -> str:
         """One word for filter policies: drained, partial, failed, checkpointed, nothing-to-drain, alert-only,
-        instance-not-found."""
+        instance-not-found, already-terminated."""
         plan = self.plan
         if plan.lookup_error:
             return "failed"
         if plan.instance is None:
             return "instance-not-found"
+        if plan.instance.state == "terminated":
+            return "already-terminated"
         if not plan.drain:
             return "alert-only"
         if not self.drains:

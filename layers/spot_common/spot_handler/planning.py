@@ -9,7 +9,7 @@ from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.settings import Settings
 
 TARGET_GROUP_ARN = re.compile(
-    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$"
+    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
 )
 GAME_SERVER_GROUP_TAG = "GameLiftGameServerGroup"
 FLEET_TAG = "GameLiftFleetId"
@@ -73,7 +73,7 @@ def plan_interruption(
 
 
 def _add_target_group(plan: InstancePlan, value: str) -> None:
-    if not TARGET_GROUP_ARN.match(value):
+    if not TARGET_GROUP_ARN.fullmatch(value):
         if value not in plan.rejected_tag_values:
             plan.rejected_tag_values.append(value)
     elif value not in plan.target_group_arns:

@@ -31,11 +31,16 @@ def describe_instances(ec2, instance_ids: Iterable[str]) -> dict[str, InstanceFa
 
 def _facts(instance: dict) -> InstanceFacts:
     ips: list[str] = []
+    ipv6: list[str] = []
     for eni in instance.get("NetworkInterfaces", []):
         for address in eni.get("PrivateIpAddresses", []):
             ip = address.get("PrivateIpAddress")
             if ip and ip not in ips:
                 ips.append(ip)
+        for address in eni.get("Ipv6Addresses", []):
+            ip = address.get("Ipv6Address")
+            if ip and ip not in ipv6:
+                ipv6.append(ip)
     primary = instance.get("PrivateIpAddress")
     if primary and primary not in ips:
         ips.insert(0, primary)
@@ -47,4 +52,6 @@ def _facts(instance: dict) -> InstanceFacts:
         private_ips=tuple(ips),
         tags={t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])},
         lifecycle=instance.get("InstanceLifecycle", "on-demand"),
+        vpc_id=instance.get("VpcId"),
+        ipv6_addresses=tuple(ipv6),
     )

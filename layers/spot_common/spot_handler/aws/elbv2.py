@@ -7,6 +7,8 @@ import time
 import weakref
 from typing import NamedTuple
 
+from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
+
 DELAY_ATTRIBUTE = "deregistration_delay.timeout_seconds"
 # A mass reclaim touches the same target groups in batch after batch, and a delay once lowered stays lowered, so
 # each execution environment (one client each) remembers the delays it read or set for a few minutes instead of
@@ -15,6 +17,60 @@ DELAY_ATTRIBUTE = "deregistration_delay.timeout_seconds"
 DELAY_CACHE_SECONDS = 300.0
 _known_delays: weakref.WeakKeyDictionary[object, dict[str, tuple[int | None, float]]] = weakref.WeakKeyDictionary()
 _known_delays_lock = threading.Lock()
+
+
+# A target group's VPC and target type never change: remembered per execution environment for as long as it lives.
+_known_groups: weakref.WeakKeyDictionary[object, dict[str, TargetGroupFacts]] = weakref.WeakKeyDictionary()
+_DESCRIBE_ARNS_MAX = 20  # ARNs per DescribeTargetGroups: a conservative chunk (the API documents no limit)
+
+
+class TargetGroupFacts(NamedTuple):
+    arn: str
+    target_type: str  # instance, ip, lambda or alb
+    vpc_id: str | None
+
+
+class TargetGroupLookup(NamedTuple):
+    found: dict[str, TargetGroupFacts]
+    missing: dict[str, str]  # ARN -> why it could not be described (not found, access denied, ...)
+
+
+def describe_target_groups(elbv2, arns: list[str]) -> TargetGroupLookup:
+    """VPC and target type of each target group: one DescribeTargetGroups for up to 20 ARNs, then remembered.
+
+    One unknown ARN fails a whole DescribeTargetGroups (TargetGroupNotFound), so such a chunk is described again one
+    ARN at a time, to name the ARN that failed and still describe the others. Any other error fails its chunk.
+    """
+    with _known_delays_lock:
+        known = dict(_known_groups.get(elbv2, {}))
+    found = {arn: known[arn] for arn in arns if arn in known}
+    missing: dict[str, str] = {}
+    todo = [arn for arn in dict.fromkeys(arns) if arn not in found]
+    for start in range(0, len(todo), _DESCRIBE_ARNS_MAX):
+        chunk = todo[start : start + _DESCRIBE_ARNS_MAX]
+        try:
+            found.update(_describe(elbv2, chunk))
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "TargetGroupNotFound" or len(chunk) == 1:
+                missing |= dict.fromkeys(chunk, describe_error(exc))
+                continue
+            for arn in chunk:
+                try:
+                    found.update(_describe(elbv2, [arn]))
+                except AWS_ERRORS as single:
+                    missing[arn] = describe_error(single)
+    with _known_delays_lock:
+        _known_groups.setdefault(elbv2, {}).update(found)
+    return TargetGroupLookup(found, missing)
+
+
+def _describe(elbv2, arns: list[str]) -> dict[str, TargetGroupFacts]:
+    described = {}
+    for page in elbv2.get_paginator("describe_target_groups").paginate(TargetGroupArns=arns):
+        for group in page.get("TargetGroups", []):
+            arn = group["TargetGroupArn"]
+            described[arn] = TargetGroupFacts(arn, group.get("TargetType", "instance"), group.get("VpcId"))
+    return described
 
 
 class Registration(NamedTuple):
