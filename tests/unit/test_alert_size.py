@@ -15,6 +15,7 @@ from spot_handler.aws.notify import (
 from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.steps.target_groups import target_group_report
 
 from tests.support.events import load_event
 
@@ -33,7 +34,7 @@ def dense_outcome(groups: int, registrations: int) -> InterruptionOutcome:
     ]
     plan = InstancePlan(notice=notice, instance=facts, target_group_arns=[d.target_group_arn for d in drains])
     plan.drain = True
-    return InterruptionOutcome(plan=plan, drains=drains, seconds_left=90.0)
+    return InterruptionOutcome(plan=plan, reports=[target_group_report(plan, drains, notice.deadline)])
 
 
 def test_a_hundred_registrations_are_summarized_with_exact_counts():

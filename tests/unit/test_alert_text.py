@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from spot_handler.alert import SUBJECT_MAX, compose_alert, email_text, subject
 from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.steps.target_groups import target_group_report
 
 from tests.support.events import load_event
 
@@ -22,7 +24,8 @@ def outcome(
         notice.instance_id, "running", "c6g.large", "us-east-2a", ("10.0.0.1",), {"Name": name_tag}, "spot"
     )
     plan = InstancePlan(notice=notice, instance=facts if found else None, target_group_arns=[ARN], drain=found)
-    return InterruptionOutcome(plan=plan, drains=drains or [], seconds_left=97.4)
+    sent_at = notice.deadline - timedelta(seconds=97.4)  # deregistration requested 97.4 s before the deadline
+    return InterruptionOutcome(plan=plan, reports=[target_group_report(plan, drains or [], sent_at)])
 
 
 def test_subject_fits_sns_and_has_no_line_breaks_whatever_the_name_tag():

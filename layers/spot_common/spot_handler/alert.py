@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import textwrap
 import unicodedata
-from datetime import UTC, datetime
 
 from spot_handler.aws.notify import ALERT_MAX_BYTES, OutgoingAlert, entry_bytes
 from spot_handler.outcome import InterruptionOutcome
+from spot_handler.wording import iso_utc, when
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 EMAIL_WIDTH = 72
@@ -35,7 +35,7 @@ def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: 
     message = {
         "default": json.dumps(document, separators=(",", ":")),
         "email": text,
-        "sms": short_text(outcome),
+        "sms": subject(outcome),
     }
     notice = outcome.plan.notice
     instance = outcome.plan.instance
@@ -115,16 +115,14 @@ def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
         lines.append(f"Region    {notice.region}")
         lines.append("State     not found: already terminated, or not in this account and region")
     lines.append(f"Action    {notice.action_label}")
-    lines.append(f"Notice    {_when(notice.noticed_at)}")
+    lines.append(f"Notice    {when(notice.noticed_at)}")
     if notice.deadline:
-        lines.append(f"Deadline  {_when(notice.deadline)}")
+        lines.append(f"Deadline  {when(notice.deadline)}")
     if outcome.seconds_left is not None:
         lines.append(f"Drained   {outcome.seconds_left:.0f} s before the deadline")
-    lines += ["", "Target groups"]
-    lines += _drain_lines(outcome, listed)
-    if outcome.gamelift is not None:
-        lines += ["", "GameLift"]
-        lines += outcome.gamelift.summary_lines(listed)
+    for report in outcome.reports:  # every step's section, rendered the same way
+        section, _ = report.view(listed)
+        lines += ["", report.step, *section]
     failures = outcome.failures
     lines += ["", f"Failures ({len(failures)})" if failures else "Failures: none"]
     lines += [f"- {failure}" for failure in failures[:listed]]
@@ -155,50 +153,6 @@ def _headline(outcome: InterruptionOutcome) -> str:
     return f"{notice.kind.label}: EC2 will {notice.action} {notice.instance_id} by the deadline."
 
 
-def _drain_lines(outcome: InterruptionOutcome, listed: int) -> list[str]:
-    plan = outcome.plan
-    if plan.lookup_error:
-        return [f"- nothing drained: the instance could not be looked up ({plan.lookup_error})"]
-    if plan.instance is None:
-        return ["- nothing drained: the instance was not found"]
-    if plan.instance.state == "terminated":
-        return ["- nothing drained: the instance is already terminated (its load balancers have let it go)"]
-    if not plan.drain:
-        return ["- not drained: rebalance recommendations only alert (DrainOnRebalance=false)"]
-    if not outcome.drains:
-        return ["- nothing to drain: no target group tag and no Auto Scaling group target groups"]
-    lines = []
-    for drain in outcome.drains:
-        kind = f" ({drain.target_type})" if drain.target_type else ""
-        lines.append(f"- {drain.name}{kind}")
-        if drain.error and not drain.deregistered:
-            lines.append(f"    FAILED: {drain.error}")
-            continue
-        if drain.not_registered:
-            lines.append("    was not registered (done)")
-        else:
-            lines.append("    deregistered " + _listing(drain.deregistered, listed))
-        if drain.error:
-            lines.append(f"    {drain.error}")
-        if drain.delay_lowered_from is not None:
-            lines.append(f"    delay lowered {drain.delay_lowered_from} s -> {drain.delay_seconds} s")
-        elif drain.delay_seconds is not None and not drain.not_registered:
-            lines.append(f"    delay {drain.delay_seconds} s")
-    return lines
-
-
-def short_text(outcome: InterruptionOutcome) -> str:
-    return subject(outcome)
-
-
-def _listing(items: list[str], listed: int) -> str:
-    """The first `listed` items, and how many in all when some are left out."""
-    if len(items) <= listed:
-        return ", ".join(items)
-    shown = ", ".join(items[:listed])
-    return f"{shown}{', ' if shown else ''}and {len(items) - listed} more ({len(items)} in all)"
-
-
 def alert_document(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> dict:
     """The machine-readable alert (SQS, Lambda, HTTPS subscribers).
 
@@ -220,29 +174,18 @@ def alert_document(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> di
         "instanceFound": instance is not None,
         "region": notice.region,
         "account": notice.account,
-        "noticeTime": _iso(notice.noticed_at),
-        "deadline": _iso(notice.deadline) if notice.deadline else None,
+        "noticeTime": iso_utc(notice.noticed_at),
+        "deadline": iso_utc(notice.deadline) if notice.deadline else None,
         "outcome": outcome.status,
         "drainRequested": plan.drain,
         "secondsLeftAtDrain": round(outcome.seconds_left, 1) if outcome.seconds_left is not None else None,
-        "targetGroups": [
-            {
-                "arn": d.target_group_arn,
-                "name": d.name,
-                "targetType": d.target_type,
-                "deregisteredCount": len(d.deregistered),
-                "deregistered": d.deregistered,
-                "notRegistered": d.not_registered,
-                "deregistrationDelaySeconds": d.delay_seconds,
-                "delayLoweredFromSeconds": d.delay_lowered_from,
-                "error": d.error,
-            }
-            for d in outcome.drains
-        ],
-        "gameLift": outcome.gamelift.document() if outcome.gamelift is not None else None,
+        "targetGroups": [],
+        "gameLift": None,
         "failureCount": len(outcome.failures),
         "failures": outcome.failures,
     }
+    for report in outcome.reports:  # every step's member, the same way
+        document[report.key] = report.view(listed)[1]
     return _bounded(_cleaned(document), listed)
 
 
@@ -285,14 +228,6 @@ def _bounded(value, listed: int):
         if isinstance(item, list) and len(item) > listed:
             bounded[f"{key}Omitted"] = len(item) - listed
     return bounded
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _clip(text: str, limit: int) -> str:

@@ -28,7 +28,7 @@ def utcnow() -> datetime:
 @dataclass
 class DrainReport:
     drains: dict[str, list[TargetGroupDrain]] = field(default_factory=dict)  # instance id -> one per target group
-    seconds_left: dict[str, float] = field(default_factory=dict)  # instance id -> margin when deregistration was sent
+    sent_at: dict[str, datetime] = field(default_factory=dict)  # instance id -> when its first deregistration went out
 
     def for_instance(self, instance_id: str) -> list[TargetGroupDrain]:
         return self.drains.get(instance_id, [])
@@ -74,9 +74,8 @@ def drain_target_groups(
             sent_at = None
         for plan in by_group[arn]:
             report.drains.setdefault(plan.instance_id, []).append(drains[plan.instance_id])
-            if sent_at is not None and plan.notice.deadline is not None:
-                margin = (plan.notice.deadline - sent_at).total_seconds()
-                report.seconds_left[plan.instance_id] = min(margin, report.seconds_left.get(plan.instance_id, margin))
+            if sent_at is not None:
+                report.sent_at[plan.instance_id] = min(sent_at, report.sent_at.get(plan.instance_id, sent_at))
     return report
 
 

@@ -14,11 +14,14 @@ from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import publish_alerts
 from spot_handler.budget import DidNotFinish, TimeBudget
-from spot_handler.drain import drain_target_groups, utcnow
+from spot_handler.drain import utcnow
 from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.outcome import InterruptionOutcome
-from spot_handler.planning import InstancePlan, needs_checkpoint, plan_interruption
+from spot_handler.planning import InstancePlan, plan_interruption
 from spot_handler.settings import Settings
+from spot_handler.steps import Step, StepContext, run_steps
+from spot_handler.steps.gamelift_checkpoint import GameLiftCheckpointStep
+from spot_handler.steps.target_groups import TargetGroupsStep
 
 
 @dataclass
@@ -31,6 +34,10 @@ class NoticeResult:
     @property
     def handled(self) -> bool:
         return self.alert_error is None
+
+
+DRAIN_STEPS: tuple[Step, ...] = (TargetGroupsStep(),)  # safe to repeat: run before the claims are read
+OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(),)  # once per interruption, for the claimed ones
 
 
 def handle_notices(
@@ -48,39 +55,21 @@ def handle_notices(
     alerted here, and is delivered again.
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
+    context = StepContext(clients, settings, clock, budget)
     claims = NoticeClaims.open(clients.dynamodb, settings.idempotency_table_name)
     claiming = claims.start(notices)  # in the background, while the instances are looked up and drained
     plans = plan_notices(notices, clients, settings, budget)
     in_scope = [plan for plan in plans if plan.ignored_reason is None]
-    drained = drain_target_groups(clients.elbv2, in_scope, settings, clock, budget)  # first: nothing may delay it
+    reports = run_steps(DRAIN_STEPS, context, in_scope)  # first: nothing may delay taking instances out of service
 
     claimed = claiming.wait(budget)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     owned = [plan for plan in active if claimed.owned(plan.notice)]
-    checkpoints, checkpoint_error = _within(  # after deregistration was sent, for the interruptions claimed here
-        budget, "GameLift checkpoint", _checkpoint, clients, owned, settings, clock
-    )
-    outcomes = {
-        id(plan): InterruptionOutcome(
-            plan=plan,
-            drains=drained.for_instance(plan.instance_id) if plan.drain else [],
-            seconds_left=drained.seconds_left.get(plan.instance_id),
-            gamelift=(checkpoints or {}).get(plan.instance_id),
-            problems=[checkpoint_error] if checkpoint_error and needs_checkpoint(plan) else [],
-        )
-        for plan in active
-    }
+    reports = run_steps(OWNED_STEPS, context, owned, reports)
+    outcomes = {id(plan): InterruptionOutcome(plan, reports.get(plan.instance_id, [])) for plan in active}
 
-    alerts, failed = {}, {}
-    for i, plan in enumerate(owned):
-        try:
-            alerts[str(i)] = compose_alert(outcomes[id(plan)], entry_id=str(i))
-        except Exception as exc:  # noqa: BLE001 - one alert that cannot be written must not hold back the others
-            failed[str(i)] = f"alert could not be composed ({type(exc).__name__}: {exc})"
-    failed |= publish_alerts(clients.sns, settings.alert_topic_arn, list(alerts.values()))
-    alert_errors = {id(plan): failed.get(str(i)) for i, plan in enumerate(owned)}
+    alert_errors = _alert(clients, settings, [outcomes[id(plan)] for plan in owned])
     alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.owned(plan.notice)}
-
     results = [
         NoticeResult(
             notice=plan.notice,
@@ -94,21 +83,16 @@ def handle_notices(
     return results
 
 
-def _checkpoint(clients: AwsClients, plans: list[InstancePlan], settings: Settings, clock) -> dict:
-    """GameLift checkpoints; the module is loaded on first use, so fleets without GameLift never pay its import."""
-    if not any(needs_checkpoint(plan) for plan in plans):
-        return {}
-    from spot_handler.gamelift import checkpoint_game_sessions
-
-    return checkpoint_game_sessions(clients, plans, settings, clock)
-
-
-def _within(budget: TimeBudget, what: str, fn, *args):
-    """(fn's result, None), or (None, what did not finish) once the budget is spent."""
-    try:
-        return budget.run(what, fn, *args), None
-    except DidNotFinish as exc:
-        return None, str(exc)
+def _alert(clients: AwsClients, settings: Settings, outcomes: list[InterruptionOutcome]) -> dict[int, str | None]:
+    """Publish one alert per outcome; {id(plan): why its alert did not go out, or None}."""
+    alerts, failed = [], {}
+    for i, outcome in enumerate(outcomes):
+        try:
+            alerts.append(compose_alert(outcome, entry_id=str(i)))
+        except Exception as exc:  # noqa: BLE001 - one alert that cannot be written must not hold back the others
+            failed[str(i)] = f"alert could not be composed ({type(exc).__name__}: {exc})"
+    failed |= publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
+    return {id(outcome.plan): failed.get(str(i)) for i, outcome in enumerate(outcomes)}
 
 
 def plan_notices(

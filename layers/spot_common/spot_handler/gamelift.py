@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -30,6 +30,7 @@ from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.drain import utcnow
 from spot_handler.planning import InstancePlan, needs_checkpoint
 from spot_handler.settings import Settings
+from spot_handler.wording import iso_utc, plural
 
 logger = Logger(child=True)
 
@@ -104,12 +105,12 @@ class CheckpointReport:
             if count:
                 denied = sum(1 for c in self.game_sessions if c.players_denied)
                 lines.append(
-                    f"- {_plural(count, 'game session')} on {where}: new players denied on {denied}, "
-                    f"{_plural(self.player_count, 'player')} captured"
+                    f"- {plural(count, 'game session')} on {where}: new players denied on {denied}, "
+                    f"{plural(self.player_count, 'player')} captured"
                 )
                 for c in self.game_sessions[:listed]:
                     s = c.session
-                    lines.append(f"  {s.name or 'unnamed'} at {_address(s)}, {_plural(len(c.players), 'player')}")
+                    lines.append(f"  {s.name or 'unnamed'} at {_address(s)}, {plural(len(c.players), 'player')}")
                     lines.append(f"    {s.game_session_id}")  # its own line: ids are long, e-mail lines are short
                 if count > listed:
                     lines.append(f"  and {count - listed} more")
@@ -121,7 +122,7 @@ class CheckpointReport:
                 marked = sum(1 for s in self.game_servers if s.marked_utilized)
                 already = sum(1 for s in self.game_servers if s.server.utilization_status == "UTILIZED")
                 lines.append(
-                    f"- {_plural(count, 'game server')} of group {self.game_server_group} on this instance: "
+                    f"- {plural(count, 'game server')} of group {self.game_server_group} on this instance: "
                     f"{marked} marked UTILIZED, {already} already UTILIZED"
                 )
                 for s in self.game_servers[:listed]:
@@ -135,7 +136,7 @@ class CheckpointReport:
         if total:
             table = self.table_name or "(no table configured)"
             lines.append(
-                f"- checkpoint: {self.stored_count} of {_plural(total, 'item')} stored in {table} "
+                f"- checkpoint: {self.stored_count} of {plural(total, 'item')} stored in {table} "
                 f"({PARTITION_KEY} = {self.instance_id})"
             )
         return lines
@@ -149,7 +150,7 @@ class CheckpointReport:
         return {
             "checkpointTable": self.table_name or None,
             "checkpointPartitionKey": {PARTITION_KEY: self.instance_id},
-            "capturedAt": _iso(self.captured_at),
+            "capturedAt": iso_utc(self.captured_at),
             "gameServerGroup": self.game_server_group,
             "fleetId": self.fleet_id,
             "computeName": self.compute_name,
@@ -360,8 +361,8 @@ def _common(plan: InstancePlan, captured_at: datetime, kind: str, checkpoint_id:
         "detailType": notice.kind.value,
         "region": notice.region,
         "account": notice.account,
-        "deadline": _iso(notice.deadline),
-        "capturedAt": _iso(captured_at),
+        "deadline": iso_utc(notice.deadline, millis=True),
+        "capturedAt": iso_utc(captured_at, millis=True),
         TTL_ATTRIBUTE: int((captured_at + CHECKPOINT_RETENTION).timestamp()),
     }
 
@@ -378,9 +379,9 @@ def _server_item(plan: InstancePlan, captured_at: datetime, c: GameServerCheckpo
         "claimStatus": s.claim_status,
         "utilizationStatus": s.utilization_status,
         "markedUtilized": c.marked_utilized,
-        "registrationTime": _iso(s.registration_time),
-        "lastClaimTime": _iso(s.last_claim_time),
-        "lastHealthCheckTime": _iso(s.last_health_check_time),
+        "registrationTime": iso_utc(s.registration_time, millis=True),
+        "lastClaimTime": iso_utc(s.last_claim_time, millis=True),
+        "lastHealthCheckTime": iso_utc(s.last_health_check_time, millis=True),
     }
 
 
@@ -408,7 +409,7 @@ def _session_item(plan: InstancePlan, captured_at: datetime, c: GameSessionCheck
         "maximumPlayerSessionCount": s.maximum_player_session_count,
         "currentPlayerSessionCount": s.current_player_session_count,
         "creatorId": s.creator_id,
-        "creationTime": _iso(s.creation_time),
+        "creationTime": iso_utc(s.creation_time, millis=True),
         "rosterComplete": c.roster_read,
         "playerCount": len(c.players),
         "players": [
@@ -417,23 +418,13 @@ def _session_item(plan: InstancePlan, captured_at: datetime, c: GameSessionCheck
                 "playerId": p.player_id,
                 "status": p.status,
                 "playerData": p.player_data,
-                "creationTime": _iso(p.creation_time),
+                "creationTime": iso_utc(p.creation_time, millis=True),
             }
             for p in c.players
         ],
     }
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _address(session: gl.GameSession) -> str:
     host = session.dns_name or session.ip_address or "no address"
     return f"{host}:{session.port}" if session.port else host
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

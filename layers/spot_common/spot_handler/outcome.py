@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from spot_handler.models import TargetGroupDrain
 from spot_handler.planning import InstancePlan
+from spot_handler.steps import StepReport
 
 
 @dataclass
 class InterruptionOutcome:
     plan: InstancePlan
-    drains: list[TargetGroupDrain] = field(default_factory=list)
-    seconds_left: float | None = None  # margin to the deadline when deregistration was sent
-    gamelift: Any = None  # spot_handler.gamelift.CheckpointReport when GameLift resources were found
-    problems: list[str] = field(default_factory=list)  # failures outside draining, named for the alert
+    reports: list[StepReport] = field(default_factory=list)  # one per step that applied, in the order they ran
+    problems: list[str] = field(default_factory=list)  # failures outside the steps, named for the alert
+
+    @property
+    def drains(self) -> list[TargetGroupDrain]:
+        return [d for r in self.reports if r.key == "targetGroups" for d in r.data or []]
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Margin to the deadline when the first drain request went out (None: nothing sent, or no deadline)."""
+        sent = [r.sent_at for r in self.reports if r.sent_at is not None]
+        deadline = self.plan.notice.deadline
+        return (deadline - min(sent)).total_seconds() if sent and deadline is not None else None
 
     @property
     def failures(self) -> list[str]:
         found = [f"instance lookup: {self.plan.lookup_error}"] if self.plan.lookup_error else []
-        found += [f"target group {d.name}: {d.error}" for d in self.drains if d.error]
-        found += [f"tag value {v!r} is not a target group ARN" for v in self.plan.rejected_tag_values]
         found += self.plan.problems
-        if self.gamelift is not None:
-            found += self.gamelift.failures
+        for report in self.reports:
+            found += report.failures
         return found + self.problems
 
     @property
@@ -40,11 +47,11 @@ class InterruptionOutcome:
             return "already-terminated"
         if not plan.drain:
             return "alert-only"
-        if not self.drains:
+        attempts = sum(r.drain_attempts for r in self.reports)
+        if not attempts:
             if self.failures:
                 return "failed"
-            return "checkpointed" if self.gamelift is not None else "nothing-to-drain"
-        ok = [d for d in self.drains if d.ok]
-        if not ok:
+            return "checkpointed" if any(r.key == "gameLift" for r in self.reports) else "nothing-to-drain"
+        if not sum(r.drained for r in self.reports):
             return "failed"
         return "partial" if self.failures else "drained"

@@ -1,0 +1,104 @@
+"""Steps: each thing the handler does for interrupted instances, one module each, all reporting the same way.
+
+`flow.handle_notices` runs two lists of steps:
+- drain steps (DRAIN_STEPS): safe to repeat, so they run first, before the idempotency claims are read: nothing may
+  delay taking an instance out of service;
+- owned steps (OWNED_STEPS): run once per interruption, for the notices this invocation claimed (or, for steps that
+  act on one signal, such as completing its lifecycle action, for every signal of the interruption).
+
+A step is an object with a `name`, an `applies(plan)` test and `run(context, plans, earlier)` returning one
+StepReport per instance it applies to. The alert renders every report the same way (a section of the e-mail, a
+member of the JSON), and a step that fails or runs out of time is reported as a failure of that step for each
+instance it applies to: it never stops the others. Adding an action: one module here, one wrapper in `aws/`, its
+IAM statement in template.yaml, and its name in the list below (docs/adding-a-step.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from spot_handler.aws import AwsClients
+from spot_handler.budget import DidNotFinish, TimeBudget
+from spot_handler.planning import InstancePlan
+from spot_handler.settings import Settings
+
+logger = Logger(child=True)
+
+
+@dataclass
+class StepReport:
+    """What one step did for one instance."""
+
+    step: str  # the e-mail section's title: "Target groups", "GameLift", "Lifecycle action"
+    key: str  # the JSON alert's member: "targetGroups", "gameLift", "lifecycleAction"
+    # (e-mail lines, JSON member) listing at most n items of each list: the alert asks for fewer when it is too large
+    render: Callable[[int], tuple[list[str], Any]] | None = None
+    failures: list[str] = field(default_factory=list)  # each names what failed and why
+    drain_attempts: int = 0  # drain steps: places the instance was to be taken out of (target groups, ...)
+    drained: int = 0  # drain steps: of those, how many took it out (or found it already out)
+    acted: bool = False  # the step did something for this instance (a checkpoint stored, an action completed)
+    sent_at: datetime | None = None  # drain steps: when the first drain request went out
+    data: Any = None  # the step's own record, for later steps of the same invocation (e.g. what was deregistered)
+
+    def view(self, listed: int) -> tuple[list[str], Any]:
+        if self.render is not None:
+            return self.render(listed)
+        return [f"- {failure}" for failure in self.failures[:listed]], None
+
+
+@dataclass
+class StepContext:
+    clients: AwsClients
+    settings: Settings
+    clock: Callable[[], datetime]
+    budget: TimeBudget
+
+
+class Step(Protocol):
+    name: str
+
+    def applies(self, plan: InstancePlan) -> bool: ...
+
+    def run(
+        self, context: StepContext, plans: list[InstancePlan], earlier: dict[str, list[StepReport]]
+    ) -> dict[str, StepReport]: ...
+
+
+def run_steps(
+    steps: tuple[Step, ...],
+    context: StepContext,
+    plans: list[InstancePlan],
+    reports: dict[str, list[StepReport]] | None = None,
+) -> dict[str, list[StepReport]]:
+    """Run each step on the plans it applies to, in order, within the budget; reports added per instance id.
+
+    One instance appears once however many of its notices are in the batch: no step acts twice on it here.
+    """
+    reports = reports if reports is not None else {}
+    for step in steps:
+        chosen: dict[str, InstancePlan] = {}
+        for plan in plans:
+            if step.applies(plan):
+                chosen.setdefault(plan.instance_id, plan)
+        if not chosen:
+            continue
+        try:
+            done = context.budget.run(step.name, step.run, context, list(chosen.values()), reports)
+        except DidNotFinish as exc:
+            done = {i: StepReport(step.name, _key(step), failures=[f"{step.name}: {exc}"]) for i in chosen}
+        except Exception as exc:
+            logger.exception("step failed unexpectedly", extra={"step": step.name})
+            reason = f"{step.name} stopped by an unexpected error: {type(exc).__name__}: {exc}"
+            done = {i: StepReport(step.name, _key(step), failures=[reason]) for i in chosen}
+        for instance_id, report in done.items():
+            reports.setdefault(instance_id, []).append(report)
+    return reports
+
+
+def _key(step: Step) -> str:
+    return getattr(step, "key", step.name)

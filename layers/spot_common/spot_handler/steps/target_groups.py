@@ -1,0 +1,89 @@
+"""Drain step: take the instance out of every ELBv2 target group it serves (drain.py does the work, batched)."""
+
+from __future__ import annotations
+
+from spot_handler.drain import drain_target_groups
+from spot_handler.models import TargetGroupDrain
+from spot_handler.planning import InstancePlan
+from spot_handler.steps import StepContext, StepReport
+from spot_handler.wording import listing
+
+
+class TargetGroupsStep:
+    name = "Target groups"
+    key = "targetGroups"
+
+    def applies(self, plan: InstancePlan) -> bool:
+        return True  # every alert has this section: it says why nothing was drained, when nothing was
+
+    def run(self, context: StepContext, plans: list[InstancePlan], earlier) -> dict[str, StepReport]:
+        settings, clock, budget = context.settings, context.clock, context.budget
+        drained = drain_target_groups(context.clients.elbv2, plans, settings, clock, budget)
+        return {
+            plan.instance_id: target_group_report(
+                plan,
+                drained.for_instance(plan.instance_id) if plan.drain else [],
+                drained.sent_at.get(plan.instance_id),
+            )
+            for plan in plans
+        }
+
+
+def target_group_report(plan: InstancePlan, drains: list[TargetGroupDrain], sent_at=None) -> StepReport:
+    failures = [f"target group {d.name}: {d.error}" for d in drains if d.error]
+    failures += [f"tag value {v!r} is not a target group ARN" for v in plan.rejected_tag_values]
+    return StepReport(
+        step=TargetGroupsStep.name,
+        key=TargetGroupsStep.key,
+        render=lambda listed: (_lines(plan, drains, listed), [_document(d) for d in drains]),
+        failures=failures,
+        drain_attempts=len(drains),
+        drained=sum(1 for d in drains if d.ok),
+        sent_at=sent_at,
+        data=drains,
+    )
+
+
+def _lines(plan: InstancePlan, drains: list[TargetGroupDrain], listed: int) -> list[str]:
+    if plan.lookup_error:
+        return [f"- nothing drained: the instance could not be looked up ({plan.lookup_error})"]
+    if plan.instance is None:
+        return ["- nothing drained: the instance was not found"]
+    if plan.instance.state == "terminated":
+        return ["- nothing drained: the instance is already terminated (its load balancers have let it go)"]
+    if not plan.drain:
+        return ["- not drained: rebalance recommendations only alert (DrainOnRebalance=false)"]
+    if not drains:
+        return ["- nothing to drain: no target group tag and no Auto Scaling group target groups"]
+    lines = []
+    for drain in drains:
+        kind = f" ({drain.target_type})" if drain.target_type else ""
+        lines.append(f"- {drain.name}{kind}")
+        if drain.error and not drain.deregistered:
+            lines.append(f"    FAILED: {drain.error}")
+            continue
+        if drain.not_registered:
+            lines.append("    was not registered (done)")
+        else:
+            lines.append("    deregistered " + listing(drain.deregistered, listed))
+        if drain.error:
+            lines.append(f"    {drain.error}")
+        if drain.delay_lowered_from is not None:
+            lines.append(f"    delay lowered {drain.delay_lowered_from} s -> {drain.delay_seconds} s")
+        elif drain.delay_seconds is not None and not drain.not_registered:
+            lines.append(f"    delay {drain.delay_seconds} s")
+    return lines
+
+
+def _document(d: TargetGroupDrain) -> dict:
+    return {
+        "arn": d.target_group_arn,
+        "name": d.name,
+        "targetType": d.target_type,
+        "deregisteredCount": len(d.deregistered),
+        "deregistered": d.deregistered,
+        "notRegistered": d.not_registered,
+        "deregistrationDelaySeconds": d.delay_seconds,
+        "delayLoweredFromSeconds": d.delay_lowered_from,
+        "error": d.error,
+    }
