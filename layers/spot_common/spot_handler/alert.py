@@ -7,6 +7,7 @@ import textwrap
 import unicodedata
 
 from spot_handler.aws.notify import ALERT_MAX_BYTES, OutgoingAlert, entry_bytes
+from spot_handler.models import target_group_name
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.wording import iso_utc, when
 
@@ -241,3 +242,79 @@ def _clip(text: str, limit: int) -> str:
 
 def _units(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: str) -> OutgoingAlert:
+    """The second alert of an interruption whose registrations were still draining just before its deadline.
+
+    `check` is the followups.Check that looked; `draining` {target group ARN: registrations still draining}.
+    """
+    count = sum(len(targets) for targets in draining.values())
+    where = check.availability_zone or check.region
+    name = f" ({check.instance_name})" if check.instance_name else ""
+    head = f"Spot interruption: {check.instance_id}"
+    tail = f" in {where}: drain unfinished, {count} still draining"
+    room = SUBJECT_MAX - len(head) - len(tail) - 3
+    title = " ".join(
+        printable(head + (f" ({_clip(check.instance_name, room)})" if name and room >= 4 else "") + tail).split()
+    )
+    groups = [
+        {
+            "arn": arn,
+            "name": target_group_name(arn),
+            "stillDrainingCount": len(targets),
+            "stillDraining": targets,
+            "deregistrationDelaySeconds": check.delays.get(arn),
+        }
+        for arn, targets in sorted(draining.items())
+    ]
+    lines = [
+        f"Drain unfinished: {check.instance_id}{name} still had {count} registration(s) draining "
+        f"{int((check.deadline - check.due).total_seconds())} s before its deadline.",
+        "Connections still open then may be cut when the instance goes.",
+        "",
+        f"Instance  {check.instance_id}{name}",
+        f"Zone      {where} ({check.region})",
+        f"Deadline  {when(check.deadline)}",
+        "",
+        "Still draining",
+    ]
+    for group in groups:
+        delay = group["deregistrationDelaySeconds"]
+        lines.append(f"- {group['name']}: {group['stillDrainingCount']}" + (f", delay {delay} s" if delay else ""))
+        lines.append("    " + ", ".join(group["stillDraining"][:LISTED_MAX]))
+    lines += ["", f"Notice id {check.notice_id}", f"Account {check.account}"]
+    document = {
+        "schema": "spot-interruption-alert/1",
+        "noticeId": check.notice_id,
+        "detailType": "EC2 Spot Instance Interruption Warning",
+        "instanceId": check.instance_id,
+        "instanceName": check.instance_name,
+        "availabilityZone": check.availability_zone,
+        "region": check.region,
+        "account": check.account,
+        "deadline": iso_utc(check.deadline),
+        "checkedAt": iso_utc(check.due),
+        "outcome": "drain-unfinished",
+        "stillDrainingCount": count,
+        "targetGroups": groups,
+        "failures": [],
+    }
+    text = "\n".join(wrapped for line in lines for wrapped in _wrap(printable(line))) + "\n"
+    message = {
+        "default": json.dumps(_bounded(_cleaned(document), LISTED_MAX), separators=(",", ":")),
+        "email": text,
+        "sms": _clip(title, SUBJECT_MAX),
+    }
+    attributes = {
+        "event_type": "EC2 Spot Instance Interruption Warning",
+        "instance_id": check.instance_id,
+        "availability_zone": check.availability_zone or "",
+        "outcome": "drain-unfinished",
+    }
+    return OutgoingAlert(
+        entry_id=entry_id,
+        subject=_clip(title, SUBJECT_MAX),
+        message=json.dumps(message),
+        attributes={key: printable(value) or "unknown" for key, value in attributes.items()},
+    )

@@ -15,12 +15,15 @@ from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import publish_alerts
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
+from spot_handler.followups import schedule
 from spot_handler.models import InstanceFacts, InterruptionNotice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, plan_interruption
 from spot_handler.settings import Settings
-from spot_handler.steps import Step, StepContext, run_steps
+from spot_handler.steps import Step, StepContext, StepReport, run_steps
+from spot_handler.steps.deadline_check import DeadlineCheckStep
 from spot_handler.steps.gamelift_checkpoint import GameLiftCheckpointStep
+from spot_handler.steps.lifecycle import LifecycleStep
 from spot_handler.steps.target_groups import TargetGroupsStep
 
 
@@ -37,7 +40,8 @@ class NoticeResult:
 
 
 DRAIN_STEPS: tuple[Step, ...] = (TargetGroupsStep(),)  # safe to repeat: run before the claims are read
-OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(),)  # once per interruption, for the claimed ones
+# Once per interruption, for the ones claimed here; LifecycleStep once per lifecycle signal (steps/lifecycle.py).
+OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(), LifecycleStep(), DeadlineCheckStep())
 
 
 def handle_notices(
@@ -47,12 +51,13 @@ def handle_notices(
     clock: Callable[[], datetime] = utcnow,
     budget: TimeBudget | None = None,
 ) -> list[NoticeResult]:
-    """Drain, checkpoint and alert for a batch of notices; one result per notice, in the same order.
+    """Drain, checkpoint, complete lifecycle actions and alert for a batch of notices; one result per notice.
 
     Work before the alert runs within the time budget (budget.py); what did not finish is named in the alert.
     Idempotency (aws/claims.py): draining never waits for the claims, since it is harmless twice. Then an
     interruption already alerted is skipped; one claimed elsewhere, or whose claim is unknown, is not checkpointed or
-    alerted here, and is delivered again.
+    alerted here, and is delivered again. Every signal of one interruption (a Spot warning, a lifecycle action) is one
+    incident: one alert, from the first signal; a later one still completes its own lifecycle action.
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     context = StepContext(clients, settings, clock, budget)
@@ -65,22 +70,46 @@ def handle_notices(
     claimed = claiming.wait(budget)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     owned = [plan for plan in active if claimed.owned(plan.notice)]
-    reports = run_steps(OWNED_STEPS, context, owned, reports)
-    outcomes = {id(plan): InterruptionOutcome(plan, reports.get(plan.instance_id, [])) for plan in active}
+    owned_ids = {id(plan) for plan in owned}
+    alerting = list({plan.notice.interruption_key: plan for plan in reversed(owned)}.values())[::-1]  # first each
+    signals = [plan for plan in in_scope if plan.notice.lifecycle is not None]
+    reports = run_steps(OWNED_STEPS, context, alerting, reports, signals=signals)
+    _schedule_follow_ups(context, reports)
+    outcomes = {id(plan): InterruptionOutcome(plan, reports.get(plan.instance_id, [])) for plan in alerting}
 
-    alert_errors = _alert(clients, settings, [outcomes[id(plan)] for plan in owned])
+    alert_errors = _alert(clients, settings, list(outcomes.values()))
+    first = {plan.notice.interruption_key: plan for plan in alerting}
+    alert_errors |= {  # a later signal of an interruption shares its first signal's fate
+        id(plan): alert_errors[id(first[plan.notice.interruption_key])] for plan in owned if id(plan) not in outcomes
+    }
     alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.owned(plan.notice)}
     results = [
         NoticeResult(
             notice=plan.notice,
             outcome=outcomes.get(id(plan)),
             alert_error=alert_errors.get(id(plan)),
-            duplicate=claimed.done(plan.notice),
+            duplicate=claimed.done(plan.notice) or (id(plan) in owned_ids and id(plan) not in outcomes),
         )
         for plan in plans
     ]
     claims.settle(claimed, [r.notice for r in results if r.handled], [r.notice for r in results if not r.handled])
     return results
+
+
+def _schedule_follow_ups(context: StepContext, reports: dict[str, list[StepReport]]) -> None:
+    """Send the follow-ups the steps asked for, together; a failure is named on the step that asked."""
+    asking = [r for instance in reports.values() for r in instance if r.follow_up is not None]
+    if not asking:
+        return
+    queue_url, sqs = context.settings.notice_queue_url, context.clients.sqs
+    try:
+        errors = context.budget.run(
+            "follow-up scheduling", schedule, sqs, queue_url, [r.follow_up for r in asking], context.clock()
+        )
+    except DidNotFinish as exc:
+        errors = [str(exc)]
+    for report in asking if errors else []:
+        report.failures.append(f"{report.step}: follow-up not scheduled ({'; '.join(errors)[:300]})")
 
 
 def _alert(clients: AwsClients, settings: Settings, outcomes: list[InterruptionOutcome]) -> dict[int, str | None]:

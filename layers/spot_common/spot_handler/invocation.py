@@ -13,13 +13,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from spot_handler.alert import compose_drain_unfinished
 from spot_handler.aws import AwsClients
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
-from spot_handler.aws.notify import park_in_dead_letter_queue
+from spot_handler.aws.notify import park_in_dead_letter_queue, publish_alerts
 from spot_handler.budget import TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.flow import NoticeResult, handle_notices
-from spot_handler.models import InterruptionNotice, MalformedNotice, parse_notice
+from spot_handler.followups import Check, FollowUpReport, handle_follow_ups, is_follow_up, parse_follow_up
+from spot_handler.models import InterruptionNotice, MalformedNotice, from_json, parse_notice
 from spot_handler.settings import Settings
 
 logger = Logger(child=True)
@@ -35,6 +37,7 @@ class InvocationReport:
     rejected: list[str] = field(default_factory=list)  # reasons of the malformed records
     batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
     duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
+    follow_ups: FollowUpReport | None = None  # what the follow-up records of the batch did
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -57,25 +60,34 @@ def handle_invocation(
 def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
     report = InvocationReport()
     accepted: list[tuple[str, InterruptionNotice]] = []
+    follow_ups: list[tuple[str, list[Check]]] = []
     rejected: list[tuple[str, Any, str]] = []  # (message id, body, reason)
     for record in records:
         message_id = record.get("messageId") if isinstance(record, dict) else None
         message_id = message_id if isinstance(message_id, str) else ""
         body = record.get("body", "") if isinstance(record, dict) else record
         try:
-            accepted.append((message_id, read_notice(body)))
+            read = read_record(body)
         except MalformedNotice as exc:
             rejected.append((message_id, body, exc.reason))
+            continue
+        if isinstance(read, InterruptionNotice):
+            accepted.append((message_id, read))
+        else:
+            follow_ups.append((message_id, read))
 
     unique: dict[str, InterruptionNotice] = {}
     for _, notice in accepted:
-        # One interruption, one notice: EventBridge may deliver an event twice, EC2 may send it again with a new id.
-        unique.setdefault(notice.interruption_key, notice)
+        # One signal, one notice: EventBridge may deliver an event twice, EC2 may send it again with a new id.
+        unique.setdefault(notice.signal_key, notice)
     report.duplicates = len(accepted) - len(unique)
     report.results = handle_notices(list(unique.values()), clients, settings, clock, budget) if unique else []
     report.duplicates += sum(1 for r in report.results if r.duplicate)
-    failed_keys = {r.notice.interruption_key for r in report.results if not r.handled}
-    report.batch_item_failures += [mid for mid, notice in accepted if notice.interruption_key in failed_keys]
+    failed_keys = {r.notice.signal_key for r in report.results if not r.handled}
+    report.batch_item_failures += [mid for mid, notice in accepted if notice.signal_key in failed_keys]
+    if follow_ups:  # after the notices: looking again at old drains never delays a new one
+        report.follow_ups, failed = _follow_up(follow_ups, clients, settings, clock)
+        report.batch_item_failures += failed
 
     # Malformed records are parked after the valid ones are handled, so a slow DLQ never delays a drain or an alert.
     for message_id, body, reason in rejected:
@@ -85,25 +97,52 @@ def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, cl
     return report
 
 
-def read_notice(body: Any) -> InterruptionNotice:
-    """parse_notice, with any failure at all a MalformedNotice: one record must never fail its batch.
+def read_record(body: Any) -> InterruptionNotice | list[Check]:
+    """A notice, or the checks of one of the handler's own follow-ups; any failure at all is a MalformedNotice: one
+    record must never fail its batch.
 
-    parse_notice names every problem it knows of; the broad except is the net under it for whatever it does not.
+    The parsers name every problem they know of; the broad except is the net under them for whatever they do not.
     """
     try:
-        return parse_notice(body)
+        body = from_json(body)
+        return parse_follow_up(body) if is_follow_up(body) else parse_notice(body)
     except MalformedNotice:
         raise
     except Exception as exc:  # noqa: BLE001 - parked with the reason instead of failing every record of the batch
         raise MalformedNotice(f"body: could not be read as a notice ({type(exc).__name__})") from None
 
 
+def _follow_up(
+    records: list[tuple[str, list[Check]]], clients: AwsClients, settings: Settings, clock
+) -> tuple[FollowUpReport, list[str]]:
+    """Handle the follow-ups of the batch together (one DescribeTargetHealth per target group for all of them), and
+    publish a second alert for each interruption still draining at its deadline. The records whose alert did not
+    go out are delivered again."""
+    checks = [check for _, record_checks in records for check in record_checks]
+    follow_ups = handle_follow_ups(checks, clients, settings.notice_queue_url, clock)
+    alerts = [compose_drain_unfinished(check, left, str(i)) for i, (check, left) in enumerate(follow_ups.unfinished)]
+    failed = publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
+    unsent = {id(follow_ups.unfinished[int(entry)][0]) for entry in failed}
+    for check, _ in follow_ups.unfinished:
+        logger.warning("drain unfinished at the deadline", extra={"instance_id": check.instance_id})
+    for check in follow_ups.finished_in_time:
+        logger.info("drain finished before the deadline", extra={"instance_id": check.instance_id})
+    for failure in follow_ups.failures:
+        logger.error("follow-up failed", extra={"failure": failure})
+    return follow_ups, [mid for mid, record_checks in records if any(id(c) in unsent for c in record_checks)]
+
+
 def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
     try:
-        notice = read_notice(event)
+        notice = read_record(event)
     except MalformedNotice as exc:
         _park(clients, settings, event, exc.reason, origin="direct-invocation")
         raise
+    if not isinstance(notice, InterruptionNotice):  # a follow-up, invoked directly (sam local invoke)
+        follow_ups, failed = _follow_up([("direct-invocation", notice)], clients, settings, clock)
+        if failed:
+            raise AlertNotPublished("drain-unfinished alert not published")
+        return InvocationReport(follow_ups=follow_ups)
     report = InvocationReport(results=handle_notices([notice], clients, settings, clock, budget))
     report.duplicates = sum(1 for r in report.results if r.duplicate)
     failed = [r for r in report.results if not r.handled]

@@ -24,17 +24,39 @@ class NoticeKind(str, enum.Enum):
     SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
     REBALANCE_RECOMMENDATION = "EC2 Instance Rebalance Recommendation"
     CAPACITY_RESERVATION_INTERRUPTION = "EC2 Capacity Reservation Instance Interruption Warning"
+    LIFECYCLE_TERMINATE = "EC2 Instance-terminate Lifecycle Action"
 
     @property
     def label(self) -> str:
         return _KIND_LABELS[self]
+
+    @property
+    def source(self) -> str:
+        return "aws.autoscaling" if self is NoticeKind.LIFECYCLE_TERMINATE else "aws.ec2"
 
 
 _KIND_LABELS = {
     NoticeKind.SPOT_INTERRUPTION: "Spot interruption",
     NoticeKind.REBALANCE_RECOMMENDATION: "Rebalance recommendation",
     NoticeKind.CAPACITY_RESERVATION_INTERRUPTION: "Capacity Reservation interruption",
+    NoticeKind.LIFECYCLE_TERMINATE: "Auto Scaling termination",
 }
+
+
+class LifecycleAction(NamedTuple):
+    """The terminate lifecycle action an Auto Scaling notice asks the handler to complete."""
+
+    token: str
+    group_name: str
+    hook_name: str
+    origin: str | None = None  # AutoScalingGroup, WarmPool, ...: where the instance comes from
+    destination: str | None = None  # EC2 (terminated) or WarmPool (kept, stopped): where it goes
+
+    @property
+    def where_to(self) -> str:
+        if self.destination == "WarmPool":
+            return "back to the group's warm pool"
+        return "terminated"
 
 
 class MalformedNotice(ValueError):
@@ -56,11 +78,25 @@ class InterruptionNotice(NamedTuple):
     deadline: datetime | None
     region: str
     account: str
+    lifecycle: LifecycleAction | None = None  # terminate lifecycle actions only
+
+    @property
+    def incident(self) -> str:
+        """What this notice is part of: every interruption-class signal for an instance (Spot warning, Capacity
+        Reservation warning, terminate lifecycle action) is one interruption; a rebalance recommendation is advice."""
+        return "interruption" if self.is_interruption else self.kind.value
 
     @property
     def interruption_key(self) -> str:
-        """Same for every notice of one interruption: EventBridge re-sends (same id) and EC2 re-notices (new id)."""
-        return f"{self.instance_id}#{self.kind.value}"
+        """Same for every notice of one interruption: EventBridge re-sends (same id), EC2 re-notices (new id), and
+        the other signals of the same interruption (a Spot warning and its lifecycle action)."""
+        return f"{self.account}#{self.instance_id}#{self.incident}"
+
+    @property
+    def signal_key(self) -> str:
+        """Same only for copies of one signal: two of them in a batch are one. A Spot warning and a lifecycle action
+        of the same interruption are two signals (each has work only it can do)."""
+        return f"{self.interruption_key}#{self.lifecycle.token if self.lifecycle else self.kind.value}"
 
     @property
     def is_interruption(self) -> bool:
@@ -70,7 +106,20 @@ class InterruptionNotice(NamedTuple):
     def action_label(self) -> str:
         if self.kind is NoticeKind.REBALANCE_RECOMMENDATION:
             return "rebalance recommended (no interruption yet)"
+        if self.lifecycle is not None:
+            origin = f", from {self.lifecycle.origin}" if self.lifecycle.origin else ""
+            return f"terminate (lifecycle hook {self.lifecycle.hook_name}{origin}; {self.lifecycle.where_to})"
         return {"terminate": "terminate", "stop": "stop", "hibernate": "hibernate"}.get(self.action or "", "terminate")
+
+
+def from_json(body: Any) -> Any:
+    """A record's body as a value: text is read as JSON (MalformedNotice if it is not), anything else kept."""
+    if not isinstance(body, (str, bytes, bytearray)):
+        return body
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser's stack
+        raise MalformedNotice(f"body: not JSON ({shown(exc)})") from None
 
 
 def parse_notice(event: Any) -> InterruptionNotice:
@@ -78,19 +127,16 @@ def parse_notice(event: Any) -> InterruptionNotice:
 
     Only what the handler uses is checked; any other field, documented or not, is accepted and ignored.
     """
-    if isinstance(event, (str, bytes, bytearray)):
-        try:
-            event = json.loads(event)
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser's stack
-            raise MalformedNotice(f"body: not JSON ({shown(exc)})") from None
+    event = from_json(event)
     if not isinstance(event, dict):
         raise MalformedNotice(f"body: expected a JSON object, got {type(event).__name__}")
     problems: list[str] = []
     notice_id = _text(event.get("id"), "id", problems, max_length=128)
-    if event.get("source") != "aws.ec2":
-        problems.append(f"source: expected 'aws.ec2', got {shown(event.get('source'))}")
     detail_type = event.get("detail-type")
     kind = _DETAIL_TYPES.get(detail_type) if isinstance(detail_type, str) else None
+    source = kind.source if kind else "aws.ec2"
+    if event.get("source") != source:
+        problems.append(f"source: expected {source!r}, got {shown(event.get('source'))}")
     if kind is None:
         problems.append(f"detail-type: not a notice this handler supports: {shown(detail_type)}")
     noticed_at = _timestamp(event.get("time"), "time", problems)
@@ -101,9 +147,12 @@ def parse_notice(event: Any) -> InterruptionNotice:
     region = _text(event.get("region", "unknown"), "region", problems)
 
     detail = event.get("detail")
-    instance_id = action = termination = None
+    instance_id = action = termination = lifecycle = None
     if not isinstance(detail, dict):
         problems.append(f"detail: expected an object, got {type(detail).__name__}")
+    elif kind is NoticeKind.LIFECYCLE_TERMINATE:
+        instance_id, lifecycle = _lifecycle_detail(detail, problems)
+        action = "terminate"
     else:
         instance_id = detail.get("instance-id")
         # fullmatch: `$` alone would accept a trailing newline, and the id would name another instance.
@@ -118,7 +167,8 @@ def parse_notice(event: Any) -> InterruptionNotice:
             termination = _timestamp(detail["instance-termination-time"], "detail.instance-termination-time", problems)
 
     deadline = None
-    if not problems and kind is not NoticeKind.REBALANCE_RECOMMENDATION:
+    # A lifecycle action has no deadline of its own: the instance waits for the hook (its timeout is the group's).
+    if not problems and kind not in (NoticeKind.REBALANCE_RECOMMENDATION, NoticeKind.LIFECYCLE_TERMINATE):
         # Spot notices carry no termination time: the deadline is the notice's time + 120 s.
         try:
             deadline = termination or noticed_at + timedelta(seconds=SPOT_WARNING_SECONDS)
@@ -135,7 +185,28 @@ def parse_notice(event: Any) -> InterruptionNotice:
         deadline=deadline,
         region=region,
         account=account,
+        lifecycle=lifecycle,
     )
+
+
+def _lifecycle_detail(detail: dict, problems: list[str]) -> tuple[str | None, LifecycleAction | None]:
+    """The instance and the lifecycle action of an "EC2 Instance-terminate Lifecycle Action" detail."""
+    instance_id = detail.get("EC2InstanceId")
+    if not (isinstance(instance_id, str) and _INSTANCE_ID.fullmatch(instance_id)):
+        problems.append(f"detail.EC2InstanceId: not an instance id: {shown(instance_id)}")
+    transition = detail.get("LifecycleTransition")
+    if transition != "autoscaling:EC2_INSTANCE_TERMINATING":
+        problems.append(f"detail.LifecycleTransition: expected a terminating transition, got {shown(transition)}")
+    token = _text(detail.get("LifecycleActionToken"), "detail.LifecycleActionToken", problems, max_length=64)
+    group = _text(detail.get("AutoScalingGroupName"), "detail.AutoScalingGroupName", problems, max_length=255)
+    hook = _text(detail.get("LifecycleHookName"), "detail.LifecycleHookName", problems, max_length=255)
+    origin, destination = detail.get("Origin"), detail.get("Destination")
+    for where, value in (("detail.Origin", origin), ("detail.Destination", destination)):
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}: expected text, got {shown(value)}")
+    if problems:
+        return None, None
+    return instance_id, LifecycleAction(token, group, hook, origin, destination)
 
 
 _DETAIL_TYPES = {kind.value: kind for kind in NoticeKind}
@@ -183,6 +254,12 @@ def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def target_group_name(arn: str) -> str:
+    """NAME of arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID (the ARN itself if it is not one)."""
+    parts = arn.split("/")
+    return parts[1] if len(parts) >= 3 else arn
 
 
 def canonical_ip(text: str) -> str:
@@ -237,9 +314,7 @@ class TargetGroupDrain:
 
     @property
     def name(self) -> str:
-        # arn:aws:elasticloadbalancing:region:acct:targetgroup/NAME/ID
-        parts = self.target_group_arn.split("/")
-        return parts[1] if len(parts) >= 3 else self.target_group_arn
+        return target_group_name(self.target_group_arn)
 
     @property
     def ok(self) -> bool:

@@ -50,6 +50,11 @@ def plan_interruption(
 ) -> InstancePlan:
     """Decide which target groups to drain and which GameLift resources to checkpoint for one notice."""
     plan = InstancePlan(notice=notice, instance=instance)
+    hook = notice.lifecycle.hook_name if notice.lifecycle else None
+    if hook is not None and hook != settings.lifecycle_hook_name:
+        # The rule filters on the hook name; this catches a direct invocation. Another tool owns that hook.
+        plan.ignored_reason = f"lifecycle hook {hook} is not this handler's ({settings.lifecycle_hook_name})"
+        return plan
     if settings.scope_tag_key and (instance is None or settings.scope_tag_key not in instance.tags):
         plan.ignored_reason = f"instance has no {settings.scope_tag_key} tag"
         return plan

@@ -25,6 +25,8 @@ class Settings:
     scope_tag_key: str = ""
     checkpoint_table_name: str = ""
     idempotency_table_name: str = ""
+    lifecycle_hook_name: str = "spot-interruption-drain"  # terminate lifecycle actions of other hooks are not ours
+    notice_queue_url: str = ""  # where follow-ups go (delayed messages on the notice queue); empty: none
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
@@ -51,6 +53,8 @@ _ENV = {
     "scope_tag_key": "SCOPE_TAG_KEY",
     "checkpoint_table_name": "CHECKPOINT_TABLE_NAME",
     "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
+    "lifecycle_hook_name": "LIFECYCLE_HOOK_NAME",
+    "notice_queue_url": "NOTICE_QUEUE_URL",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 _NAMES_MAX = 50  # DescribeAutoScalingGroups accepts at most 50 names per call
 
@@ -22,3 +23,47 @@ def target_groups_of(autoscaling, group_names: Iterable[str]) -> dict[str, list[
                         arns.append(source["Identifier"])
                 attached[group["AutoScalingGroupName"]] = arns
     return attached
+
+
+class HookTimes(NamedTuple):
+    heartbeat_timeout: int  # seconds a lifecycle action waits for a heartbeat or completion
+    global_timeout: int  # seconds it can be kept waiting at most, heartbeats included
+
+
+# The hook's defaults when it cannot be described: the shortest heartbeat timeout there is, so heartbeats come
+# too often rather than too late.
+UNKNOWN_HOOK = HookTimes(heartbeat_timeout=30, global_timeout=3000)
+
+
+def lifecycle_hooks(autoscaling, hooks: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HookTimes]:
+    """Timeouts of each (Auto Scaling group, hook name): one DescribeLifecycleHooks per group."""
+    by_group: dict[str, set[str]] = {}
+    for group, hook in hooks:
+        by_group.setdefault(group, set()).add(hook)
+    found = {}
+    for group, names in by_group.items():
+        response = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=group, LifecycleHookNames=sorted(names))
+        for hook in response.get("LifecycleHooks", []):
+            heartbeat = int(hook.get("HeartbeatTimeout") or 3600)
+            found[(group, hook["LifecycleHookName"])] = HookTimes(
+                heartbeat, int(hook.get("GlobalTimeout") or min(172_800, 100 * heartbeat))
+            )
+    return found
+
+
+def complete_lifecycle_action(autoscaling, group: str, hook: str, token: str, instance_id: str) -> None:
+    """CONTINUE: the handler has drained the instance; Auto Scaling may go on terminating (or warm-pooling) it."""
+    autoscaling.complete_lifecycle_action(
+        AutoScalingGroupName=group,
+        LifecycleHookName=hook,
+        LifecycleActionToken=token,
+        LifecycleActionResult="CONTINUE",
+        InstanceId=instance_id,
+    )
+
+
+def record_heartbeat(autoscaling, group: str, hook: str, token: str, instance_id: str) -> None:
+    """Keep the lifecycle action waiting for another heartbeat timeout while connections drain."""
+    autoscaling.record_lifecycle_action_heartbeat(
+        AutoScalingGroupName=group, LifecycleHookName=hook, LifecycleActionToken=token, InstanceId=instance_id
+    )

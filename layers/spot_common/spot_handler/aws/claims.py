@@ -255,7 +255,7 @@ def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:
     """
     layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
     layer.configure(
-        IdempotencyConfig(event_key_jmespath="[instance, kind]", expires_after_seconds=WINDOW_SECONDS),
+        IdempotencyConfig(event_key_jmespath="[account, instance, incident]", expires_after_seconds=WINDOW_SECONDS),
         function_name="interruption",
     )
     return layer
@@ -303,4 +303,9 @@ class _Composer:
 
 
 def _record_data(notice: InterruptionNotice) -> dict[str, str]:
-    return {"instance": notice.instance_id, "kind": notice.kind.value, "noticeId": notice.notice_id}
+    return {
+        "account": notice.account,
+        "instance": notice.instance_id,
+        "incident": notice.incident,
+        "noticeId": notice.notice_id,
+    }

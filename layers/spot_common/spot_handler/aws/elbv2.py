@@ -134,3 +134,16 @@ def _remember_delay(elbv2, target_group_arn: str, delay: int | None) -> None:
 def deregister(elbv2, target_group_arn: str, targets: list[Registration]) -> None:
     """One DeregisterTargets for every registration of every interrupted instance in this target group."""
     elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=[t.as_target() for t in targets])
+
+
+def target_states(elbv2, target_group_arn: str, targets: list[Registration]) -> dict[str, str]:
+    """{"id:port": state} of the given registrations (healthy, draining, unused, ...): one DescribeTargetHealth."""
+    if not targets:
+        return {}
+    response = elbv2.describe_target_health(TargetGroupArn=target_group_arn, Targets=[t.as_target() for t in targets])
+    states = {}
+    for description in response.get("TargetHealthDescriptions", []):
+        target = description["Target"]
+        key = str(Registration(target["Id"], target.get("Port")))
+        states[key] = description.get("TargetHealth", {}).get("State", "unknown")
+    return states

@@ -44,6 +44,7 @@ class StepReport:
     acted: bool = False  # the step did something for this instance (a checkpoint stored, an action completed)
     sent_at: datetime | None = None  # drain steps: when the first drain request went out
     data: Any = None  # the step's own record, for later steps of the same invocation (e.g. what was deregistered)
+    follow_up: Any = None  # a followups.Check to send as a delayed message once the steps are done
 
     def view(self, listed: int) -> tuple[list[str], Any]:
         if self.render is not None:
@@ -74,15 +75,18 @@ def run_steps(
     context: StepContext,
     plans: list[InstancePlan],
     reports: dict[str, list[StepReport]] | None = None,
+    signals: list[InstancePlan] | None = None,
 ) -> dict[str, list[StepReport]]:
     """Run each step on the plans it applies to, in order, within the budget; reports added per instance id.
 
-    One instance appears once however many of its notices are in the batch: no step acts twice on it here.
+    A step marked `per_signal` runs on `signals` instead (every signal that has work of its own, such as a lifecycle
+    action to complete, whether or not its interruption was claimed here). One instance appears once however many of
+    its notices are in the batch: no step acts twice on it here.
     """
     reports = reports if reports is not None else {}
     for step in steps:
         chosen: dict[str, InstancePlan] = {}
-        for plan in plans:
+        for plan in signals if getattr(step, "per_signal", False) and signals is not None else plans:
             if step.applies(plan):
                 chosen.setdefault(plan.instance_id, plan)
         if not chosen:

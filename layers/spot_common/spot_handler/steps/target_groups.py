@@ -87,3 +87,16 @@ def _document(d: TargetGroupDrain) -> dict:
         "delayLoweredFromSeconds": d.delay_lowered_from,
         "error": d.error,
     }
+
+
+def deregistered_by(reports: list[StepReport]) -> tuple[dict[str, list[str]], dict[str, int | None]]:
+    """What this step deregistered for one instance ({target group ARN: ["id:port", ...]}), and the delays in force."""
+    targets, delays = {}, {}
+    for report in reports:
+        if report.key != TargetGroupsStep.key:
+            continue
+        for drain in report.data or []:
+            if drain.deregistered:
+                targets[drain.target_group_arn] = list(drain.deregistered)
+                delays[drain.target_group_arn] = drain.delay_seconds
+    return targets, delays

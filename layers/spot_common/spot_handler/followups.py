@@ -1,0 +1,246 @@
+"""Follow-ups: look again later without sleeping in the Lambda.
+
+Deregistered targets drain for up to their deregistration delay. To know when they are done, the handler sends
+itself a delayed message on its own notice queue (SQS DelaySeconds, at most 900 s) saying what to check. When the
+message comes back, one DescribeTargetHealth per target group reads what is still `draining`, and:
+- a terminate lifecycle action is completed (CONTINUE) once nothing of its instance is draining, or when the hook's
+  own time is about to run out, whichever comes first; a heartbeat is recorded when the wait would outlive the hook's
+  heartbeat timeout; otherwise it looks again CHECK_EVERY_SECONDS later;
+- a Spot warning, looked at just before its deadline: registrations still draining (connections still open) get a
+  second alert, `drain-unfinished`; if everything left in time, a metric and a log line only.
+
+Follow-ups are delivered at least once, like any SQS message: a second copy completes a lifecycle action already
+completed (Auto Scaling answers that no such action is active, which is taken as done) or, rarely, repeats a
+drain-unfinished alert. The format below is the handler's own; records claiming it that do not fit it are parked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools import Logger
+
+from spot_handler.aws import AwsClients
+from spot_handler.aws import autoscaling as asg
+from spot_handler.aws import elbv2 as elb
+from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
+from spot_handler.aws.queue import MAX_DELAY_SECONDS, Delayed, fits, send_delayed
+from spot_handler.models import MalformedNotice, shown, target_group_name
+from spot_handler.wording import iso_utc
+
+logger = Logger(child=True)
+
+SOURCE = "spot-interruption-handler"
+DETAIL_TYPE = "Drain follow-up"
+CHECK_EVERY_SECONDS = 30  # a lifecycle action waiting for its targets is looked at this often
+DEADLINE_CHECK_SECONDS = 10  # a Spot warning's targets are looked at this long before its deadline
+EXPIRY_MARGIN_SECONDS = 10  # act this long before a hook's heartbeat or global timeout runs out
+_SHARED_DELAY_SECONDS = 5  # checks due within this of each other travel in one message
+
+
+@dataclass
+class Check:
+    """One thing to look at again: the targets an instance was deregistered from, and what to do then."""
+
+    kind: str  # "lifecycle" or "deadline"
+    account: str
+    region: str
+    instance_id: str
+    notice_id: str
+    due: datetime  # when to look
+    targets: dict[str, list[str]]  # target group ARN -> "id:port" registrations deregistered
+    delays: dict[str, int | None] = field(default_factory=dict)  # target group ARN -> delay in force, seconds
+    # lifecycle
+    group: str = ""
+    hook: str = ""
+    token: str = ""
+    destination: str | None = None
+    heartbeat_timeout: int = 0
+    heartbeat_expires: datetime | None = None
+    global_expires: datetime | None = None
+    # deadline
+    deadline: datetime | None = None
+    availability_zone: str | None = None
+    instance_name: str | None = None
+
+
+_TIMES = ("due", "heartbeat_expires", "global_expires", "deadline")
+
+
+def follow_up_body(checks: list[Check]) -> dict:
+    return {
+        "source": SOURCE,
+        "detail-type": DETAIL_TYPE,
+        "checks": [
+            {k: iso_utc(v) if k in _TIMES else v for k, v in dataclasses.asdict(check).items()} for check in checks
+        ],
+    }
+
+
+def is_follow_up(body: object) -> bool:
+    return isinstance(body, dict) and body.get("source") == SOURCE
+
+
+def parse_follow_up(body: dict) -> list[Check]:
+    """The checks of a follow-up message, or MalformedNotice naming what does not fit."""
+    checks = body.get("checks")
+    if body.get("detail-type") != DETAIL_TYPE or not isinstance(checks, list) or not checks:
+        raise MalformedNotice(f"checks: a follow-up carries a list of checks, got {shown(checks)}")
+    parsed = []
+    names = {f.name: f for f in dataclasses.fields(Check)}
+    for index, raw in enumerate(checks):
+        where = f"checks[{index}]"
+        if not isinstance(raw, dict) or set(raw) - set(names):
+            raise MalformedNotice(f"{where}: not a check: {shown(raw)}")
+        values = {}
+        for name, value in raw.items():
+            if name in _TIMES and value is not None:
+                try:
+                    value = datetime.fromisoformat(value)
+                except (TypeError, ValueError):
+                    raise MalformedNotice(f"{where}.{name}: not a time: {shown(value)}") from None
+            values[name] = value
+        try:
+            check = Check(**values)
+        except TypeError as exc:
+            raise MalformedNotice(f"{where}: {exc}") from None
+        targets_ok = isinstance(check.targets, dict) and all(
+            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in check.targets.values()
+        )
+        if check.kind not in ("lifecycle", "deadline") or not targets_ok:
+            raise MalformedNotice(f"{where}.kind/targets: not a check this handler makes: {shown(raw)}")
+        if check.kind == "deadline" and check.deadline is None:
+            raise MalformedNotice(f"{where}.deadline: missing")
+        parsed.append(check)
+    return parsed
+
+
+def schedule(sqs, queue_url: str, checks: list[Check], now: datetime) -> list[str]:
+    """Send the checks as delayed messages (checks due close together share one); the errors, if any."""
+    if not checks:
+        return []
+    if not queue_url:
+        return ["follow-up not scheduled: the function has no NOTICE_QUEUE_URL"]
+    by_delay: dict[int, list[Check]] = {}
+    for check in sorted(checks, key=lambda c: c.due):
+        delay = int(max(0, min(MAX_DELAY_SECONDS, (check.due - now).total_seconds())))
+        by_delay.setdefault(delay - delay % _SHARED_DELAY_SECONDS, []).append(check)
+    messages = []
+    for delay, group in by_delay.items():
+        chunk: list[Check] = []
+        for check in group:
+            if chunk and not fits(follow_up_body([*chunk, check])):
+                messages.append(Delayed(follow_up_body(chunk), delay))
+                chunk = []
+            chunk.append(check)
+        messages.append(Delayed(follow_up_body(chunk), delay))
+    try:
+        return send_delayed(sqs, queue_url, messages)
+    except AWS_ERRORS as exc:
+        return [f"follow-up not scheduled: {describe_error(exc)}"]
+
+
+@dataclass
+class FollowUpReport:
+    """What the follow-ups of one invocation did: the metrics, the log, the second alerts."""
+
+    completed: list[Check] = field(default_factory=list)  # lifecycle actions completed
+    heartbeats: int = 0
+    rescheduled: list[Check] = field(default_factory=list)
+    finished_in_time: list[Check] = field(default_factory=list)
+    unfinished: list[tuple[Check, dict[str, list[str]]]] = field(default_factory=list)  # (check, still draining)
+    failures: list[str] = field(default_factory=list)
+
+
+def handle_follow_ups(
+    checks: list[Check], clients: AwsClients, queue_url: str, clock: Callable[[], datetime]
+) -> FollowUpReport:
+    """Look at what each check deregistered, then complete, heartbeat, look again later, or report."""
+    report = FollowUpReport()
+    draining, unreadable = _still_draining(clients.elbv2, checks)
+    now = clock()
+    for check, left, error in zip(checks, draining, unreadable):
+        if check.kind == "deadline":
+            if error:
+                report.failures.append(f"{check.instance_id}: drain not checked at its deadline ({error})")
+            elif left:
+                report.unfinished.append((check, left))
+            else:
+                report.finished_in_time.append(check)
+            continue
+        _lifecycle(clients.autoscaling, check, left, error, now, report)
+    report.failures += schedule(clients.sqs, queue_url, report.rescheduled, now)
+    return report
+
+
+def _still_draining(elbv2, checks: list[Check]) -> tuple[list[dict[str, list[str]]], list[str | None]]:
+    """Per check: {target group: registrations still draining}, and why its targets could not be read (or None)."""
+    wanted: dict[str, set[str]] = {}
+    for check in checks:
+        for arn, targets in check.targets.items():
+            wanted.setdefault(arn, set()).update(targets)
+    states: dict[str, dict[str, str]] = {}
+    errors: dict[str, str] = {}
+    for arn, targets in wanted.items():  # one DescribeTargetHealth per target group, for every check of the batch
+        registrations = [_registration(t) for t in sorted(targets)]
+        try:
+            states[arn] = elb.target_states(elbv2, arn, registrations)
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "TargetGroupNotFound":
+                states[arn] = {}  # the group is gone, and its draining with it
+            else:
+                errors[arn] = describe_error(exc)
+    draining, unreadable = [], []
+    for check in checks:
+        left = {
+            arn: [t for t in targets if states.get(arn, {}).get(t) == "draining"]
+            for arn, targets in check.targets.items()
+        }
+        draining.append({arn: targets for arn, targets in left.items() if targets})
+        problems = [f"{target_group_name(arn)}: {errors[arn]}" for arn in check.targets if arn in errors]
+        unreadable.append("; ".join(problems) or None)
+    return draining, unreadable
+
+
+def _lifecycle(autoscaling, check: Check, left: dict, error: str | None, now: datetime, report: FollowUpReport):
+    next_look = now + timedelta(seconds=CHECK_EVERY_SECONDS + EXPIRY_MARGIN_SECONDS)
+    running_out = check.global_expires is not None and next_look >= check.global_expires
+    if (not left and not error) or running_out:
+        why = "its hook's time is running out" if left or error else "nothing of it is draining"
+        try:
+            asg.complete_lifecycle_action(autoscaling, check.group, check.hook, check.token, check.instance_id)
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ValidationError":  # "No active Lifecycle Action found": completed or timed out
+                report.failures.append(f"{check.instance_id}: CompleteLifecycleAction: {describe_error(exc)}")
+                if not running_out:
+                    report.rescheduled.append(dataclasses.replace(check, due=now + timedelta(seconds=5)))
+                return
+        logger.info(
+            "lifecycle action completed",
+            extra={"instance_id": check.instance_id, "group": check.group, "result": "CONTINUE", "why": why},
+        )
+        report.completed.append(check)
+        return
+    if check.heartbeat_expires is not None and next_look >= check.heartbeat_expires:
+        try:
+            asg.record_heartbeat(autoscaling, check.group, check.hook, check.token, check.instance_id)
+            report.heartbeats += 1
+            check = dataclasses.replace(check, heartbeat_expires=now + timedelta(seconds=check.heartbeat_timeout))
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "ValidationError":  # no longer active: nothing left to wait for
+                return
+            report.failures.append(f"{check.instance_id}: RecordLifecycleActionHeartbeat: {describe_error(exc)}")
+    remaining = left or check.targets  # unreadable: look at all of them again
+    report.rescheduled.append(
+        dataclasses.replace(check, targets=remaining, due=now + timedelta(seconds=CHECK_EVERY_SECONDS))
+    )
+
+
+def _registration(target: str) -> elb.Registration:
+    target_id, _, port = target.rpartition(":")
+    if not target_id or not port.isdigit():  # no port: "i-0abc" or an address without one
+        return elb.Registration(target, None)
+    return elb.Registration(target_id, int(port))
