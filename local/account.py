@@ -158,9 +158,26 @@ class AccountBuilder:
         )
 
     def registered(self, target_group_arn: str) -> list[str]:
-        """'id:port' of every registration still in the target group (the state tests assert on)."""
+        """'id:port' of every registration still in the target group, draining ones left out (the state tests
+        assert on: a draining target no longer receives new requests)."""
+        return sorted(k for k, state in self.target_states(target_group_arn).items() if state != "draining")
+
+    def target_states(self, target_group_arn: str) -> dict[str, str]:
+        """{'id:port': state} of every registration DescribeTargetHealth lists, draining ones included."""
         health = self.client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
-        return sorted(f"{d['Target']['Id']}:{d['Target']['Port']}" for d in health["TargetHealthDescriptions"])
+        return {
+            f"{d['Target']['Id']}:{d['Target']['Port']}": d["TargetHealth"]["State"]
+            for d in health["TargetHealthDescriptions"]
+        }
+
+    def lifecycle_hook(self, group: str, name: str, heartbeat_timeout: int = 300) -> None:
+        self.client("autoscaling").put_lifecycle_hook(
+            AutoScalingGroupName=group,
+            LifecycleHookName=name,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+            HeartbeatTimeout=heartbeat_timeout,
+            DefaultResult="ABANDON",
+        )
 
     def deregistration_delay(self, target_group_arn: str) -> int:
         attributes = self.client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)[

@@ -17,15 +17,44 @@ a 100-put transaction against a 1,000-item table took a second of the server's C
 milliseconds), stalling every other call the server was answering. It now snapshots each table once per
 transaction, which is the same rollback state.
 
+And in draining: a deregistered target stays listed by DescribeTargetHealth as `draining`
+(Target.DeregistrationInProgress) for the target group's deregistration delay, then leaves; moto drops it at once.
+Here it drains for the delay in force when it was deregistered (AWS ends draining early once in-flight requests are
+done; moto serves no traffic, so every drain here lasts its whole delay). `advance(seconds)` moves the drain clock
+on, and `end_draining()` ends every drain, for tests that must see a drain finish.
+
+And in Auto Scaling: moto has no CompleteLifecycleAction or RecordLifecycleActionHeartbeat. Here they check the
+group's hook exists and that the action is still active (completed once: ValidationError "No active Lifecycle Action
+found", as AWS answers), and record each completion and heartbeat; `lifecycle_actions()` reads the record.
+
 `apply()` patches moto's FakeTargetGroup in this process; the local moto server (`python -m local.moto_server`) and
 the test suite both call it. Everything else is moto as released.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 _APPLIED = False
+_drain_offset = 0.0  # seconds added to the wall clock by advance()
+_drain_lock = threading.Lock()
+
+
+def drain_clock() -> float:
+    return time.time() + _drain_offset
+
+
+def advance(seconds: float) -> None:
+    """Move the drain clock on: drains whose delay has passed by then are over."""
+    global _drain_offset
+    with _drain_lock:
+        _drain_offset += seconds
+
+
+def end_draining() -> None:
+    advance(7200)  # longer than any deregistration delay (3600 s at most)
 
 
 def _key(target: dict[str, Any], default_port: int | None) -> tuple[str, int | None]:
@@ -49,8 +78,10 @@ def apply() -> None:
             key = _key(target, self.port)
             self.targets[key] = {"Id": target["Id"], "Port": key[1]}
             self.deregistered_targets.pop(key, None)
+            _draining(self).pop(key, None)
 
     def deregister(self, targets):
+        delay = float(self.attributes.get("deregistration_delay.timeout_seconds", 300))
         for target in targets:
             if target.get("Port") is None:
                 keys = [k for k in self.targets if k[0] == target["Id"]]
@@ -60,6 +91,7 @@ def apply() -> None:
                 removed = self.targets.pop(key, None)
                 if removed is not None:
                     self.deregistered_targets[key] = removed
+                    _draining(self)[key] = (removed, drain_clock() + delay)
 
     def deregister_terminated_instances(self, instance_ids):
         for key in list(self.targets):
@@ -68,6 +100,15 @@ def apply() -> None:
 
     def health_for(self, target, ec2_backend):
         key = _key(target, self.port)
+        if key in _still_draining(self):
+            return models.FakeHealthStatus(
+                key[0],
+                key[1],
+                self.health_check_port,
+                "draining",
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
+            )
         if key in self.targets:
             state = "healthy"
             if key[0].startswith("i-"):
@@ -100,14 +141,91 @@ def apply() -> None:
             "Target is not registered to the target group",
         )
 
+    backend_class = models.ELBv2Backend
+    original_describe_target_health = backend_class.describe_target_health
+
+    def describe_target_health(self, target_group_arn, targets):
+        if not targets and target_group_arn in self.target_groups:  # every registration, draining ones too
+            group = self.target_groups[target_group_arn]
+            listed = list(group.targets.values()) + [t for t, _ in _still_draining(group).values()]
+            return [group.health_for(target, self.ec2_backend) for target in listed]
+        return original_describe_target_health(self, target_group_arn, targets)
+
+    backend_class.describe_target_health = describe_target_health
     group.register = register
     group.deregister = deregister
     group.deregister_terminated_instances = deregister_terminated_instances
     group.health_for = health_for
+    _apply_autoscaling_lifecycle_actions()
     _apply_dynamodb_table_sse()
     _apply_dynamodb_transaction_snapshots()
     _apply_dynamodb_write_isolation()
     _APPLIED = True
+
+
+def _draining(group) -> dict:
+    """(target, until) of each registration deregistered from the group, by (id, port)."""
+    if not hasattr(group, "draining_until"):
+        group.draining_until = {}
+    return group.draining_until
+
+
+def _still_draining(group) -> dict:
+    now = drain_clock()
+    return {key: entry for key, entry in _draining(group).items() if entry[1] > now}
+
+
+def lifecycle_actions(account_id: str = "123456789012", region: str = "us-east-1") -> dict[str, dict]:
+    """Token -> {group, hook, instance, result, heartbeats} of every lifecycle action completed or kept alive."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    return getattr(autoscaling_backends[account_id][region], "lifecycle_actions", {})
+
+
+def _apply_autoscaling_lifecycle_actions() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    def action(response) -> dict:
+        backend = response.autoscaling_backend
+        group, hook = response._get_param("AutoScalingGroupName"), response._get_param("LifecycleHookName")
+        token = response._get_param("LifecycleActionToken")
+        if f"{group}_{hook}" not in backend.lifecycle_hooks:
+            raise ValidationError(f"No Lifecycle Hook found with name {hook} for group {group}")
+        actions = backend.__dict__.setdefault("lifecycle_actions", {})
+        record = actions.setdefault(
+            token,
+            {"group": group, "hook": hook, "instance": response._get_param("InstanceId"), "heartbeats": 0},
+        )
+        if record.get("result"):
+            raise ValidationError(f"No active Lifecycle Action found with token {token}")
+        return record
+
+    def complete_lifecycle_action(self):
+        result = self._get_param("LifecycleActionResult")
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError(f"LifecycleActionResult must be CONTINUE or ABANDON, not {result}")
+        action(self)["result"] = result
+        return EmptyResult()
+
+    def record_lifecycle_action_heartbeat(self):
+        action(self)["heartbeats"] += 1
+        return EmptyResult()
+
+    # moto reports every hook's GlobalTimeout as 172,800 s; AWS makes it the smaller of that and 100 x the heartbeat
+    # timeout (the hook's whole life, heartbeats included).
+    from moto.autoscaling.models import LifecycleHook
+
+    hook_init = LifecycleHook.__init__
+
+    def init(self, *args, **kwargs):
+        hook_init(self, *args, **kwargs)
+        self.global_timeout = min(172_800, 100 * int(self.heartbeat_timeout))
+
+    LifecycleHook.__init__ = init
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
 
 
 def _apply_dynamodb_table_sse() -> None:

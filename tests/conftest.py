@@ -50,9 +50,14 @@ class FakeAccount:
     topic_arn: str
     subscriber_queue_url: str
     dead_letter_queue_url: str
+    notice_queue_url: str = ""  # the handler's own queue: where its follow-ups go
 
     def settings(self, **overrides) -> Settings:
-        values = {"alert_topic_arn": self.topic_arn, "dead_letter_queue_url": self.dead_letter_queue_url}
+        values = {
+            "alert_topic_arn": self.topic_arn,
+            "dead_letter_queue_url": self.dead_letter_queue_url,
+            "notice_queue_url": self.notice_queue_url,
+        }
         values.update(overrides)
         return Settings(**values)
 
@@ -88,4 +93,5 @@ def account():
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=subscriber_arn)
         sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="ops@example.com")
         dlq = sqs.create_queue(QueueName="notices-dlq")["QueueUrl"]
-        yield FakeAccount(builder, AwsClients.create(session), topic_arn, subscriber, dlq)
+        notices = sqs.create_queue(QueueName="notices")["QueueUrl"]
+        yield FakeAccount(builder, AwsClients.create(session), topic_arn, subscriber, dlq, notices)

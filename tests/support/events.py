@@ -20,7 +20,8 @@ def load_event(name: str, instance_id: str | None = None, **instance_ids: str) -
     """
     text = event_text(name)
     if instance_id is not None:
-        text = text.replace(json.loads(text)["detail"]["instance-id"], instance_id)
+        detail = json.loads(text)["detail"]
+        text = text.replace(detail.get("instance-id") or detail["EC2InstanceId"], instance_id)
     for placeholder, real in instance_ids.items():
         text = text.replace(placeholder, real)
     return json.loads(text)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto import mock_aws
 
 from local import moto_fidelity
 from local.stack import NOT_CREATED_LOCALLY, create_local_stack
+from tests.support.events import load_event
 from tests.support.template import REGION
 
 pytestmark = pytest.mark.template
@@ -94,3 +97,30 @@ def test_the_handler_role_is_created_with_its_one_inline_policy(stack):
     role = physical["InterruptionHandlerRole"]
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["interruption-handler"]
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+
+
+def test_the_lifecycle_rule_routes_only_the_handlers_own_hook_to_the_notice_queue(stack):
+    # Given the deployed rules, and the notice queue they deliver to
+    session, physical, _, _ = stack
+    events, sqs = session.client("events"), session.client("sqs")
+    queue_url = physical["NoticeQueue"]
+    sqs.purge_queue(QueueUrl=queue_url)
+
+    # When Auto Scaling sends a terminate lifecycle action of the handler's hook, and one of another tool's hook
+    for name in ("lifecycle-terminate.json", "lifecycle-other-hook.json"):
+        event = load_event(name)
+        events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                }
+            ]
+        )
+
+    # Then only the first reaches the queue
+    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    hooks = [json.loads(m["Body"])["detail"]["LifecycleHookName"] for m in got]
+    assert hooks == ["spot-interruption-drain"]

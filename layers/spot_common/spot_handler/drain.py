@@ -104,10 +104,13 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
                     f"ip targets left registered: the target group's VPC could not be checked "
                     f"({lookup.missing.get(arn)})"
                 )
+    for instance_id, regs in matches.items():
+        drains[instance_id].already_draining = [str(reg) for reg in regs if reg.draining]
+    matches = {instance_id: [reg for reg in regs if not reg.draining] for instance_id, regs in matches.items()}
     targets = [reg for regs in matches.values() for reg in regs]
     if not targets:
         for plan in members:
-            drains[plan.instance_id].not_registered = True
+            drains[plan.instance_id].not_registered = not drains[plan.instance_id].already_draining
         return drains, None
 
     # The delay in force when a target is deregistered is the one it drains with, so lower it first.
@@ -122,7 +125,7 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
         drain = drains[instance_id]
         drain.delay_seconds, drain.delay_lowered_from, delay_error = delay_note
         if not regs:
-            drain.not_registered = True
+            drain.not_registered = not drain.already_draining
         elif error:
             drain.error = error
         else:

@@ -171,7 +171,7 @@ def handle_follow_ups(
             else:
                 report.finished_in_time.append(check)
             continue
-        _lifecycle(clients.autoscaling, check, left, error, now, report)
+        act_on_lifecycle(clients.autoscaling, check, left, error, now, report)
     report.failures += schedule(clients.sqs, queue_url, report.rescheduled, now)
     return report
 
@@ -205,7 +205,13 @@ def _still_draining(elbv2, checks: list[Check]) -> tuple[list[dict[str, list[str
     return draining, unreadable
 
 
-def _lifecycle(autoscaling, check: Check, left: dict, error: str | None, now: datetime, report: FollowUpReport):
+def act_on_lifecycle(
+    autoscaling, check: Check, left: dict, error: str | None, now: datetime, report: FollowUpReport
+) -> str:
+    """Complete the check's lifecycle action, or keep it alive and look again later; what was done, in words.
+
+    `left`: its registrations still draining; `error`: why they could not be read (then they count as draining).
+    """
     next_look = now + timedelta(seconds=CHECK_EVERY_SECONDS + EXPIRY_MARGIN_SECONDS)
     running_out = check.global_expires is not None and next_look >= check.global_expires
     if (not left and not error) or running_out:
@@ -217,13 +223,13 @@ def _lifecycle(autoscaling, check: Check, left: dict, error: str | None, now: da
                 report.failures.append(f"{check.instance_id}: CompleteLifecycleAction: {describe_error(exc)}")
                 if not running_out:
                     report.rescheduled.append(dataclasses.replace(check, due=now + timedelta(seconds=5)))
-                return
+                return "not completed: CompleteLifecycleAction failed, tried again shortly"
         logger.info(
             "lifecycle action completed",
             extra={"instance_id": check.instance_id, "group": check.group, "result": "CONTINUE", "why": why},
         )
         report.completed.append(check)
-        return
+        return f"completed with CONTINUE: {why}"
     if check.heartbeat_expires is not None and next_look >= check.heartbeat_expires:
         try:
             asg.record_heartbeat(autoscaling, check.group, check.hook, check.token, check.instance_id)
@@ -231,12 +237,13 @@ def _lifecycle(autoscaling, check: Check, left: dict, error: str | None, now: da
             check = dataclasses.replace(check, heartbeat_expires=now + timedelta(seconds=check.heartbeat_timeout))
         except AWS_ERRORS as exc:
             if error_code(exc) == "ValidationError":  # no longer active: nothing left to wait for
-                return
+                return "no longer active (completed elsewhere, or timed out)"
             report.failures.append(f"{check.instance_id}: RecordLifecycleActionHeartbeat: {describe_error(exc)}")
     remaining = left or check.targets  # unreadable: look at all of them again
     report.rescheduled.append(
         dataclasses.replace(check, targets=remaining, due=now + timedelta(seconds=CHECK_EVERY_SECONDS))
     )
+    return "waiting for its registrations to leave draining"
 
 
 def _registration(target: str) -> elb.Registration:

@@ -307,6 +307,7 @@ class TargetGroupDrain:
     target_group_arn: str
     target_type: str | None = None
     deregistered: list[str] = field(default_factory=list)  # "id:port" of each removed registration
+    already_draining: list[str] = field(default_factory=list)  # "id:port" found draining (an earlier signal's work)
     not_registered: bool = False
     delay_lowered_from: int | None = None
     delay_seconds: int | None = None

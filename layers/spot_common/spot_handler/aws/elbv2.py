@@ -77,6 +77,7 @@ class Registration(NamedTuple):
     target_id: str  # an instance id or an IP address
     port: int | None
     availability_zone: str | None = None
+    draining: bool = False  # already on its way out: deregistering it again changes nothing
 
     def as_target(self) -> dict:
         target: dict = {"Id": self.target_id}
@@ -91,14 +92,13 @@ class Registration(NamedTuple):
 
 
 def registrations(elbv2, target_group_arn: str) -> list[Registration]:
-    """Every registration in the target group (one DescribeTargetHealth), including ones already draining."""
+    """Every registration in the target group (one DescribeTargetHealth), ones already draining marked so."""
     response = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
     found = []
     for description in response.get("TargetHealthDescriptions", []):
         target = description["Target"]
-        if description.get("TargetHealth", {}).get("State") == "draining":
-            continue  # already on its way out: deregistering it again changes nothing
-        found.append(Registration(target["Id"], target.get("Port"), target.get("AvailabilityZone")))
+        draining = description.get("TargetHealth", {}).get("State") == "draining"
+        found.append(Registration(target["Id"], target.get("Port"), target.get("AvailabilityZone"), draining))
     return found
 
 

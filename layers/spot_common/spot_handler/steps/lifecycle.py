@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from spot_handler.aws import autoscaling as asg
 from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
-from spot_handler.followups import CHECK_EVERY_SECONDS, Check
+from spot_handler.followups import CHECK_EVERY_SECONDS, Check, FollowUpReport, act_on_lifecycle
 from spot_handler.planning import InstancePlan
 from spot_handler.steps import StepContext, StepReport
 from spot_handler.steps.target_groups import deregistered_by
@@ -73,23 +73,33 @@ class LifecycleStep:
                 heartbeat_expires=started + timedelta(seconds=hook.heartbeat_timeout),
                 global_expires=started + timedelta(seconds=hook.global_timeout),
             )
+            # As a follow-up would: the hook may already be near its heartbeat or global timeout.
+            done = FollowUpReport()
+            state = act_on_lifecycle(autoscaling, check, targets, None, now, done)
             count = sum(len(t) for t in targets.values())
-            lines = [
-                f"- group {action.group_name}, hook {action.hook_name}: the instance goes {action.where_to}",
-                f"- completes with CONTINUE once its {plural(count, 'registration')} leave draining "
-                f"(looked at every {CHECK_EVERY_SECONDS} s), or by {when(check.global_expires)} at the latest "
-                f"(heartbeat timeout {hook.heartbeat_timeout} s, heartbeats recorded while it waits)",
-            ]
-            failures = [f"lifecycle hook {action.hook_name}: not described ({hook_error}); heartbeats every 30 s"]
+            lines = [f"- group {action.group_name}, hook {action.hook_name}: the instance goes {action.where_to}"]
+            if done.rescheduled:
+                lines.append(
+                    f"- completes with CONTINUE once its {plural(count, 'registration')} leave draining "
+                    f"(looked at every {CHECK_EVERY_SECONDS} s), or by {when(check.global_expires)} at the latest "
+                    f"(heartbeat timeout {hook.heartbeat_timeout} s, heartbeats recorded while it waits)"
+                )
+            else:
+                lines.append(f"- {state}")
+            failures = list(done.failures)
+            if hook_error:
+                failures.append(
+                    f"lifecycle hook {action.hook_name}: not described ({hook_error}); heartbeats every 30 s"
+                )
+            document = {**facts, "completed": bool(done.completed), "waitingFor": count if done.rescheduled else 0}
+            document["result"] = "CONTINUE" if done.completed else None
             reports[plan.instance_id] = StepReport(
                 step=self.name,
                 key=self.key,
-                render=lambda listed, lines=lines, facts=facts, count=count: (
-                    lines,
-                    {**facts, "completed": False, "waitingFor": count, "result": None},
-                ),
-                failures=failures if hook_error else [],
-                follow_up=check,
+                render=lambda listed, lines=lines, document=document: (lines, document),
+                failures=failures,
+                acted=bool(done.completed),
+                follow_up=done.rescheduled[0] if done.rescheduled else None,
             )
         return reports
 

@@ -64,8 +64,10 @@ def _lines(plan: InstancePlan, drains: list[TargetGroupDrain], listed: int) -> l
             continue
         if drain.not_registered:
             lines.append("    was not registered (done)")
-        else:
+        elif drain.deregistered:
             lines.append("    deregistered " + listing(drain.deregistered, listed))
+        if drain.already_draining:
+            lines.append("    already draining " + listing(drain.already_draining, listed))
         if drain.error:
             lines.append(f"    {drain.error}")
         if drain.delay_lowered_from is not None:
@@ -82,6 +84,7 @@ def _document(d: TargetGroupDrain) -> dict:
         "targetType": d.target_type,
         "deregisteredCount": len(d.deregistered),
         "deregistered": d.deregistered,
+        "alreadyDraining": d.already_draining,
         "notRegistered": d.not_registered,
         "deregistrationDelaySeconds": d.delay_seconds,
         "delayLoweredFromSeconds": d.delay_lowered_from,
@@ -90,13 +93,14 @@ def _document(d: TargetGroupDrain) -> dict:
 
 
 def deregistered_by(reports: list[StepReport]) -> tuple[dict[str, list[str]], dict[str, int | None]]:
-    """What this step deregistered for one instance ({target group ARN: ["id:port", ...]}), and the delays in force."""
+    """The registrations of one instance draining now ({target group ARN: ["id:port", ...]}): deregistered by this
+    step, or found draining (an earlier signal of the same interruption deregistered them); and the delays in force."""
     targets, delays = {}, {}
     for report in reports:
         if report.key != TargetGroupsStep.key:
             continue
         for drain in report.data or []:
-            if drain.deregistered:
-                targets[drain.target_group_arn] = list(drain.deregistered)
+            if drain.deregistered or drain.already_draining:
+                targets[drain.target_group_arn] = [*drain.deregistered, *drain.already_draining]
                 delays[drain.target_group_arn] = drain.delay_seconds
     return targets, delays
