@@ -55,6 +55,13 @@ def record_metrics(report: InvocationReport) -> None:
             if result.outcome.seconds_left < 0:
                 metrics.add_metric(name="DeadlineMissed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="TargetsDeregistered", unit=MetricUnit.Count, value=deregistered)
+    if report.follow_ups is not None:
+        follow_ups = report.follow_ups
+        metrics.add_metric(name="LifecycleActionsCompleted", unit=MetricUnit.Count, value=len(follow_ups.completed))
+        metrics.add_metric(name="LifecycleHeartbeats", unit=MetricUnit.Count, value=follow_ups.heartbeats)
+        metrics.add_metric(name="DrainUnfinished", unit=MetricUnit.Count, value=len(follow_ups.unfinished))
+        metrics.add_metric(name="DrainFinishedInTime", unit=MetricUnit.Count, value=len(follow_ups.finished_in_time))
+        metrics.add_metric(name="FollowUpFailures", unit=MetricUnit.Count, value=len(follow_ups.failures))
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=failures)
     metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=alert_failures)
 

@@ -441,6 +441,87 @@ def _sqs_batch(cloud: LocalCloud) -> None:
     assert "not JSON" in parked["MessageAttributes"]["RejectReason"]["StringValue"]
 
 
+def _group_with_hook(cloud: LocalCloud, event_file: str, target_group: str | None) -> tuple[str, dict]:
+    """The sample's Auto Scaling group, with the handler's hook, optionally in a target group; (victim, event)."""
+    event = load_event(event_file)
+    group = event["detail"]["AutoScalingGroupName"]
+    arns = [target_group] if target_group else []
+    [victim, _] = cloud.builder.auto_scaling_group(group, arns, size=2)
+    cloud.builder.lifecycle_hook(group, "spot-interruption-drain")
+    return victim, event
+
+
+def _completed_already(cloud: LocalCloud, event: dict, instance_id: str) -> bool:
+    """True when the action is no longer active: completing it again is refused, as AWS refuses it."""
+    detail = event["detail"]
+    try:
+        cloud.client("autoscaling").complete_lifecycle_action(
+            AutoScalingGroupName=detail["AutoScalingGroupName"],
+            LifecycleHookName=detail["LifecycleHookName"],
+            LifecycleActionToken=detail["LifecycleActionToken"],
+            LifecycleActionResult="CONTINUE",
+            InstanceId=instance_id,
+        )
+    except cloud.client("autoscaling").exceptions.ClientError as exc:
+        return "No active Lifecycle Action" in str(exc)
+    return False
+
+
+@expect("lifecycle-terminate.json")
+def _lifecycle_terminate(cloud: LocalCloud) -> None:
+    # Given an Auto Scaling group with the handler's terminate hook, its instance in the group's target group
+    b = cloud.builder
+    arn = b.target_group("e2e-lifecycle-tg", "instance", delay=60)
+    victim, _ = _group_with_hook(cloud, "lifecycle-terminate.json", arn)
+    b.register(arn, [victim], ports=[80])
+
+    run = cloud.invoke("lifecycle-terminate.json", victim)
+
+    # Then it is draining out of the target group, the action waits for it, and a follow-up is on its way
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.registered(arn) == [] and b.target_states(arn)[f"{victim}:80"] == "draining"
+    alert = only_alert_for(cloud, victim)
+    assert alert.document["detailType"] == "EC2 Instance-terminate Lifecycle Action"
+    assert alert.document["lifecycleAction"]["completed"] is False
+    queue = cloud.function_env["NOTICE_QUEUE_URL"].rsplit("/", 1)[-1]
+    notices = cloud.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
+    delayed = cloud.client("sqs").get_queue_attributes(
+        QueueUrl=notices, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+    assert int(delayed) >= 1
+
+
+@expect("lifecycle-warm-pool.json")
+def _lifecycle_warm_pool(cloud: LocalCloud) -> None:
+    # Given an instance of a group with the hook, registered nowhere, going back to the warm pool
+    victim, event = _group_with_hook(cloud, "lifecycle-warm-pool.json", None)
+
+    run = cloud.invoke("lifecycle-warm-pool.json", victim)
+
+    # Then the action is completed at once, and the alert says where the instance goes
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert _completed_already(cloud, event, victim)
+    alert = only_alert_for(cloud, victim)
+    assert alert.document["lifecycleAction"]["instanceGoes"] == "back to the group's warm pool"
+    assert alert.document["lifecycleAction"]["completed"] is True
+
+
+@expect("lifecycle-other-hook.json")
+def _lifecycle_other_hook(cloud: LocalCloud) -> None:
+    # Given a registered instance, and a lifecycle action of a hook another tool owns
+    b = cloud.builder
+    arn = b.target_group("e2e-other-hook-tg", "instance", delay=60)
+    victim = b.spot_instance("other-hook-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+
+    run = cloud.invoke("lifecycle-other-hook.json", victim.instance_id)
+
+    # Then the handler leaves it alone: nothing drained, no alert, nothing parked
+    assert run.error_type is None, run.error_message
+    assert b.registered(arn) == [f"{victim.instance_id}:80"]
+    assert cloud.alerts() == [] and cloud.dead_letters() == []
+
+
 # ---- the tests ------------------------------------------------------------------------------------------------------
 
 
