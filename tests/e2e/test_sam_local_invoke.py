@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -60,13 +61,19 @@ class LocalCloud:
     def client(self, service: str):
         return self.session.client(service, endpoint_url=self.endpoint)
 
-    def invoke(self, event_file: str, instance_id: str | None = None, **instance_ids: str) -> sam_local.Invocation:
-        """`sam local invoke` with events/<event_file>, its placeholder instance ids replaced by the seeded ones."""
+    def invoke(
+        self, event_file: str, instance_id: str | None = None, fresh: bool = False, **instance_ids: str
+    ) -> sam_local.Invocation:
+        """`sam local invoke` with events/<event_file>, its placeholder instance ids replaced by the seeded ones
+        (and, when `fresh`, its time made now: a lifecycle hook's time runs from it)."""
         drain_queue(self.client("sqs"), self.subscriber_queue_url)  # only this invoke's alerts are read afterwards
         drain_queue(self.client("sqs"), self.dead_letter_queue_url)
         event_path = self.work_dir / "events" / event_file
         event_path.parent.mkdir(exist_ok=True)
-        event_path.write_text(json.dumps(load_event(event_file, instance_id, **instance_ids), indent=2))
+        event = load_event(event_file, instance_id, **instance_ids)
+        if fresh:
+            event["time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        event_path.write_text(json.dumps(event, indent=2))
         run = sam_local.invoke(
             self.runtime, self.build_dir, event_path, self.function_env, sts_endpoint=self.endpoint, region=REGION
         )
@@ -441,14 +448,15 @@ def _sqs_batch(cloud: LocalCloud) -> None:
     assert "not JSON" in parked["MessageAttributes"]["RejectReason"]["StringValue"]
 
 
-def _group_with_hook(cloud: LocalCloud, event_file: str, target_group: str | None) -> tuple[str, dict]:
-    """The sample's Auto Scaling group, with the handler's hook, optionally in a target group; (victim, event)."""
+def _group_with_hook(cloud: LocalCloud, event_file: str, target_group: str | None) -> tuple[str, str, dict]:
+    """The sample's Auto Scaling group with the handler's hook, optionally attached to a target group (moto registers
+    its instances there); (victim, other member, event)."""
     event = load_event(event_file)
     group = event["detail"]["AutoScalingGroupName"]
     arns = [target_group] if target_group else []
-    [victim, _] = cloud.builder.auto_scaling_group(group, arns, size=2)
+    [victim, other] = cloud.builder.auto_scaling_group(group, arns, size=2)
     cloud.builder.lifecycle_hook(group, "spot-interruption-drain")
-    return victim, event
+    return victim, other, event
 
 
 def _completed_already(cloud: LocalCloud, event: dict, instance_id: str) -> bool:
@@ -472,14 +480,15 @@ def _lifecycle_terminate(cloud: LocalCloud) -> None:
     # Given an Auto Scaling group with the handler's terminate hook, its instance in the group's target group
     b = cloud.builder
     arn = b.target_group("e2e-lifecycle-tg", "instance", delay=60)
-    victim, _ = _group_with_hook(cloud, "lifecycle-terminate.json", arn)
-    b.register(arn, [victim], ports=[80])
+    victim, other, event = _group_with_hook(cloud, "lifecycle-terminate.json", arn)
+    b.register(arn, [victim, other], ports=[80])
 
-    run = cloud.invoke("lifecycle-terminate.json", victim)
+    run = cloud.invoke("lifecycle-terminate.json", victim, fresh=True)
 
     # Then it is draining out of the target group, the action waits for it, and a follow-up is on its way
     assert run.response == {"batchItemFailures": []}, run.error_message
-    assert b.registered(arn) == [] and b.target_states(arn)[f"{victim}:80"] == "draining"
+    assert b.registered(arn) == [f"{other}:80"] and b.target_states(arn)[f"{victim}:80"] == "draining"
+    assert not _completed_already(cloud, event, victim)  # (this completes it: the follow-up will find it done)
     alert = only_alert_for(cloud, victim)
     assert alert.document["detailType"] == "EC2 Instance-terminate Lifecycle Action"
     assert alert.document["lifecycleAction"]["completed"] is False
@@ -494,9 +503,9 @@ def _lifecycle_terminate(cloud: LocalCloud) -> None:
 @expect("lifecycle-warm-pool.json")
 def _lifecycle_warm_pool(cloud: LocalCloud) -> None:
     # Given an instance of a group with the hook, registered nowhere, going back to the warm pool
-    victim, event = _group_with_hook(cloud, "lifecycle-warm-pool.json", None)
+    victim, _, event = _group_with_hook(cloud, "lifecycle-warm-pool.json", None)
 
-    run = cloud.invoke("lifecycle-warm-pool.json", victim)
+    run = cloud.invoke("lifecycle-warm-pool.json", victim, fresh=True)
 
     # Then the action is completed at once, and the alert says where the instance goes
     assert run.response == {"batchItemFailures": []}, run.error_message
