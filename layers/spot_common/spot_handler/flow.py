@@ -70,17 +70,19 @@ def handle_notices(
     claimed = claiming.wait(budget)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     owned = [plan for plan in active if claimed.owned(plan.notice)]
-    owned_ids = {id(plan) for plan in owned}
-    alerting = list({plan.notice.interruption_key: plan for plan in reversed(owned)}.values())[::-1]  # first each
+    first: dict[str, InstancePlan] = {}  # one alert per interruption: from its first signal in the batch
+    for plan in owned:
+        first.setdefault(plan.notice.interruption_key, plan)
+    alerting = list(first.values())
     signals = [plan for plan in in_scope if plan.notice.lifecycle is not None]
     reports = run_steps(OWNED_STEPS, context, alerting, reports, signals=signals)
     _schedule_follow_ups(context, reports)
     outcomes = {id(plan): InterruptionOutcome(plan, reports.get(plan.instance_id, [])) for plan in alerting}
 
     alert_errors = _alert(clients, settings, list(outcomes.values()))
-    first = {plan.notice.interruption_key: plan for plan in alerting}
+    later = [plan for plan in owned if id(plan) not in outcomes]
     alert_errors |= {  # a later signal of an interruption shares its first signal's fate
-        id(plan): alert_errors[id(first[plan.notice.interruption_key])] for plan in owned if id(plan) not in outcomes
+        id(plan): alert_errors[id(first[plan.notice.interruption_key])] for plan in later
     }
     alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.owned(plan.notice)}
     results = [
@@ -88,7 +90,7 @@ def handle_notices(
             notice=plan.notice,
             outcome=outcomes.get(id(plan)),
             alert_error=alert_errors.get(id(plan)),
-            duplicate=claimed.done(plan.notice) or (id(plan) in owned_ids and id(plan) not in outcomes),
+            duplicate=claimed.done(plan.notice) or any(plan is other for other in later),
         )
         for plan in plans
     ]
