@@ -51,6 +51,7 @@ class Check:
     instance_id: str
     notice_id: str
     due: datetime  # when to look
+    deregistered_at: datetime  # when its targets were deregistered (or found draining), at the latest
     targets: dict[str, list[str]]  # target group ARN -> "id:port" registrations deregistered
     delays: dict[str, int | None] = field(default_factory=dict)  # target group ARN -> delay in force, seconds
     # lifecycle
@@ -67,7 +68,7 @@ class Check:
     instance_name: str | None = None
 
 
-_TIMES = ("due", "heartbeat_expires", "global_expires", "deadline")
+_TIMES = ("due", "deregistered_at", "heartbeat_expires", "global_expires", "deadline")
 
 
 def follow_up_body(checks: list[Check]) -> dict:
@@ -160,8 +161,8 @@ def handle_follow_ups(
 ) -> FollowUpReport:
     """Look at what each check deregistered, then complete, heartbeat, look again later, or report."""
     report = FollowUpReport()
-    draining, unreadable = _still_draining(clients.elbv2, checks)
     now = clock()
+    draining, unreadable = _still_draining(clients.elbv2, checks, now)
     for check, left, error in zip(checks, draining, unreadable):
         if check.kind == "deadline":
             if error:
@@ -176,33 +177,34 @@ def handle_follow_ups(
     return report
 
 
-def _still_draining(elbv2, checks: list[Check]) -> tuple[list[dict[str, list[str]]], list[str | None]]:
-    """Per check: {target group: registrations still draining}, and why its targets could not be read (or None)."""
+def _still_draining(elbv2, checks: list[Check], now: datetime) -> tuple[list[dict[str, list[str]]], list[str | None]]:
+    """Per check: {target group: registrations still draining}, and why its targets could not be read (or None).
+
+    At most one DescribeTargetHealth per target group for every check of the batch (aws/elbv2.still_draining).
+    """
     wanted: dict[str, set[str]] = {}
+    since: dict[str, datetime] = {}
     for check in checks:
         for arn, targets in check.targets.items():
             wanted.setdefault(arn, set()).update(targets)
-    states: dict[str, dict[str, str]] = {}
+            since[arn] = max(since.get(arn, check.deregistered_at), check.deregistered_at)
+    draining: dict[str, set[str]] = {}
     errors: dict[str, str] = {}
-    for arn, targets in wanted.items():  # one DescribeTargetHealth per target group, for every check of the batch
-        registrations = [_registration(t) for t in sorted(targets)]
+    for arn, targets in wanted.items():
         try:
-            states[arn] = elb.target_states(elbv2, arn, registrations)
+            draining[arn] = elb.still_draining(elbv2, arn, sorted(targets), since[arn], now)
         except AWS_ERRORS as exc:
             if error_code(exc) == "TargetGroupNotFound":
-                states[arn] = {}  # the group is gone, and its draining with it
+                draining[arn] = set()  # the group is gone, and its draining with it
             else:
                 errors[arn] = describe_error(exc)
-    draining, unreadable = [], []
+    left, unreadable = [], []
     for check in checks:
-        left = {
-            arn: [t for t in targets if states.get(arn, {}).get(t) == "draining"]
-            for arn, targets in check.targets.items()
-        }
-        draining.append({arn: targets for arn, targets in left.items() if targets})
+        still = {arn: [t for t in targets if t in draining.get(arn, ())] for arn, targets in check.targets.items()}
+        left.append({arn: targets for arn, targets in still.items() if targets})
         problems = [f"{target_group_name(arn)}: {errors[arn]}" for arn in check.targets if arn in errors]
         unreadable.append("; ".join(problems) or None)
-    return draining, unreadable
+    return left, unreadable
 
 
 def act_on_lifecycle(
@@ -244,10 +246,3 @@ def act_on_lifecycle(
         dataclasses.replace(check, targets=remaining, due=now + timedelta(seconds=CHECK_EVERY_SECONDS))
     )
     return "waiting for its registrations to leave draining"
-
-
-def _registration(target: str) -> elb.Registration:
-    target_id, _, port = target.rpartition(":")
-    if not target_id or not port.isdigit():  # no port: "i-0abc" or an address without one
-        return elb.Registration(target, None)
-    return elb.Registration(target_id, int(port))

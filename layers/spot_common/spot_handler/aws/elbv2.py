@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from datetime import datetime
 from typing import NamedTuple
 
 from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
@@ -136,14 +137,26 @@ def deregister(elbv2, target_group_arn: str, targets: list[Registration]) -> Non
     elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=[t.as_target() for t in targets])
 
 
-def target_states(elbv2, target_group_arn: str, targets: list[Registration]) -> dict[str, str]:
-    """{"id:port": state} of the given registrations (healthy, draining, unused, ...): one DescribeTargetHealth."""
-    if not targets:
-        return {}
-    response = elbv2.describe_target_health(TargetGroupArn=target_group_arn, Targets=[t.as_target() for t in targets])
-    states = {}
-    for description in response.get("TargetHealthDescriptions", []):
-        target = description["Target"]
-        key = str(Registration(target["Id"], target.get("Port")))
-        states[key] = description.get("TargetHealth", {}).get("State", "unknown")
-    return states
+# What a full DescribeTargetHealth showed draining, per execution environment and target group. A registration
+# deregistered before such a read and not draining in it has left for good, so later looks at it need no call: a
+# mass reclaim's follow-ups read each target group about once per environment instead of once per batch.
+_drain_reads: weakref.WeakKeyDictionary[object, dict[str, tuple[datetime, frozenset[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def still_draining(elbv2, target_group_arn: str, targets: list[str], deregistered_by: datetime, now: datetime):
+    """Which of the registrations ("id:port", all deregistered by `deregistered_by`) are still draining."""
+    with _known_delays_lock:
+        read = _drain_reads.get(elbv2, {}).get(target_group_arn)
+    if read is not None and read[0] >= deregistered_by and not read[1] & set(targets):
+        return set()
+    response = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+    draining = frozenset(
+        str(Registration(d["Target"]["Id"], d["Target"].get("Port")))
+        for d in response.get("TargetHealthDescriptions", [])
+        if d.get("TargetHealth", {}).get("State") == "draining"
+    )
+    with _known_delays_lock:
+        _drain_reads.setdefault(elbv2, {})[target_group_arn] = (now, draining)
+    return set(targets) & draining

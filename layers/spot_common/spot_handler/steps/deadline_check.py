@@ -6,13 +6,21 @@ in force ends before the deadline has certainly let the instance go, and needs n
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from spot_handler.followups import DEADLINE_CHECK_SECONDS, Check
 from spot_handler.planning import InstancePlan
 from spot_handler.steps import StepContext, StepReport
 from spot_handler.steps.target_groups import deregistered_by
-from spot_handler.wording import iso_utc
+from spot_handler.wording import iso_utc, when
+
+GRID_SECONDS = 10
+
+
+def _on_grid(moment: datetime) -> datetime:
+    """The moment rounded down to a 10 s grid of the clock: the checks of a mass reclaim, whose deadlines fall within
+    seconds of each other, come due together and share messages, invocations and target health reads."""
+    return datetime.fromtimestamp(moment.timestamp() // GRID_SECONDS * GRID_SECONDS, tz=moment.tzinfo)
 
 
 class DeadlineCheckStep:
@@ -28,7 +36,7 @@ class DeadlineCheckStep:
             return reports
         now = context.clock()
         for plan in plans:
-            if plan.notice.deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS) <= now:
+            if _on_grid(plan.notice.deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS)) <= now:
                 continue  # too late to look before the deadline: the instance is going, whatever is draining
             drains = earlier.get(plan.instance_id, [])
             targets, delays = deregistered_by(drains)
@@ -49,7 +57,8 @@ class DeadlineCheckStep:
                 region=plan.notice.region,
                 instance_id=plan.instance_id,
                 notice_id=plan.notice.notice_id,
-                due=deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS),
+                due=_on_grid(deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS)),
+                deregistered_at=now,
                 targets=targets,
                 delays={arn: delays.get(arn) for arn in targets},
                 deadline=deadline,
@@ -61,9 +70,8 @@ class DeadlineCheckStep:
                 key=self.key,
                 render=lambda listed, check=check: (
                     [
-                        f"- draining may outlast the deadline in {len(check.targets)} target group(s): looked at again "
-                        f"{DEADLINE_CHECK_SECONDS} s before it; a second alert follows only if connections are "
-                        "still open then"
+                        f"- draining may outlast the deadline in {len(check.targets)} target group(s): looked at "
+                        f"again at {when(check.due)}; a second alert follows only if connections are still open then"
                     ],
                     {"scheduledFor": iso_utc(check.due), "targetGroups": sorted(check.targets)},
                 ),

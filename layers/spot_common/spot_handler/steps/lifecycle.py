@@ -63,6 +63,7 @@ class LifecycleStep:
                 instance_id=plan.instance_id,
                 notice_id=plan.notice.notice_id,
                 due=now + timedelta(seconds=CHECK_EVERY_SECONDS),
+                deregistered_at=now,
                 targets=targets,
                 delays=delays,
                 group=action.group_name,
