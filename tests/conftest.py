@@ -93,5 +93,5 @@ def account():
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=subscriber_arn)
         sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="ops@example.com")
         dlq = sqs.create_queue(QueueName="notices-dlq")["QueueUrl"]
-        notices = sqs.create_queue(QueueName="notices")["QueueUrl"]
+        notices = sqs.create_queue(QueueName="handler-notices")["QueueUrl"]
         yield FakeAccount(builder, AwsClients.create(session), topic_arn, subscriber, dlq, notices)

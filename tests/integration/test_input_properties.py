@@ -21,7 +21,7 @@ from tests.support.events import EVENTS_DIR, load_event
 
 NOTICES = [load_event(p.name) for p in sorted(EVENTS_DIR.glob("*.json")) if "Records" not in load_event(p.name)]
 # A reason starts with the field at fault: "detail.instance-id: ...", "time: ...", "body: ...".
-REASON = re.compile(r"^[A-Za-z][A-Za-z.-]*(:| is missing)")
+REASON = re.compile(r"^[A-Za-z][A-Za-z0-9.\[\]-]*(:| is missing)")
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -102,7 +102,8 @@ def test_any_bare_event_is_handled_or_parked_with_a_reason(account, event):
         return
     assert [r.handled for r in report.results] == [True]
     assert account.dead_letters() == []
-    assert len(account.alerts()) == 1
+    # one alert, unless the notice was out of scope (another tool's lifecycle hook): then none
+    assert len(account.alerts()) == sum(1 for r in report.results if r.outcome is not None)
 
 
 @pytest.mark.parametrize("text", ["i-0a1b2c3d4e5f60001\n", "i-0a1b2c3d4e5f60001 ", "\ti-0a1b2c3d4e5f60001"])

@@ -51,7 +51,7 @@ def follow_ups(account) -> list[dict]:
     """Take every follow-up waiting in the notice queue, whatever its delay (as if the delay had passed)."""
     from moto.sqs.models import sqs_backends
 
-    queue = sqs_backends[ACCOUNT][REGION].get_queue("notices")
+    queue = sqs_backends[ACCOUNT][REGION].get_queue("handler-notices")
     with queue._messages_lock:  # moto keeps delayed messages with the others, hidden until their delay passes
         bodies = [json.loads(message.body) for message in queue._messages]
         queue._messages.clear()
