@@ -281,9 +281,7 @@ def _two_target_groups(cloud: LocalCloud) -> None:
 
 def _drained_with_action(cloud: LocalCloud, event_file: str, action: str, group_name: str) -> None:
     b = cloud.builder
-    arn = b.target_group(group_name, "instance", delay=60)
-    victim = b.spot_instance(f"{action}-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group(group_name, f"{action}-1")
 
     run = cloud.invoke(event_file, victim.instance_id)
 
@@ -308,9 +306,7 @@ def _hibernate(cloud: LocalCloud) -> None:
 def _rebalance(cloud: LocalCloud) -> None:
     # Given a registered instance; by default a rebalance recommendation only alerts
     b = cloud.builder
-    arn = b.target_group("e2e-rebalance-tg", "instance", delay=60)
-    victim = b.spot_instance("rebalance-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("e2e-rebalance-tg", "rebalance-1")
 
     run = cloud.invoke("rebalance-recommendation.json", victim.instance_id)
 
@@ -324,9 +320,7 @@ def _rebalance(cloud: LocalCloud) -> None:
 @expect("capacity-reservation-interruption.json")
 def _capacity_reservation(cloud: LocalCloud) -> None:
     b = cloud.builder
-    arn = b.target_group("e2e-cr-tg", "instance", delay=60)
-    victim = b.spot_instance("cr-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("e2e-cr-tg", "cr-1")
 
     run = cloud.invoke("capacity-reservation-interruption.json", victim.instance_id)
 
