@@ -5,11 +5,8 @@ botocore uses for GameLift (``POST /``, ``X-Amz-Target: GameLift.<Operation>``,
 ``Content-Type: application/x-amz-json-1.1``; errors are HTTP 400 with ``{"__type": code, "message": ...}``), so
 the handler's real boto3 client is pointed at it with ``endpoint_url`` and nothing else changes.
 
-Every request is validated against botocore's GameLift service model (types, required members, and the length,
-range, enum and pattern constraints that botocore does not check client-side) and answered with a
-``ValidationException`` when it fails, as the service front door does. Every response is validated against the
-operation's output shape before it is sent; a failure there is a bug in this fake and is answered with HTTP 500
-(and recorded in ``GameLiftState.bugs``) so that tests fail loudly instead of passing on a malformed answer.
+Requests and responses are checked against botocore's model (local/gamelift_model.py); a response that fails is a
+bug in the fake, answered with HTTP 500 and recorded in ``GameLiftState.bugs`` so tests fail loudly.
 
 Python use (tests)::
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime as dt
 import hashlib
 import json
 import threading
@@ -37,17 +36,6 @@ DEFAULT_ACCOUNT = "123456789012"
 def _now() -> float:
     # Milliseconds, like the service; a float so botocore parses it as epoch seconds with a fraction.
     return round(time.time(), 3)
-
-
-def _epoch(value: Any) -> float:
-    """Seeding convenience: accept epoch seconds, datetime, or ISO-8601 text."""
-    if value is None:
-        return _now()
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value).timestamp()
-    return float(value)
 
 
 def _strip_none(record: dict) -> dict:
@@ -98,32 +86,20 @@ class GameLiftState:
 
     # ---- seeding API ---------------------------------------------------------------------------------------
 
-    def add_game_server_group(
-        self,
-        name: str,
-        *,
-        status: str = "ACTIVE",
-        role_arn: str | None = None,
-        instance_types: tuple[str, ...] = ("c5.large", "c5a.large"),
-        balancing_strategy: str = "SPOT_PREFERRED",
-        auto_scaling_group_arn: str | None = None,
-    ) -> dict:
-        """Create a FleetIQ game server group without CreateGameServerGroup's launch-template machinery."""
+    def add_game_server_group(self, name: str) -> dict:
+        """Create an ACTIVE FleetIQ game server group without CreateGameServerGroup's launch-template machinery."""
         with self.lock:
             now = _now()
-            asg = auto_scaling_group_arn or (
-                f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:{uuid.uuid4()}:"
-                f"autoScalingGroupName/gamelift-gameservergroup-{name}"
-            )
             group = {
                 "GameServerGroupName": name,
                 "GameServerGroupArn": self.group_arn(name),
-                "RoleArn": role_arn or f"arn:aws:iam::{self.account}:role/GameLiftFleetIQRole",
-                "InstanceDefinitions": [{"InstanceType": t} for t in instance_types],
-                "BalancingStrategy": balancing_strategy,
+                "RoleArn": f"arn:aws:iam::{self.account}:role/GameLiftFleetIQRole",
+                "InstanceDefinitions": [{"InstanceType": "c5.large"}, {"InstanceType": "c5a.large"}],
+                "BalancingStrategy": "SPOT_PREFERRED",
                 "GameServerProtectionPolicy": "NO_PROTECTION",
-                "AutoScalingGroupArn": asg,
-                "Status": status,
+                "AutoScalingGroupArn": f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:"
+                f"{uuid.uuid4()}:autoScalingGroupName/gamelift-gameservergroup-{name}",
+                "Status": "ACTIVE",
                 "CreationTime": now,
                 "LastUpdatedTime": now,
             }
@@ -141,8 +117,7 @@ class GameLiftState:
         data: str | None = None,
         claimed: bool = False,
         utilization_status: str = "AVAILABLE",
-        registration_time: Any = None,
-        last_health_check_time: Any = None,
+        registration_time: float | None = None,
     ) -> dict:
         """Register a game server in a group (name or ARN); the group is created if it does not exist."""
         with self.lock:
@@ -160,34 +135,21 @@ class GameLiftState:
                     "GameServerData": data,
                     "ClaimStatus": "CLAIMED" if claimed else None,
                     "UtilizationStatus": utilization_status,
-                    "RegistrationTime": _epoch(registration_time),
+                    "RegistrationTime": registration_time or now,
                     "LastClaimTime": now if claimed else None,
-                    "LastHealthCheckTime": _epoch(last_health_check_time),
+                    "LastHealthCheckTime": now,
                 }
             )
             self._check_record("GameServer", server)
             self.game_servers[(name, game_server_id)] = server
             return copy.deepcopy(server)
 
-    def add_fleet(
-        self,
-        fleet_id: str | None = None,
-        *,
-        compute_type: str = "ANYWHERE",
-        locations: tuple[str, ...] = ("custom-location-1",),
-    ) -> dict:
-        """Create a fleet (there is no Fleet shape in the answers the fake gives, so this is plain bookkeeping)."""
+    def add_fleet(self, fleet_id: str | None = None, *, locations: tuple[str, ...] = ("custom-location-1",)) -> dict:
+        """Create an Anywhere fleet, whose computes live in custom locations (there is no Fleet shape in the answers
+        the fake gives, so this is plain bookkeeping)."""
         with self.lock:
             fleet_id = fleet_id or f"fleet-{uuid.uuid4()}"
-            # Anywhere computes live in custom locations; other fleets start in the home Region.
-            locations = tuple(locations) if compute_type == "ANYWHERE" else (self.region,)
-            fleet = {
-                "FleetId": fleet_id,
-                "FleetArn": self.fleet_arn(fleet_id),
-                "ComputeType": compute_type,
-                "Locations": list(locations),
-                "CreationTime": _now(),
-            }
+            fleet = {"FleetId": fleet_id, "FleetArn": self.fleet_arn(fleet_id), "Locations": list(locations)}
             self.fleets[fleet_id] = fleet
             return copy.deepcopy(fleet)
 
@@ -196,12 +158,10 @@ class GameLiftState:
         fleet: str,
         compute_name: str,
         *,
-        ip_address: str | None = "10.0.0.10",
-        dns_name: str | None = None,
+        ip_address: str = "10.0.0.10",
         location: str | None = None,
-        status: str = "ACTIVE",
     ) -> dict:
-        """Register a compute (an instance you host game servers on) in a fleet (id or ARN)."""
+        """Register an ACTIVE compute (an instance you host game servers on) in a fleet (id or ARN)."""
         with self.lock:
             fleet_record = self._fleet(fleet)
             location = location or fleet_record["Locations"][0]
@@ -217,8 +177,7 @@ class GameLiftState:
                     "ComputeName": compute_name,
                     "ComputeArn": f"arn:aws:gamelift:{self.region}:{self.account}:compute/{compute_name}",
                     "IpAddress": ip_address,
-                    "DnsName": dns_name,
-                    "ComputeStatus": status,
+                    "ComputeStatus": "ACTIVE",
                     "Location": location,
                     "CreationTime": _now(),
                     "GameLiftServiceSdkEndpoint": f"wss://{self.region}.api.amazongamelift.com",
@@ -243,7 +202,6 @@ class GameLiftState:
         matchmaker_data: str | None = None,
         creator_id: str | None = None,
         port: int | None = None,
-        creation_time: Any = None,
     ) -> dict:
         """Start a game session on a compute (by name) of a fleet (id or ARN), in the compute's location."""
         with self.lock:
@@ -259,7 +217,7 @@ class GameLiftState:
                     "Name": name,
                     "FleetId": fleet_record["FleetId"],
                     "FleetArn": fleet_record["FleetArn"],
-                    "CreationTime": _epoch(creation_time),
+                    "CreationTime": _now(),
                     "CurrentPlayerSessionCount": 0,
                     "MaximumPlayerSessionCount": maximum_players,
                     "Status": status,
