@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test unit integration style lint build deploy bench e2e reliability drill clean
+.PHONY: help venv demo test unit integration harness style lint build deploy bench e2e reliability drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ unit: venv  ## unit tests only
 
 integration: venv  ## handler against moto, in-process
 	$(BIN)/python -m pytest tests/integration
+
+harness: venv  ## tests of the local harness itself: GameLift fake, moto fixes, demo, bench smoke
+	$(BIN)/python -m pytest tests/harness
 
 e2e: venv  ## sam build + sam local invoke of every file in events/ in Docker against moto (starts Docker if needed)
 	$(BIN)/python -m pytest -m e2e tests/e2e

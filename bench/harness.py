@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-import yaml
 from spot_handler.aws import AwsClients
 from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
 from bench.baseline import BlogSampleBaseline, run_baseline
-from bench.ours import EventSourceMapping, endpoint, run_ours
+from bench.ours import BENCH_QUEUE_ARN, endpoint, run_ours
 from bench.scenario import (
     SPOT_WARNING_SECONDS,
     Fleet,
@@ -43,6 +42,7 @@ from bench.scenario import (
     notices as make_notices,
 )
 from local.account import AccountBuilder
+from local.lambda_runtime import EventSourceMapping, sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-2"
@@ -165,21 +165,6 @@ def print_figures(f: Figures) -> None:
 # ---- the runs --------------------------------------------------------------------------------------------------
 
 
-def template_defaults() -> EventSourceMapping:
-    """BatchSize, MaxBatchingWindowSeconds and MaxConcurrency as template.yaml's parameter defaults."""
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation tags: not needed here
-    params = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)["Parameters"]
-    return EventSourceMapping(
-        batch_size=int(params["BatchSize"]["Default"]),
-        batching_window_s=float(params["MaxBatchingWindowSeconds"]["Default"]),
-        max_concurrency=int(params["MaxConcurrency"]["Default"]),
-    )
-
-
 def wait_until_quiet(server: BenchServer, limit_s: float) -> None:
     """Return once no call has reached the server for a second (stragglers' retries), or after limit_s."""
     deadline = time.time() + limit_s
@@ -277,12 +262,12 @@ def cpu_per_notice(
     settings = Settings(alert_topic_arn=fleet.topic_arn, idempotency_table_name=idempotency)
     size = max(1, min(mapping.batch_size, len(events)))
     batches = [events[i : i + size] for i in range(0, len(events), size)][:2]
-    handle_invocation({"Records": [_record(e) for e in batches[0][:1]]}, clients, settings)  # warm the environment
+    handle_invocation(sqs_event(_record(e) for e in batches[0][:1]), clients, settings)  # warm the environment
     used = 0.0
     counted = 0
     for batch in batches:
         started = _time.process_time()
-        handle_invocation({"Records": [_record(e) for e in batch]}, clients, settings)
+        handle_invocation(sqs_event(_record(e) for e in batch), clients, settings)
         used += _time.process_time() - started
         counted += len(batch)
     ours = used / counted
@@ -299,9 +284,7 @@ def cpu_per_notice(
 
 
 def _record(event: dict) -> dict:
-    from bench.ours import sqs_record
-
-    return sqs_record(event, f"arn:aws:sqs:{REGION}:123456789012:bench-NoticeQueue", time.time())
+    return sqs_record(json.dumps(event), event["id"], source_arn=BENCH_QUEUE_ARN)
 
 
 def chart(
@@ -407,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         throttle=not args.no_throttle,
         seed=args.seed,
     )
-    mapping = template_defaults()
+    mapping = EventSourceMapping.from_template()
     mapping = EventSourceMapping(
         batch_size=args.batch_size or mapping.batch_size,
         batching_window_s=mapping.batching_window_s if args.batching_window is None else args.batching_window,

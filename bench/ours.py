@@ -14,7 +14,6 @@ queue's visibility timeout (360 s), long after the deadline; the bench counts th
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -29,14 +28,9 @@ from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
 from bench.scenario import Notice, stamp
+from local.lambda_runtime import EventSourceMapping, queue_arn, sqs_record
 
-
-@dataclass(frozen=True)
-class EventSourceMapping:
-    batch_size: int
-    batching_window_s: float
-    max_concurrency: int
-    overridden: bool = False  # not the template's defaults
+BENCH_QUEUE_ARN = queue_arn("bench-NoticeQueue")
 
 
 @dataclass
@@ -61,26 +55,6 @@ def endpoint(url: str):
             os.environ["AWS_ENDPOINT_URL"] = saved
 
 
-def sqs_record(event: dict, queue_arn: str, sent_at: float) -> dict:
-    body = json.dumps(event)
-    return {
-        "messageId": event["id"],
-        "receiptHandle": f"bench-{event['id']}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": str(int(sent_at * 1000)),
-            "SenderId": "AIDAEVENTBRIDGE",
-            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": queue_arn.split(":")[3],
-    }
-
-
 def run_ours(
     notices: list[Notice],
     mapping: EventSourceMapping,
@@ -91,7 +65,6 @@ def run_ours(
     time_limit_s: float,
 ) -> OursRun:
     """Deliver every notice at start_at + its offset and let the modelled event source invoke the handler."""
-    queue_arn = f"arn:aws:sqs:{session.region_name}:123456789012:bench-NoticeQueue"
     run = OursRun()
     lock = threading.Lock()
     environments: queue.SimpleQueue[AwsClients] = queue.SimpleQueue()
@@ -129,7 +102,7 @@ def run_ours(
                 now = time.time()
                 if due <= now:
                     event = stamp(pending[next_index].event, due)
-                    batch.append(sqs_record(event, queue_arn, due))
+                    batch.append(sqs_record(json.dumps(event), event["id"], source_arn=BENCH_QUEUE_ARN, sent_at=due))
                     next_index += 1
                 elif due <= window_ends and due < hard_stop:
                     time.sleep(due - now)

@@ -152,6 +152,23 @@ class AccountBuilder:
         )
         return arn
 
+    def instance_in_target_group(
+        self,
+        target_group: str,
+        instance: str,
+        *,
+        target_type: str = "instance",
+        delay: int = 60,
+        ports: tuple[int, ...] = (80,),
+        tags: dict[str, str] | None = None,
+    ) -> tuple[str, Instance]:
+        """A target group, and a Spot instance tagged with it and registered in it: (target group ARN, instance)."""
+        arn = self.target_group(target_group, target_type, delay=delay)
+        created = self.spot_instance(instance, tags={"TargetGroupArn": arn, **(tags or {})})
+        targets = [created.instance_id] if target_type == "instance" else created.private_ips
+        self.register(arn, targets, ports=list(ports))
+        return arn, created
+
     def register(self, target_group_arn: str, target_ids: list[str], ports: list[int]) -> None:
         self.client("elbv2").register_targets(
             TargetGroupArn=target_group_arn, Targets=[{"Id": t, "Port": p} for t in target_ids for p in ports]
@@ -184,6 +201,27 @@ class AccountBuilder:
             "Attributes"
         ]
         return int(next(a["Value"] for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"))
+
+    def idempotency_table(self, name: str) -> str:
+        """The idempotency table as template.yaml declares it: key `id`, TTL attribute `expiration`, on demand."""
+        return self._table(name, {"id": "HASH"})
+
+    def checkpoint_table(self, name: str) -> str:
+        """The GameLift checkpoint table as template.yaml declares it (keys and TTL attribute)."""
+        return self._table(name, {"instanceId": "HASH", "checkpointId": "RANGE"})
+
+    def _table(self, name: str, keys: dict[str, str]) -> str:
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+            KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys.items()],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
+        return name
 
     def auto_scaling_group(self, name: str, target_group_arns: list[str], size: int = 2) -> list[str]:
         """An Auto Scaling group of Spot-style instances attached to the target groups; returns its instance ids."""

@@ -19,36 +19,23 @@ import argparse
 import contextlib
 import io
 import json
-import logging
-import os
-import socket
 import sys
 import time
-import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
-
-from local import gamelift_fake, moto_fidelity, sam_local
+from local import sam_local
 from local.account import AccountBuilder
+from local.cloud import LocalCloud, local_cloud
 from local.gamelift_seed import SeededGameLift, seed_gamelift
-from local.stack import create_local_stack
+from local.lambda_runtime import ACCOUNT, REGION, LambdaContext, QueuePoller, failed_ids, in_process_function
 
 ROOT = Path(__file__).resolve().parents[1]
-REGION = "us-east-2"
-ACCOUNT = "123456789012"
 STACK = "spot-handler"
 ALERT_EMAIL = "ops@example.com"
 RUN_DIR = ROOT / ".local-run"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -158,55 +145,14 @@ def interruption_event(instance_id: str) -> dict:
     }
 
 
-def poll_like_lambda(sqs, queue_url: str, queue_arn: str, wait_seconds: int = 5) -> tuple[dict, list[dict]]:
-    """Receive a batch and shape it as the SQS event Lambda's poller passes to the function."""
-    deadline = time.monotonic() + wait_seconds
-    messages: list[dict] = []
-    while not messages and time.monotonic() < deadline:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
-        ).get("Messages", [])
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m.get("Attributes", {}),
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": REGION,
-        }
-        for m in messages
-    ]
-    return {"Records": records}, messages
-
-
-class _Context:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name = f"{STACK}-interruption-handler"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + 60
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
-
-
-def invoke_in_process(event: dict, environment: dict[str, str], log_path: Path) -> dict:
-    os.environ.update(environment)
-    sys.path[:0] = [str(ROOT / "layers" / "spot_common"), str(ROOT / "functions" / "interruption_handler")]
+def invoke_in_process(cloud: LocalCloud, event: dict, log_path: Path) -> dict:
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):  # Powertools logs and metrics go to stdout, as in Lambda
-        import app  # the handler module, exactly as Lambda loads it
-
-        response = app.lambda_handler(event, _Context())
+    with (
+        # Powertools logs and metrics go to stdout, as in Lambda; its logger keeps the stdout it finds at import.
+        contextlib.redirect_stdout(captured),
+        in_process_function(cloud.in_process_environment()) as lambda_handler,
+    ):
+        response = lambda_handler(event, LambdaContext(f"{STACK}-interruption-handler"))
     log_path.write_text(captured.getvalue())
     return response
 
@@ -240,36 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore")
-    logging.getLogger("moto").setLevel(logging.ERROR)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     RUN_DIR.mkdir(exist_ok=True)
-
-    from moto.server import ThreadedMotoServer
-
-    moto_fidelity.apply()
-    port = free_port()
-    # 0.0.0.0 so a Lambda container can reach it over the Docker bridge; nothing else listens on it.
-    moto = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": endpoint,
-        }
-    )
-    gamelift_server, gamelift_url = gamelift_fake.start(
-        host="0.0.0.0", port=free_port(), state=gamelift_fake.GameLiftState(region=REGION, account=ACCOUNT)
-    )
-    os.environ["AWS_ENDPOINT_URL_GAMELIFT"] = gamelift_url  # boto3's per-service endpoint variable
+    runtime = choose_runtime(args.runner)
     try:
-        return run_demo(endpoint, gamelift_url, choose_runtime(args.runner))
+        with local_cloud(STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL}) as cloud:
+            return run_demo(cloud, runtime)
     finally:
-        gamelift_fake.stop(gamelift_server)
-        moto.stop()
         print("\nStopped the local moto server and the GameLift fake.")
 
 
@@ -284,24 +206,17 @@ def choose_runtime(requested: str) -> sam_local.Runtime | None:
     return runtime
 
 
-def invoke_with_sam_local(
-    runtime: sam_local.Runtime, event: dict, endpoint: str, gamelift_url: str, log_path: Path
-) -> dict:
+def invoke_with_sam_local(runtime: sam_local.Runtime, cloud: LocalCloud, event: dict, log_path: Path) -> dict:
     """sam build, then sam local invoke with the batch.
 
     The function reaches this process's moto over Docker's bridge."""
     work = RUN_DIR / "sam-local"
     print("sam build (python3.13, x86_64) ...", flush=True)
     build_seconds = sam_local.build(runtime, work / "build", region=REGION)
-    refs = sam_local.local_stack_refs(boto3.client("cloudformation", region_name=REGION), STACK)
-    port = int(endpoint.rsplit(":", 1)[1])
-    gamelift_port = int(gamelift_url.rsplit(":", 1)[1])
-    environment = sam_local.function_environment(
-        refs, sam_local.container_url(runtime, port), sam_local.container_url(runtime, gamelift_port)
-    )
     event_path = work / "event.json"
     event_path.write_text(json.dumps(event, indent=2))
-    run = sam_local.invoke(runtime, work / "build", event_path, environment, sts_endpoint=endpoint, region=REGION)
+    environment = cloud.function_environment(host_address=runtime.host_address)
+    run = sam_local.invoke(runtime, work / "build", event_path, environment, sts_endpoint=cloud.endpoint, region=REGION)
     log_path.write_text(run.stderr)
     if run.failed:
         raise RuntimeError(f"the function failed under sam local invoke: {run.error_type}: {run.error_message}")
@@ -309,11 +224,10 @@ def invoke_with_sam_local(
     return run.response
 
 
-def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None = None) -> int:
-    session = boto3.session.Session(region_name=REGION)
-    print(f"Local AWS (moto) on {endpoint}, account {ACCOUNT}, region {REGION}.")
+def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None) -> int:
+    print(f"Local AWS (moto) on {cloud.endpoint}, account {ACCOUNT}, region {REGION}.")
 
-    stack = create_local_stack(session, STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL})
+    stack = cloud.stack
     outputs = stack.outputs
     print(f"\nStack '{STACK}' created from template.yaml in moto's CloudFormation.")
     print("  left out (run by this demo instead): " + ", ".join(sorted(stack.left_out)))
@@ -322,23 +236,25 @@ def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None
             "  moto's CloudFormation cannot create: "
             + ", ".join(f"{k} ({v})" for k, v in stack.skipped_by_moto.items())
         )
-    sns = session.client("sns")
-    sqs = session.client("sqs")
+    sns = cloud.client("sns")
     # moto's CloudFormation lacks AWS::SNS::Subscription: create the template's e-mail subscription directly.
     sns.subscribe(TopicArn=outputs["AlertTopicArn"], Protocol="email", Endpoint=ALERT_EMAIL)
 
-    builder = AccountBuilder(session).network()
+    builder = cloud.builder()
     scenario = seed(builder)
     print(f"\nSeeded: VPC {builder.vpc_id}, Auto Scaling group web-spot-asg with Spot instances")
     print(f"  victim    {scenario.victim} (web-spot-1)   bystander {scenario.bystander} (web-spot-2)")
-    seed_game_servers(builder, scenario, gamelift_url)
-    print(f"  GameLift (fake on {gamelift_url}): the victim hosts game sessions of fleet {scenario.gamelift.fleet_id}")
+    seed_game_servers(builder, scenario, cloud.gamelift_url)
+    print(
+        f"  GameLift (fake on {cloud.gamelift_url}): the victim hosts game sessions of fleet "
+        f"{scenario.gamelift.fleet_id}"
+    )
     print(f"  and game servers of FleetIQ group {scenario.gamelift.game_server_group}")
-    gamelift = session.client("gamelift")
+    gamelift = cloud.client("gamelift")
     print_target_health(builder, scenario, "Target health BEFORE the interruption:")
     print_gamelift(gamelift, scenario, "GameLift BEFORE the interruption:")
 
-    events = session.client("events")
+    events = cloud.client("events")
     entry = interruption_event(scenario.victim)
     put = events.put_events(Entries=[entry])
     print(
@@ -346,9 +262,8 @@ def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None
         f" (event {put['Entries'][0].get('EventId')})."
     )
 
-    queue_url = outputs["NoticeQueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    event, messages = poll_like_lambda(sqs, queue_url, queue_arn)
+    poller = QueuePoller(cloud.client("sqs"), outputs["NoticeQueueUrl"])
+    messages = poller.receive(wait_seconds=5)
     if not messages:
         print("The rule did not deliver the notice to the queue: nothing to handle.", file=sys.stderr)
         return 1
@@ -357,36 +272,21 @@ def run_demo(endpoint: str, gamelift_url: str, runtime: sam_local.Runtime | None
     log_path = RUN_DIR / "handler.log"
     started = time.perf_counter()
     if runtime is not None:
-        response = invoke_with_sam_local(runtime, event, endpoint, gamelift_url, log_path)
+        response = invoke_with_sam_local(runtime, cloud, poller.event(messages), log_path)
         how = "through sam local invoke (Docker)"
     else:
-        # The variables template.yaml declares, with the local stack's values: the same wiring sam local invoke gets.
-        refs = sam_local.local_stack_refs(session.client("cloudformation"), STACK)
-        environment = sam_local.function_environment(refs, endpoint, gamelift_url)
-        environment.update(
-            {
-                "POWERTOOLS_SERVICE_NAME": "spot-interruption-handler",
-                "POWERTOOLS_METRICS_NAMESPACE": "SpotInterruptionHandler",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
-        )
-        response = invoke_in_process(event, environment, log_path)
+        response = invoke_in_process(cloud, poller.event(messages), log_path)
         how = "in-process"
     elapsed = time.perf_counter() - started
     print(
         f"Handler ran {how} in {elapsed:.2f} s; response {json.dumps(response)}; logs in {log_path.relative_to(ROOT)}"
     )
-    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    done = [m for m in messages if m["MessageId"] not in failed]
-    if done:  # what the poller does with records the function reports handled
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-        )
+    failed = failed_ids(response)
+    poller.delete_handled(messages, failed)  # what the poller does with records the function reports handled
 
     print_target_health(builder, scenario, "Target health AFTER the interruption:")
     print_gamelift(gamelift, scenario, "GameLift AFTER the interruption:")
-    print_checkpoints(session.client("dynamodb"), outputs["CheckpointTableName"], scenario.victim)
+    print_checkpoints(cloud.client("dynamodb"), outputs["CheckpointTableName"], scenario.victim)
 
     print(f"\nThe alert as {ALERT_EMAIL} reads it:")
     alerts = email_as_received(outputs["AlertTopicArn"])

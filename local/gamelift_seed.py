@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.gamelift_fake import GameLiftState
+from local.gamelift_state import GameLiftState
 
 GAME_SERVER_GROUP = "arena-spot"
 FLEET_ID = "fleet-5e2c1a4b-0000-4000-8000-000000000001"

@@ -27,8 +27,8 @@ And in Auto Scaling: moto has no CompleteLifecycleAction or RecordLifecycleActio
 group's hook exists and that the action is still active (completed once: ValidationError "No active Lifecycle Action
 found", as AWS answers), and record each completion and heartbeat; `lifecycle_actions()` reads the record.
 
-`apply()` patches moto's FakeTargetGroup in this process; the local moto server (`python -m local.moto_server`) and
-the test suite both call it. Everything else is moto as released.
+`apply()` patches moto in this process; the local cloud (local/cloud.py), the bench's server and the test suite
+call it. Everything else is moto as released.
 """
 
 from __future__ import annotations

@@ -224,11 +224,6 @@ def local_stack_refs(cloudformation, stack_name: str) -> dict[str, str]:
     return refs
 
 
-def container_url(runtime: Runtime, port: int) -> str:
-    """URL under which a Lambda container reaches a server listening on 0.0.0.0:port of this machine."""
-    return f"http://{runtime.host_address}:{port}"
-
-
 @dataclass
 class Invocation:
     """One `sam local invoke`: what the function returned, or the error it raised, and how long it took."""

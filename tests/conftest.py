@@ -1,10 +1,13 @@
-"""Shared fixtures: a moto account (in-process), the alert topic with an SQS subscriber, the handler's clients."""
+"""Shared fixtures: a moto account (in-process), the alert topic with an SQS subscriber, the handler's clients, and
+the GameLift fake (one server for the whole run, its state emptied for each test)."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 # Lambda sets these before the handler module is imported; the layer's child loggers take their service name from
 # it at import time, so it must be set before any test module imports spot_handler.
@@ -15,10 +18,13 @@ import boto3
 import pytest
 from moto import mock_aws
 from spot_handler.aws import AwsClients
+from spot_handler.budget import TimeBudget
+from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import Settings
 
 from local import moto_fidelity
 from local.account import AccountBuilder
+from local.gamelift_fake import GameLiftServer, GameLiftState, start, stop
 from tests.support.alerts import ReceivedAlert, received_alerts
 
 REGION = "us-east-2"
@@ -51,6 +57,8 @@ class FakeAccount:
     subscriber_queue_url: str
     dead_letter_queue_url: str
     notice_queue_url: str = ""  # the handler's own queue: where its follow-ups go
+    # Settings every invocation of this test gets unless it overrides them (a table a fixture created, say).
+    setting_defaults: dict[str, object] = field(default_factory=dict)
 
     def settings(self, **overrides) -> Settings:
         values = {
@@ -58,8 +66,22 @@ class FakeAccount:
             "dead_letter_queue_url": self.dead_letter_queue_url,
             "notice_queue_url": self.notice_queue_url,
         }
+        values.update(self.setting_defaults)
         values.update(overrides)
         return Settings(**values)
+
+    def invoke(
+        self,
+        event,
+        clients: AwsClients | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        budget: TimeBudget | None = None,
+        **settings,
+    ) -> InvocationReport:
+        """The handler's logic on this account, as the entry point calls it (its own clients unless given)."""
+        extra = {"clock": clock} if clock else {}
+        return handle_invocation(event, clients or self.clients, self.settings(**settings), budget=budget, **extra)
 
     def alerts(self) -> list[ReceivedAlert]:
         return received_alerts(self.clients.sqs, self.subscriber_queue_url)
@@ -95,3 +117,22 @@ def account():
         dlq = sqs.create_queue(QueueName="notices-dlq")["QueueUrl"]
         notices = sqs.create_queue(QueueName="handler-notices")["QueueUrl"]
         yield FakeAccount(builder, AwsClients.create(session), topic_arn, subscriber, dlq, notices)
+
+
+@pytest.fixture(scope="session")
+def gamelift_fake() -> GameLiftServer:
+    """The GameLift fake on a free loopback port; its endpoint is `gamelift_fake.url`."""
+    server, url = start(state=GameLiftState(region=REGION))
+    server.url = url
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def gamelift_state(gamelift_fake) -> GameLiftState:
+    """The fake's state, empty, with the default page size; the test fails if the fake answered outside the model."""
+    state = gamelift_fake.state
+    state.reset()
+    state.max_page_size = 100
+    yield state
+    assert state.bugs == [], "the fake answered outside the GameLift model"

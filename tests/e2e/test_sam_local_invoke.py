@@ -11,25 +11,20 @@ Lambda base image fails the run instead. The machinery is local/sam_local.py, sh
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
 from local import sam_local
 from local.account import AccountBuilder
-from local.gamelift_fake import GameLiftServer, GameLiftState
-from local.gamelift_fake import start as start_gamelift_fake
-from local.gamelift_fake import stop as stop_gamelift_fake
-from local.stack import create_local_stack
+from local.cloud import LocalCloud
+from local.cloud import local_cloud as start_local_cloud
+from local.gamelift_fake import GameLiftState
 from tests.support.alerts import ReceivedAlert, drain_queue, received_alerts
 from tests.support.events import EVENTS_DIR, load_event, placeholder_ids
 
@@ -44,30 +39,38 @@ EVENT_FILES = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
 
 
 @dataclass
-class LocalCloud:
+class SamLocalRun:
+    """The local cloud with the function built once, invoked through `sam local invoke` per sample event."""
+
+    cloud: LocalCloud
     runtime: sam_local.Runtime
     work_dir: Path
     build_dir: Path
-    endpoint: str  # moto, as this process reaches it (SAM's STS calls too)
-    session: boto3.session.Session
     builder: AccountBuilder
-    gamelift: GameLiftState
     function_env: dict[str, str]  # what --env-vars gives the function
     subscriber_queue_url: str  # an SQS queue subscribed to the stack's alert topic
-    dead_letter_queue_url: str
     build_seconds: float
     invokes: list[tuple[str, float]] = field(default_factory=list)
 
+    @property
+    def gamelift(self) -> GameLiftState:
+        return self.cloud.gamelift
+
     def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.endpoint)
+        return self.cloud.client(service)
+
+    @property
+    def dead_letter_queue_url(self) -> str:
+        return self.cloud.stack.outputs["DeadLetterQueueUrl"]
 
     def invoke(
         self, event_file: str, instance_id: str | None = None, fresh: bool = False, **instance_ids: str
     ) -> sam_local.Invocation:
         """`sam local invoke` with events/<event_file>, its placeholder instance ids replaced by the seeded ones
         (and, when `fresh`, its time made now: a lifecycle hook's time runs from it)."""
-        drain_queue(self.client("sqs"), self.subscriber_queue_url)  # only this invoke's alerts are read afterwards
-        drain_queue(self.client("sqs"), self.dead_letter_queue_url)
+        sqs = self.cloud.client("sqs")
+        drain_queue(sqs, self.subscriber_queue_url)  # only this invoke's alerts are read afterwards
+        drain_queue(sqs, self.dead_letter_queue_url)
         event_path = self.work_dir / "events" / event_file
         event_path.parent.mkdir(exist_ok=True)
         event = load_event(event_file, instance_id, **instance_ids)
@@ -75,44 +78,25 @@ class LocalCloud:
             event["time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         event_path.write_text(json.dumps(event, indent=2))
         run = sam_local.invoke(
-            self.runtime, self.build_dir, event_path, self.function_env, sts_endpoint=self.endpoint, region=REGION
+            self.runtime, self.build_dir, event_path, self.function_env, sts_endpoint=self.cloud.endpoint, region=REGION
         )
         self.invokes.append((event_file, run.seconds))
         print(f"\n{event_file}: sam local invoke {run.seconds:.1f} s\n{run.stderr[-4000:]}")  # shown on failure
         return run
 
     def alerts(self) -> list[ReceivedAlert]:
-        return received_alerts(self.client("sqs"), self.subscriber_queue_url)
+        return received_alerts(self.cloud.client("sqs"), self.subscriber_queue_url)
 
     def dead_letters(self) -> list[dict]:
-        return drain_queue(self.client("sqs"), self.dead_letter_queue_url)
+        return drain_queue(self.cloud.client("sqs"), self.dead_letter_queue_url)
 
     def checkpoints(self, instance_id: str) -> dict[str, dict]:
         """Checkpoint items of an instance by checkpoint id, read from the stack's checkpoint table."""
         table_name = self.function_env.get("CHECKPOINT_TABLE_NAME")
         assert table_name, "template.yaml declares no CHECKPOINT_TABLE_NAME referring to a table of the stack"
-        table = self.session.resource("dynamodb", endpoint_url=self.endpoint).Table(table_name)
+        table = self.cloud.session.resource("dynamodb", endpoint_url=self.cloud.endpoint).Table(table_name)
         items = table.query(KeyConditionExpression=Key("instanceId").eq(instance_id))["Items"]
         return {item["checkpointId"]: item for item in items}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the moto server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the moto server did not listen on port {port} within {seconds:.0f} s")
 
 
 @pytest.fixture(scope="module")  # servers stop, and the total is taken, when this module's tests are done
@@ -123,67 +107,30 @@ def local_cloud(tmp_path_factory, e2e_timings):
     if runtime is None:
         pytest.skip(f"sam local invoke e2e skipped: {missing}")
 
-    # moto in its own process (with the project's fidelity patches), and the GameLift fake, on 0.0.0.0: the Lambda
-    # container reaches both through the Docker bridge.
-    moto_port = _free_port()
-    moto_log = (work_dir / "moto.log").open("w")
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "local.moto_server", "--host", "0.0.0.0", "--port", str(moto_port)],
-        cwd=sam_local.ROOT,
-        stdout=moto_log,
-        stderr=subprocess.STDOUT,
-    )
-    gamelift_server: GameLiftServer | None = None
-    try:
-        _wait_for_port(moto_port, moto)
-        endpoint = f"http://127.0.0.1:{moto_port}"
-        gamelift_server, _ = start_gamelift_fake(host="0.0.0.0", state=GameLiftState(region=REGION))
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
-
-        stack = create_local_stack(session, STACK, {"Architecture": sam_local.ARCHITECTURE}, endpoint_url=endpoint)
-        sqs = session.client("sqs", endpoint_url=endpoint)
+    with start_local_cloud(STACK, {"Architecture": sam_local.ARCHITECTURE}, REGION) as cloud:
+        sqs = cloud.client("sqs")
         subscriber = sqs.create_queue(QueueName="e2e-alert-subscriber")["QueueUrl"]
         subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        session.client("sns", endpoint_url=endpoint).subscribe(
-            TopicArn=stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=subscriber_arn
+        cloud.client("sns").subscribe(
+            TopicArn=cloud.stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=subscriber_arn
         )
-        refs = sam_local.local_stack_refs(session.client("cloudformation", endpoint_url=endpoint), STACK)
-        function_env = sam_local.function_environment(
-            refs,
-            sam_local.container_url(runtime, moto_port),
-            sam_local.container_url(runtime, gamelift_server.server_address[1]),
-        )
-        build_seconds = sam_local.build(runtime, work_dir / "build")
-
-        cloud = LocalCloud(
+        run = SamLocalRun(
+            cloud=cloud,
             runtime=runtime,
             work_dir=work_dir,
             build_dir=work_dir / "build",
-            endpoint=endpoint,
-            session=session,
-            builder=AccountBuilder(session, endpoint_url=endpoint).network(),
-            gamelift=gamelift_server.state,
-            function_env=function_env,
+            builder=cloud.builder(),
+            function_env=cloud.function_environment(host_address=runtime.host_address),
             subscriber_queue_url=subscriber,
-            dead_letter_queue_url=stack.outputs["DeadLetterQueueUrl"],
-            build_seconds=build_seconds,
+            build_seconds=sam_local.build(runtime, work_dir / "build"),
         )
-        yield cloud
-    finally:
-        if gamelift_server is not None:
-            stop_gamelift_fake(gamelift_server)
-        moto.terminate()
-        moto.wait(timeout=10)
-        moto_log.close()
-    if "cloud" in locals():
-        e2e_timings.extend(_timings(cloud, time.perf_counter() - started))
+        yield run
+    e2e_timings.extend(_timings(run, time.perf_counter() - started))
 
 
-def _timings(cloud: LocalCloud, total: float) -> list[str]:
+def _timings(cloud: SamLocalRun, total: float) -> list[str]:
     """Lines for the terminal summary (tests/e2e/conftest.py prints them after the results)."""
     lines = [f"sam build {cloud.build_seconds:.1f} s"]
     lines += [f"sam local invoke {name:<48} {seconds:5.1f} s" for name, seconds in cloud.invokes]
@@ -198,25 +145,25 @@ def _timings(cloud: LocalCloud, total: float) -> list[str]:
 
 # ---- what each sample event must do ---------------------------------------------------------------------------------
 
-SCENARIOS: dict[str, Callable[[LocalCloud], None]] = {}
+SCENARIOS: dict[str, Callable[[SamLocalRun], None]] = {}
 
 
 def expect(event_file: str):
-    def register(check: Callable[[LocalCloud], None]):
+    def register(check: Callable[[SamLocalRun], None]):
         SCENARIOS[event_file] = check
         return check
 
     return register
 
 
-def only_alert_for(cloud: LocalCloud, instance_id: str) -> ReceivedAlert:
+def only_alert_for(cloud: SamLocalRun, instance_id: str) -> ReceivedAlert:
     alerts = cloud.alerts()
     assert [a.document["instanceId"] for a in alerts] == [instance_id], "one alert per interruption"
     return alerts[0]
 
 
 @expect("spot-interruption-instance-tg.json")
-def _instance_target_group(cloud: LocalCloud) -> None:
+def _instance_target_group(cloud: SamLocalRun) -> None:
     # Given an instance on ports 80 and 8080 of an instance-type target group with a 300 s delay, and a bystander
     b = cloud.builder
     web = b.target_group("e2e-instance-tg", "instance", delay=300)
@@ -240,7 +187,7 @@ def _instance_target_group(cloud: LocalCloud) -> None:
 
 
 @expect("spot-interruption-ip-tg.json")
-def _ip_target_group(cloud: LocalCloud) -> None:
+def _ip_target_group(cloud: SamLocalRun) -> None:
     # Given an instance with a secondary IP and a second network interface, every IP in an ip-type target group
     b = cloud.builder
     api = b.target_group("e2e-ip-tg", "ip", delay=60)
@@ -261,7 +208,7 @@ def _ip_target_group(cloud: LocalCloud) -> None:
 
 
 @expect("spot-interruption-two-target-groups.json")
-def _two_target_groups(cloud: LocalCloud) -> None:
+def _two_target_groups(cloud: SamLocalRun) -> None:
     # Given an instance whose tag names two target groups, registered in both
     b = cloud.builder
     first = b.target_group("e2e-two-a", "instance", delay=60)
@@ -279,11 +226,9 @@ def _two_target_groups(cloud: LocalCloud) -> None:
     assert alert.document["outcome"] == "drained"
 
 
-def _drained_with_action(cloud: LocalCloud, event_file: str, action: str, group_name: str) -> None:
+def _drained_with_action(cloud: SamLocalRun, event_file: str, action: str, group_name: str) -> None:
     b = cloud.builder
-    arn = b.target_group(group_name, "instance", delay=60)
-    victim = b.spot_instance(f"{action}-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group(group_name, f"{action}-1")
 
     run = cloud.invoke(event_file, victim.instance_id)
 
@@ -295,22 +240,20 @@ def _drained_with_action(cloud: LocalCloud, event_file: str, action: str, group_
 
 
 @expect("spot-interruption-stop.json")
-def _stop(cloud: LocalCloud) -> None:
+def _stop(cloud: SamLocalRun) -> None:
     _drained_with_action(cloud, "spot-interruption-stop.json", "stop", "e2e-stop-tg")
 
 
 @expect("spot-interruption-hibernate.json")
-def _hibernate(cloud: LocalCloud) -> None:
+def _hibernate(cloud: SamLocalRun) -> None:
     _drained_with_action(cloud, "spot-interruption-hibernate.json", "hibernate", "e2e-hibernate-tg")
 
 
 @expect("rebalance-recommendation.json")
-def _rebalance(cloud: LocalCloud) -> None:
+def _rebalance(cloud: SamLocalRun) -> None:
     # Given a registered instance; by default a rebalance recommendation only alerts
     b = cloud.builder
-    arn = b.target_group("e2e-rebalance-tg", "instance", delay=60)
-    victim = b.spot_instance("rebalance-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("e2e-rebalance-tg", "rebalance-1")
 
     run = cloud.invoke("rebalance-recommendation.json", victim.instance_id)
 
@@ -322,11 +265,9 @@ def _rebalance(cloud: LocalCloud) -> None:
 
 
 @expect("capacity-reservation-interruption.json")
-def _capacity_reservation(cloud: LocalCloud) -> None:
+def _capacity_reservation(cloud: SamLocalRun) -> None:
     b = cloud.builder
-    arn = b.target_group("e2e-cr-tg", "instance", delay=60)
-    victim = b.spot_instance("cr-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("e2e-cr-tg", "cr-1")
 
     run = cloud.invoke("capacity-reservation-interruption.json", victim.instance_id)
 
@@ -339,7 +280,7 @@ def _capacity_reservation(cloud: LocalCloud) -> None:
 
 
 @expect("spot-interruption-unknown-instance.json")
-def _unknown_instance(cloud: LocalCloud) -> None:
+def _unknown_instance(cloud: SamLocalRun) -> None:
     # Given nothing: the notice names an instance this account does not have
     run = cloud.invoke("spot-interruption-unknown-instance.json")
 
@@ -351,7 +292,7 @@ def _unknown_instance(cloud: LocalCloud) -> None:
 
 
 @expect("spot-interruption-gamelift-fleetiq.json")
-def _gamelift_fleetiq(cloud: LocalCloud) -> None:
+def _gamelift_fleetiq(cloud: SamLocalRun) -> None:
     # Given a FleetIQ game server group with one AVAILABLE server on the victim and one on another instance
     group = "e2e-arena"
     group_arn = cloud.gamelift.add_game_server_group(group)["GameServerGroupArn"]
@@ -380,7 +321,7 @@ def _gamelift_fleetiq(cloud: LocalCloud) -> None:
 
 
 @expect("spot-interruption-gamelift-fleet-compute.json")
-def _gamelift_fleet_compute(cloud: LocalCloud) -> None:
+def _gamelift_fleet_compute(cloud: SamLocalRun) -> None:
     # Given an Anywhere fleet with the victim registered as a compute hosting two sessions with players
     fleet = "fleet-5e2c1a4b-0000-4000-8000-0000000000e2"
     victim = cloud.builder.spot_instance("game-1", tags={"GameLiftFleetId": fleet})
@@ -413,7 +354,7 @@ def _gamelift_fleet_compute(cloud: LocalCloud) -> None:
 
 
 @expect("malformed-notice.json")
-def _malformed(cloud: LocalCloud) -> None:
+def _malformed(cloud: SamLocalRun) -> None:
     run = cloud.invoke("malformed-notice.json")
 
     # Then the function raises the documented error (sam local invoke still exits 0), the notice waits in the DLQ
@@ -427,7 +368,7 @@ def _malformed(cloud: LocalCloud) -> None:
 
 
 @expect("sqs-batch.json")
-def _sqs_batch(cloud: LocalCloud) -> None:
+def _sqs_batch(cloud: SamLocalRun) -> None:
     # Given the sample batch: three notices for instances in one target group, and one truncated record
     b = cloud.builder
     arn = b.target_group("e2e-batch-tg", "instance", delay=60)
@@ -448,7 +389,7 @@ def _sqs_batch(cloud: LocalCloud) -> None:
     assert "not JSON" in parked["MessageAttributes"]["RejectReason"]["StringValue"]
 
 
-def _group_with_hook(cloud: LocalCloud, event_file: str, target_group: str | None) -> tuple[str, str, dict]:
+def _group_with_hook(cloud: SamLocalRun, event_file: str, target_group: str | None) -> tuple[str, str, dict]:
     """The sample's Auto Scaling group with the handler's hook, optionally attached to a target group (moto registers
     its instances there); (victim, other member, event)."""
     event = load_event(event_file)
@@ -459,7 +400,7 @@ def _group_with_hook(cloud: LocalCloud, event_file: str, target_group: str | Non
     return victim, other, event
 
 
-def _completed_already(cloud: LocalCloud, event: dict, instance_id: str) -> bool:
+def _completed_already(cloud: SamLocalRun, event: dict, instance_id: str) -> bool:
     """True when the action is no longer active: completing it again is refused, as AWS refuses it."""
     detail = event["detail"]
     try:
@@ -476,7 +417,7 @@ def _completed_already(cloud: LocalCloud, event: dict, instance_id: str) -> bool
 
 
 @expect("lifecycle-terminate.json")
-def _lifecycle_terminate(cloud: LocalCloud) -> None:
+def _lifecycle_terminate(cloud: SamLocalRun) -> None:
     # Given an Auto Scaling group with the handler's terminate hook, its instance in the group's target group
     b = cloud.builder
     arn = b.target_group("e2e-lifecycle-tg", "instance", delay=60)
@@ -501,7 +442,7 @@ def _lifecycle_terminate(cloud: LocalCloud) -> None:
 
 
 @expect("lifecycle-warm-pool.json")
-def _lifecycle_warm_pool(cloud: LocalCloud) -> None:
+def _lifecycle_warm_pool(cloud: SamLocalRun) -> None:
     # Given an instance of a group with the hook, registered nowhere, going back to the warm pool
     victim, _, event = _group_with_hook(cloud, "lifecycle-warm-pool.json", None)
 
@@ -516,7 +457,7 @@ def _lifecycle_warm_pool(cloud: LocalCloud) -> None:
 
 
 @expect("lifecycle-other-hook.json")
-def _lifecycle_other_hook(cloud: LocalCloud) -> None:
+def _lifecycle_other_hook(cloud: SamLocalRun) -> None:
     # Given a registered instance, and a lifecycle action of a hook another tool owns
     b = cloud.builder
     arn = b.target_group("e2e-other-hook-tg", "instance", delay=60)

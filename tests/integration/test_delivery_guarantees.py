@@ -11,14 +11,10 @@ import threading
 import time
 import uuid
 
-import boto3
 import pytest
-from spot_handler.aws.clients import CLIENT_CONFIG
 from spot_handler.budget import ALERT_BOUND_SECONDS, WORK_SECONDS, TimeBudget
-from spot_handler.invocation import handle_invocation
 
-from local.gamelift_fake import GameLiftState, start, stop
-from tests.conftest import REGION
+from local.lambda_runtime import sqs_event_of
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
 
@@ -27,45 +23,16 @@ IDEMPOTENCY_TABLE = "spot-idempotency"
 
 
 def idempotency_table(account, name: str = IDEMPOTENCY_TABLE) -> str:
-    """The idempotency table as template.yaml declares it: key `id`, TTL attribute `expiration`, on demand."""
-    dynamodb = account.builder.client("dynamodb")
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
-    return name
+    """The idempotency table as template.yaml declares it (AccountBuilder.idempotency_table); kept here because
+    other test modules import it from this one."""
+    return account.builder.idempotency_table(name)
 
 
 @pytest.fixture
 def guarded(account):
-    """The account with its idempotency table; settings name it."""
-    idempotency_table(account)
+    """The account with its idempotency table; its invocations claim in it."""
+    account.setting_defaults["idempotency_table_name"] = idempotency_table(account)
     return account
-
-
-def invoke(account, event, clients=None, budget=None, **settings):
-    values = {"idempotency_table_name": IDEMPOTENCY_TABLE, **settings}
-    return handle_invocation(event, clients or account.clients, account.settings(**values), budget=budget)
-
-
-def sqs_batch(*bodies: str) -> dict:
-    """An SQS event as the Lambda poller builds it, one record per body."""
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "eventSource": "aws:sqs",
-            }
-            for body in bodies
-        ]
-    }
 
 
 def notice_body(instance_id: str, name: str = SPOT, **changes) -> str:
@@ -76,9 +43,7 @@ def notice_body(instance_id: str, name: str = SPOT, **changes) -> str:
 
 def web_instance(account, name="web-1"):
     b = account.builder
-    arn = b.target_group("web", delay=60)
-    victim = b.spot_instance(name, tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("web", name)
     return arn, victim.instance_id
 
 
@@ -89,11 +54,11 @@ def test_eventbridge_resend_in_a_later_batch_sends_no_second_alert(guarded):
     # Given an interruption that was handled and alerted
     _arn, instance = web_instance(guarded)
     body = notice_body(instance)
-    first = invoke(guarded, sqs_batch(body))
+    first = guarded.invoke(sqs_event_of(body))
     assert first.batch_item_failures == [] and len(guarded.alerts()) == 1
 
     # When EventBridge delivers the same event again
-    again = invoke(guarded, sqs_batch(body))
+    again = guarded.invoke(sqs_event_of(body))
 
     # Then nothing is sent, the record is reported successful, and it is counted as a duplicate
     assert guarded.alerts() == []
@@ -103,12 +68,12 @@ def test_eventbridge_resend_in_a_later_batch_sends_no_second_alert(guarded):
 
 def test_ec2_re_notice_with_a_new_id_is_the_same_interruption(guarded):
     _arn, instance = web_instance(guarded)
-    invoke(guarded, sqs_batch(notice_body(instance)))
+    guarded.invoke(sqs_event_of(notice_body(instance)))
     guarded.alerts()
 
     # A second notice for the same instance and type, new id and a later time, in the same batch as a re-send
     re_notice = notice_body(instance, id=str(uuid.uuid4()), time="2026-11-26T10:00:05Z")
-    report = invoke(guarded, sqs_batch(re_notice, re_notice))
+    report = guarded.invoke(sqs_event_of(re_notice, re_notice))
 
     assert guarded.alerts() == []
     assert report.batch_item_failures == [] and report.duplicates == 2
@@ -116,7 +81,7 @@ def test_ec2_re_notice_with_a_new_id_is_the_same_interruption(guarded):
 
 def test_two_notices_of_one_interruption_in_one_batch_give_one_alert(guarded):
     _arn, instance = web_instance(guarded)
-    report = invoke(guarded, sqs_batch(notice_body(instance), notice_body(instance, id=str(uuid.uuid4()))))
+    report = guarded.invoke(sqs_event_of(notice_body(instance), notice_body(instance, id=str(uuid.uuid4()))))
 
     [alert] = guarded.alerts()
     assert alert.document["instanceId"] == instance
@@ -125,8 +90,8 @@ def test_two_notices_of_one_interruption_in_one_batch_give_one_alert(guarded):
 
 def test_another_notice_type_for_the_same_instance_is_alerted(guarded):
     _arn, instance = web_instance(guarded)
-    invoke(guarded, sqs_batch(notice_body(instance, "rebalance-recommendation.json")))
-    invoke(guarded, sqs_batch(notice_body(instance)))
+    guarded.invoke(sqs_event_of(notice_body(instance, "rebalance-recommendation.json")))
+    guarded.invoke(sqs_event_of(notice_body(instance)))
 
     assert sorted(a.attributes["event_type"] for a in guarded.alerts()) == [
         "EC2 Instance Rebalance Recommendation",
@@ -149,12 +114,12 @@ def test_a_batch_is_claimed_in_one_transaction_and_completed_in_another(guarded)
     arn = guarded.builder.target_group("web", delay=60)
     victims = [guarded.builder.spot_instance(f"web-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(30)]
     guarded.builder.register(arn, victims, ports=[80])
-    invoke(guarded, sqs_batch(notice_body(victims[7])))
+    guarded.invoke(sqs_event_of(notice_body(victims[7])))
     assert len(guarded.alerts()) == 1
     calls = dynamodb_calls(guarded.clients.dynamodb)
 
     # When the batch arrives
-    report = invoke(guarded, sqs_batch(*(notice_body(v) for v in victims)))
+    report = guarded.invoke(sqs_event_of(*(notice_body(v) for v in victims)))
 
     # Then the 29 new interruptions are alerted once each and the alerted one is a duplicate
     assert report.batch_item_failures == [] and report.duplicates == 1
@@ -178,7 +143,7 @@ def test_more_than_100_interruptions_are_claimed_in_transactions_of_100(guarded)
     guarded.builder.register(arn, victims, ports=[80])
     calls = dynamodb_calls(guarded.clients.dynamodb)
 
-    report = invoke(guarded, sqs_batch(*(notice_body(v) for v in victims)))
+    report = guarded.invoke(sqs_event_of(*(notice_body(v) for v in victims)))
 
     assert report.batch_item_failures == [] and len(guarded.alerts()) == 130
     assert sorted(calls) == sorted([("TransactWriteItems", 100), ("TransactWriteItems", 30)] * 2)
@@ -200,7 +165,7 @@ def test_a_transaction_conflict_is_sent_again_and_every_interruption_is_alerted(
     injector.install(guarded.clients.dynamodb)
     calls = dynamodb_calls(guarded.clients.dynamodb)
 
-    report = invoke(guarded, sqs_batch(*(notice_body(v) for v in victims)))
+    report = guarded.invoke(sqs_event_of(*(notice_body(v) for v in victims)))
 
     # Then nothing was lost to the conflict: the claims went again, and each interruption has one alert
     assert injector.injected[("dynamodb", "TransactWriteItems", "conflict")] == 1
@@ -219,18 +184,18 @@ def test_failed_alert_releases_the_claim_so_the_redelivery_alerts_once(guarded, 
     ).install(guarded.clients.sns)
 
     # When SNS is down, the record is reported failed, never dropped
-    event = sqs_batch(body)
-    report = invoke(guarded, event)
+    event = sqs_event_of(body)
+    report = guarded.invoke(event)
     assert report.batch_item_failures == [event["Records"][0]["messageId"]]
     assert "ServiceUnavailable" in report.results[0].alert_error
     assert guarded.alerts() == [] and guarded.builder.registered(arn) == []  # drained all the same
 
     # And its redelivery, once SNS is back, sends exactly one alert
     outage["on"] = False
-    again = invoke(guarded, sqs_batch(body))
+    again = guarded.invoke(sqs_event_of(body))
     assert again.batch_item_failures == []
     assert len(guarded.alerts()) == 1
-    assert invoke(guarded, sqs_batch(body)).duplicates == 1 and guarded.alerts() == []
+    assert guarded.invoke(sqs_event_of(body)).duplicates == 1 and guarded.alerts() == []
 
 
 def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guarded, monkeypatch):
@@ -242,8 +207,8 @@ def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guar
         guarded.clients.dynamodb
     )
 
-    event = sqs_batch(body)
-    report = invoke(guarded, event)
+    event = sqs_event_of(body)
+    report = guarded.invoke(event)
 
     # Then draining did not wait for the table, the alert did (it could be doubled without a claim)
     assert guarded.builder.registered(arn) == []
@@ -252,7 +217,7 @@ def test_idempotency_table_down_drains_but_holds_the_alert_for_a_redelivery(guar
     assert "idempotency table: InternalServerError" in report.results[0].alert_error
 
     outage["on"] = False
-    assert invoke(guarded, sqs_batch(body)).batch_item_failures == []
+    assert guarded.invoke(sqs_event_of(body)).batch_item_failures == []
     assert len(guarded.alerts()) == 1
 
 
@@ -266,52 +231,28 @@ def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     other = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)  # Powertools' own, one PutItem
     other.save_inprogress(_record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
 
-    event = sqs_batch(notice_body(instance, id=str(uuid.uuid4())))
-    report = invoke(guarded, event)
+    event = sqs_event_of(notice_body(instance, id=str(uuid.uuid4())))
+    report = guarded.invoke(event)
 
     assert guarded.alerts() == []
     assert report.batch_item_failures == [event["Records"][0]["messageId"]]
     assert "another invocation" in report.results[0].alert_error
 
 
-@pytest.fixture(scope="module")
-def gamelift_fake():
-    server, url = start(state=GameLiftState(region=REGION))
-    yield server, url
-    stop(server)
-
-
-def test_duplicate_makes_no_second_checkpoint(guarded, gamelift_fake):
+def test_duplicate_makes_no_second_checkpoint(guarded, handler_clients, gamelift_state):
     # Given an instance hosting a FleetIQ game server, and the checkpoint table
-    server, url = gamelift_fake
-    state = server.state
-    state.reset()
     group = "arena-spot"
     victim = guarded.builder.spot_instance("game-1", tags={"GameLiftGameServerGroup": group})
-    state.add_game_server(group, "gs-1", victim.instance_id)
-    dynamodb = guarded.builder.client("dynamodb")
-    dynamodb.create_table(  # the checkpoint table's keys, as template.yaml declares them
-        TableName="spot-checkpoints",
-        AttributeDefinitions=[
-            {"AttributeName": "instanceId", "AttributeType": "S"},
-            {"AttributeName": "checkpointId", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "instanceId", "KeyType": "HASH"},
-            {"AttributeName": "checkpointId", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    gamelift = boto3.session.Session(region_name=REGION).client("gamelift", endpoint_url=url, config=CLIENT_CONFIG)
-    clients = guarded.clients._replace(gamelift=gamelift)
+    gamelift_state.add_game_server(group, "gs-1", victim.instance_id)
+    guarded.builder.checkpoint_table("spot-checkpoints")
+    state, clients = gamelift_state, handler_clients
     body = notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json")
 
     # When the notice arrives, then again as an EventBridge re-send and as an EC2 re-notice
-    invoke(guarded, sqs_batch(body), clients=clients, checkpoint_table_name="spot-checkpoints")
+    guarded.invoke(sqs_event_of(body), clients=clients, checkpoint_table_name="spot-checkpoints")
     calls_after_first = len(state.calls)
-    invoke(
-        guarded,
-        sqs_batch(
+    guarded.invoke(
+        sqs_event_of(
             body, notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json", id=str(uuid.uuid4()))
         ),
         clients=clients,
@@ -341,9 +282,9 @@ POISON = {
 
 def test_every_poison_record_is_parked_with_its_reason_and_valid_ones_are_not_delayed(guarded):
     arn, instance = web_instance(guarded)
-    event = sqs_batch(notice_body(instance), *POISON.values())
+    event = sqs_event_of(notice_body(instance), *POISON.values())
 
-    report = invoke(guarded, event)
+    report = guarded.invoke(event)
 
     # Then the valid notice is drained and alerted, nothing is retried, and each poison record is in the DLQ once
     assert guarded.builder.registered(arn) == [] and len(guarded.alerts()) == 1
@@ -368,9 +309,9 @@ def test_every_poison_record_is_parked_with_its_reason_and_valid_ones_are_not_de
 def test_poison_record_that_cannot_be_parked_is_left_to_the_redrive_policy(guarded, monkeypatch):
     no_backoff(monkeypatch)
     FaultInjector([Fault("sqs", "SendMessage", "5xx")]).install(guarded.clients.sqs)
-    event = sqs_batch("not json at all")
+    event = sqs_event_of("not json at all")
 
-    report = invoke(guarded, event)
+    report = guarded.invoke(event)
 
     assert report.batch_item_failures == [event["Records"][0]["messageId"]]
 
@@ -402,7 +343,7 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     injector.install(guarded.clients.elbv2)
     try:
         started = time.monotonic()
-        report = invoke(guarded, sqs_batch(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
+        report = guarded.invoke(sqs_event_of(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
         elapsed = time.monotonic() - started
     finally:
         injector.release.set()
@@ -430,9 +371,9 @@ def test_hanging_idempotency_table_does_not_hold_up_draining(guarded):
         "before-call.elastic-load-balancing-v2.DeregisterTargets", lambda **_: sent.append(time.monotonic())
     )
     try:
-        event = sqs_batch(notice_body(instance))
+        event = sqs_event_of(notice_body(instance))
         started = time.monotonic()
-        report = invoke(guarded, event, budget=TimeBudget.start(work_seconds=2))
+        report = guarded.invoke(event, budget=TimeBudget.start(work_seconds=2))
     finally:
         injector.release.set()
 
@@ -449,7 +390,9 @@ def test_hanging_instance_lookup_is_named_and_the_alert_still_goes_out(guarded):
     injector = FaultInjector([Fault("ec2", "DescribeInstances", "hang")])
     injector.install(guarded.clients.ec2)
     try:
-        report = invoke(guarded, sqs_batch(notice_body("i-0a1b2c3d4e5f60011")), budget=TimeBudget.start(work_seconds=1))
+        report = guarded.invoke(
+            sqs_event_of(notice_body("i-0a1b2c3d4e5f60011")), budget=TimeBudget.start(work_seconds=1)
+        )
     finally:
         injector.release.set()
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from spot_handler.invocation import handle_invocation
-
 from tests.support.events import load_event, placeholder_ids
 
 SPOT = "spot-interruption-instance-tg.json"
-
-
-def invoke(account, event, **settings):
-    return handle_invocation(event, account.clients, account.settings(**settings))
 
 
 def test_instance_registered_on_two_ports_is_removed_from_both(account):
@@ -22,7 +16,7 @@ def test_instance_registered_on_two_ports_is_removed_from_both(account):
     b.register(web, [victim.instance_id, bystander.instance_id], ports=[80, 8080])
 
     # When its Spot interruption warning arrives
-    invoke(account, load_event(SPOT, victim.instance_id))
+    account.invoke(load_event(SPOT, victim.instance_id))
 
     # Then both of its registrations are gone and the bystander's stay
     assert b.registered(web) == sorted([f"{bystander.instance_id}:80", f"{bystander.instance_id}:8080"])
@@ -44,7 +38,7 @@ def test_ip_target_group_loses_every_private_ip_of_the_instance(account):
     b.register(api, victim.private_ips + other.private_ips, ports=[443])
 
     # When the instance is interrupted
-    invoke(account, load_event("spot-interruption-ip-tg.json", victim.instance_id))
+    account.invoke(load_event("spot-interruption-ip-tg.json", victim.instance_id))
 
     # Then none of its IPs is registered any more, and the other instance's IP is
     assert b.registered(api) == [f"{other.private_ips[0]}:443"]
@@ -65,7 +59,7 @@ def test_tag_with_two_arns_and_the_blog_alias_key_and_asg_target_groups(account)
         b.register(arn, [victim], ports=[80])
 
     # When the instance is interrupted
-    invoke(account, load_event("spot-interruption-two-target-groups.json", victim))
+    account.invoke(load_event("spot-interruption-two-target-groups.json", victim))
 
     # Then it is out of all four target groups
     assert [b.registered(arn) for arn in arns] == [[], [], [], []]
@@ -79,7 +73,7 @@ def test_asg_discovery_can_be_turned_off(account):
     [victim] = b.auto_scaling_group("web-asg", [arn], size=1)
     b.register(arn, [victim], ports=[80])
 
-    invoke(account, load_event(SPOT, victim), discover_asg_target_groups=False)
+    account.invoke(load_event(SPOT, victim), discover_asg_target_groups=False)
 
     assert b.registered(arn) == [f"{victim}:80"]
     [alert] = account.alerts()
@@ -89,11 +83,9 @@ def test_asg_discovery_can_be_turned_off(account):
 def test_long_deregistration_delay_is_lowered_to_the_budget_and_the_alert_says_so(account):
     # Given a target group with a 300 s deregistration delay
     b = account.builder
-    slow = b.target_group("slow", delay=300)
-    victim = b.spot_instance("slow-1", tags={"TargetGroupArn": slow})
-    b.register(slow, [victim.instance_id], ports=[80])
+    slow, victim = b.instance_in_target_group("slow", "slow-1", delay=300)
 
-    invoke(account, load_event(SPOT, victim.instance_id))
+    account.invoke(load_event(SPOT, victim.instance_id))
 
     # Then the delay is the 120 s budget, and both alert forms say it was lowered
     assert b.deregistration_delay(slow) == 120
@@ -106,11 +98,9 @@ def test_long_deregistration_delay_is_lowered_to_the_budget_and_the_alert_says_s
 
 def test_delay_is_left_alone_when_lowering_is_off(account):
     b = account.builder
-    slow = b.target_group("slow", delay=300)
-    victim = b.spot_instance("slow-1", tags={"TargetGroupArn": slow})
-    b.register(slow, [victim.instance_id], ports=[80])
+    slow, victim = b.instance_in_target_group("slow", "slow-1", delay=300)
 
-    invoke(account, load_event(SPOT, victim.instance_id), lower_deregistration_delay=False)
+    account.invoke(load_event(SPOT, victim.instance_id), lower_deregistration_delay=False)
 
     assert b.deregistration_delay(slow) == 300
     assert b.registered(slow) == []
@@ -122,7 +112,7 @@ def test_target_not_registered_counts_as_done(account):
     empty = b.target_group("empty", delay=60)
     victim = b.spot_instance("idle-1", tags={"TargetGroupArn": empty})
 
-    invoke(account, load_event(SPOT, victim.instance_id))
+    account.invoke(load_event(SPOT, victim.instance_id))
 
     # Then the alert reports success, not a failure
     [alert] = account.alerts()
@@ -136,7 +126,7 @@ def test_target_not_registered_counts_as_done(account):
 def test_instance_without_target_group_says_nothing_to_drain(account):
     victim = account.builder.spot_instance("batch-1")
 
-    invoke(account, load_event(SPOT, victim.instance_id))
+    account.invoke(load_event(SPOT, victim.instance_id))
 
     [alert] = account.alerts()
     assert alert.document["outcome"] == "nothing-to-drain"
@@ -150,7 +140,7 @@ def test_unknown_instance_gets_an_alert_with_what_is_known(account):
     # Given a notice for an instance this account does not have
     event = load_event("spot-interruption-unknown-instance.json")
 
-    report = invoke(account, event)
+    report = account.invoke(event)
 
     # Then there is no exception and no retry, and the alert says the instance was not found
     assert report.batch_item_failures == []
@@ -168,7 +158,7 @@ def test_terminated_instance_is_not_drained_but_alerted(account):
     victim = b.spot_instance("gone-1", tags={"TargetGroupArn": arn})
     b.terminate(victim.instance_id)
 
-    report = invoke(account, load_event(SPOT, victim.instance_id))
+    report = account.invoke(load_event(SPOT, victim.instance_id))
 
     assert report.batch_item_failures == []
     [alert] = account.alerts()
@@ -183,8 +173,8 @@ def test_stop_and_hibernate_are_drained_and_named(account):
     sleeping = b.spot_instance("sleep-1", tags={"TargetGroupArn": arn})
     b.register(arn, [stopping.instance_id, sleeping.instance_id], ports=[80])
 
-    invoke(account, load_event("spot-interruption-stop.json", stopping.instance_id))
-    invoke(account, load_event("spot-interruption-hibernate.json", sleeping.instance_id))
+    account.invoke(load_event("spot-interruption-stop.json", stopping.instance_id))
+    account.invoke(load_event("spot-interruption-hibernate.json", sleeping.instance_id))
 
     assert b.registered(arn) == []
     subjects = sorted(subject for subject, _ in account.email_texts())
@@ -195,11 +185,9 @@ def test_stop_and_hibernate_are_drained_and_named(account):
 
 def test_rebalance_recommendation_only_alerts_by_default(account):
     b = account.builder
-    arn = b.target_group("web", delay=60)
-    victim = b.spot_instance("web-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("web", "web-1")
 
-    invoke(account, load_event("rebalance-recommendation.json", victim.instance_id))
+    account.invoke(load_event("rebalance-recommendation.json", victim.instance_id))
 
     assert b.registered(arn) == [f"{victim.instance_id}:80"]
     [alert] = account.alerts()
@@ -209,11 +197,9 @@ def test_rebalance_recommendation_only_alerts_by_default(account):
 
 def test_rebalance_recommendation_drains_when_configured(account):
     b = account.builder
-    arn = b.target_group("web", delay=60)
-    victim = b.spot_instance("web-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("web", "web-1")
 
-    invoke(account, load_event("rebalance-recommendation.json", victim.instance_id), drain_on_rebalance=True)
+    account.invoke(load_event("rebalance-recommendation.json", victim.instance_id), drain_on_rebalance=True)
 
     assert b.registered(arn) == []
     [alert] = account.alerts()
@@ -222,11 +208,9 @@ def test_rebalance_recommendation_drains_when_configured(account):
 
 def test_capacity_reservation_warning_uses_its_termination_time(account):
     b = account.builder
-    arn = b.target_group("web", delay=60)
-    victim = b.spot_instance("cr-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
+    arn, victim = b.instance_in_target_group("web", "cr-1")
 
-    invoke(account, load_event("capacity-reservation-interruption.json", victim.instance_id))
+    account.invoke(load_event("capacity-reservation-interruption.json", victim.instance_id))
 
     assert b.registered(arn) == []
     [alert] = account.alerts()
@@ -236,11 +220,9 @@ def test_capacity_reservation_warning_uses_its_termination_time(account):
 
 def test_instance_without_scope_tag_is_ignored_quietly(account):
     b = account.builder
-    arn = b.target_group("web", delay=60)
-    outsider = b.spot_instance("not-ours", tags={"TargetGroupArn": arn})
-    b.register(arn, [outsider.instance_id], ports=[80])
+    arn, outsider = b.instance_in_target_group("web", "not-ours")
 
-    report = invoke(account, load_event(SPOT, outsider.instance_id), scope_tag_key="spot-handler")
+    report = account.invoke(load_event(SPOT, outsider.instance_id), scope_tag_key="spot-handler")
 
     assert b.registered(arn) == [f"{outsider.instance_id}:80"]
     assert account.alerts() == []
@@ -253,7 +235,7 @@ def test_instance_with_scope_tag_is_handled(account):
     ours = b.spot_instance("ours", tags={"TargetGroupArn": arn, "spot-handler": "on"})
     b.register(arn, [ours.instance_id], ports=[80])
 
-    invoke(account, load_event(SPOT, ours.instance_id), scope_tag_key="spot-handler")
+    account.invoke(load_event(SPOT, ours.instance_id), scope_tag_key="spot-handler")
 
     assert b.registered(arn) == []
     assert len(account.alerts()) == 1
@@ -269,7 +251,7 @@ def test_batch_mixing_valid_and_malformed_records(account):
     event = load_event("sqs-batch.json", **dict(zip(placeholders, [i.instance_id for i in instances])))
 
     # When the handler gets the batch
-    report = invoke(account, event)
+    report = account.invoke(event)
 
     # Then every valid notice is drained and alerted, nothing is retried,
     # and the malformed record waits in the DLQ with its reason
@@ -287,7 +269,7 @@ def test_malformed_bare_event_is_parked_and_raised(account):
 
     event = load_event("malformed-notice.json")
     with pytest.raises(MalformedNotice) as raised:
-        invoke(account, event)
+        account.invoke(event)
 
     assert "instance-id" in raised.value.reason
     [parked] = account.dead_letters()

@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import boto3
-import pytest
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.stub import Stubber
 from spot_handler.aws.clients import CLIENT_CONFIG
-from spot_handler.invocation import handle_invocation
 
-from local.gamelift_fake import GameLiftState, start, stop
+from local.gamelift_fake import GameLiftState
 from tests.conftest import REGION
 from tests.support.events import load_event
 
@@ -24,47 +22,10 @@ FLEET = "fleet-5e2c1a4b-0000-4000-8000-000000000001"
 GROUP = "arena-spot"
 
 
-@pytest.fixture(scope="module")
-def fake():
-    server, url = start(state=GameLiftState(region=REGION))
-    yield server, url
-    stop(server)
-
-
-@pytest.fixture
-def gamelift_state(fake) -> GameLiftState:
-    state = fake[0].state
-    state.reset()
-    state.max_page_size = 100
-    yield state
-    assert state.bugs == [], "the fake answered outside the GameLift model"
-
-
-@pytest.fixture
-def handler_clients(account, fake, gamelift_state):
-    """The handler's clients, with GameLift pointed at the fake (same retry config as in Lambda)."""
-    gamelift = boto3.session.Session(region_name=REGION).client("gamelift", endpoint_url=fake[1], config=CLIENT_CONFIG)
-    return account.clients._replace(gamelift=gamelift)
-
-
 def checkpoint_table(account, name: str = TABLE):
-    """The checkpoint table as template.yaml declares it (keys and TTL attribute)."""
-    dynamodb = account.builder.client("dynamodb")
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "instanceId", "AttributeType": "S"},
-            {"AttributeName": "checkpointId", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "instanceId", "KeyType": "HASH"},
-            {"AttributeName": "checkpointId", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
+    """The checkpoint table as template.yaml declares it; the account's invocations write to it."""
+    account.builder.checkpoint_table(name)
+    account.setting_defaults["checkpoint_table_name"] = name
     return boto3.session.Session(region_name=REGION).resource("dynamodb").Table(name)
 
 
@@ -78,11 +39,6 @@ def email_body(account) -> str:
     """The one e-mail's body with its phone-width line wrapping undone, for phrase assertions."""
     [(_, body)] = account.email_texts()
     return " ".join(body.split())
-
-
-def invoke(account, clients, event, **settings):
-    values = {"checkpoint_table_name": TABLE, **settings}
-    return handle_invocation(event, clients, account.settings(**values))
 
 
 def anywhere_fleet(state: GameLiftState, *computes: str) -> None:
@@ -129,7 +85,7 @@ def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(
 
     # When the instance's Spot interruption warning arrives
     event = load_event(FLEET_COMPUTE, victim.instance_id)
-    invoke(account, handler_clients, event)
+    account.invoke(event, handler_clients)
 
     # Then its three sessions deny new players and the other compute's session is untouched
     sessions = gamelift_state.game_sessions
@@ -178,7 +134,7 @@ def test_no_sessions_on_the_compute_means_no_items_and_an_alert_that_says_so(acc
     anywhere_fleet(gamelift_state, "edge-compute-1", "edge-compute-2")
     elsewhere = gamelift_state.add_game_session(FLEET, "edge-compute-2", game_session_id="gs-elsewhere")
 
-    invoke(account, handler_clients, load_event(FLEET_COMPUTE, victim.instance_id))
+    account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), handler_clients)
 
     # Then nothing changed, nothing was stored, and the alert says there was nothing to checkpoint
     assert gamelift_state.game_sessions[elsewhere["GameSessionId"]]["PlayerSessionCreationPolicy"] == "ACCEPT_ALL"
@@ -215,7 +171,7 @@ def test_fleetiq_servers_of_the_instance_are_held_and_others_left_alone(account,
     )
     gamelift_state.add_game_server(GROUP, "gs-other", other.instance_id, connection_info="10.20.1.6:7777")
 
-    invoke(account, handler_clients, load_event(FLEETIQ, victim.instance_id))
+    account.invoke(load_event(FLEETIQ, victim.instance_id), handler_clients)
 
     # Then only the AVAILABLE server on the instance was marked UTILIZED
     status = {gid: s["UtilizationStatus"] for (_, gid), s in gamelift_state.game_servers.items()}
@@ -253,7 +209,7 @@ def test_throttled_listing_is_retried_then_succeeds(account, handler_clients, ga
     gamelift_state.add_game_server(GROUP, "gs-1", victim.instance_id)
     gamelift_state.inject_fault("ListGameServers", "ThrottlingException", count=2)
 
-    invoke(account, handler_clients, load_event(FLEETIQ, victim.instance_id))
+    account.invoke(load_event(FLEETIQ, victim.instance_id), handler_clients)
 
     # Then the third attempt answered, the server is held and checkpointed, and nothing is reported failed
     assert [c["outcome"] for c in gamelift_state.calls_of("ListGameServers")] == [
@@ -282,7 +238,7 @@ def test_throttling_that_outlasts_the_retries_is_named_in_the_alert(account, han
         config=CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2})),
     )
 
-    invoke(account, handler_clients._replace(gamelift=impatient), load_event(FLEET_COMPUTE, victim.instance_id))
+    account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), handler_clients._replace(gamelift=impatient))
 
     # Then the roster is still captured, and the alert says new players were not denied, and why
     assert [c["outcome"] for c in gamelift_state.calls_of("UpdateGameSession")] == ["ThrottlingException"] * 2
@@ -304,9 +260,7 @@ def test_access_denied_is_reported_while_draining_still_happens(account, handler
     # Given an instance in a target group and a fleet, and a role GameLift refuses
     b = account.builder
     table = checkpoint_table(account)
-    web = b.target_group("game-web", delay=60)
-    victim = b.spot_instance("game-1", tags={"TargetGroupArn": web, "GameLiftFleetId": FLEET})
-    b.register(web, [victim.instance_id], ports=[80])
+    web, victim = b.instance_in_target_group("game-web", "game-1", tags={"GameLiftFleetId": FLEET})
     anywhere_fleet(gamelift_state, victim.instance_id)
     session = gamelift_state.add_game_session(FLEET, victim.instance_id, game_session_id="gs-1")
     gamelift_state.inject_fault(
@@ -316,7 +270,7 @@ def test_access_denied_is_reported_while_draining_still_happens(account, handler
         message="User is not authorized to perform: gamelift:DescribeGameSessions",
     )
 
-    invoke(account, handler_clients, load_event(FLEET_COMPUTE, victim.instance_id))
+    account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), handler_clients)
 
     # Then the instance is out of its target group, its session is untouched, and the alert names the denial
     assert b.registered(web) == []
@@ -342,7 +296,7 @@ def test_dynamodb_failure_is_reported_and_gamelift_work_still_done(account, hand
     session = gamelift_state.add_game_session(FLEET, victim.instance_id, game_session_id="gs-1", name="ranked-1")
     gamelift_state.add_player_session(session["GameSessionId"], "p1")
 
-    invoke(account, handler_clients, load_event(FLEET_COMPUTE, victim.instance_id), checkpoint_table_name="missing")
+    account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), handler_clients, checkpoint_table_name="missing")
 
     # Then new players are denied, and the alert says the checkpoint was not stored, naming table and error code
     assert gamelift_state.game_sessions[session["GameSessionId"]]["PlayerSessionCreationPolicy"] == "DENY_ALL"
@@ -362,9 +316,9 @@ def test_target_group_and_game_server_tags_get_both_treatments_draining_first(ac
     # Given an instance in a target group that also hosts a FleetIQ game server
     b = account.builder
     table = checkpoint_table(account)
-    web = b.target_group("arena-web", delay=60)
-    victim = b.spot_instance("fleetiq-1", tags={"TargetGroupArn": web, "GameLiftGameServerGroup": GROUP})
-    b.register(web, [victim.instance_id], ports=[7777])
+    web, victim = b.instance_in_target_group(
+        "arena-web", "fleetiq-1", ports=(7777,), tags={"GameLiftGameServerGroup": GROUP}
+    )
     gamelift_state.add_game_server(GROUP, "gs-1", victim.instance_id, connection_info="10.20.1.5:7777")
     moments: list[datetime] = []
 
@@ -372,9 +326,7 @@ def test_target_group_and_game_server_tags_get_both_treatments_draining_first(ac
         moments.append(datetime.now(UTC))
         return moments[-1]
 
-    handle_invocation(
-        load_event(FLEETIQ, victim.instance_id), handler_clients, account.settings(checkpoint_table_name=TABLE), clock
-    )
+    account.invoke(load_event(FLEETIQ, victim.instance_id), handler_clients, clock=clock)
 
     # Then it is drained and its game server held and checkpointed
     assert b.registered(web) == []
@@ -393,7 +345,7 @@ def test_rebalance_recommendation_does_not_touch_gamelift(account, handler_clien
     victim = b.spot_instance("fleetiq-1", tags={"GameLiftGameServerGroup": GROUP})
     gamelift_state.add_game_server(GROUP, "gs-1", victim.instance_id)
 
-    invoke(account, handler_clients, load_event("rebalance-recommendation.json", victim.instance_id))
+    account.invoke(load_event("rebalance-recommendation.json", victim.instance_id), handler_clients)
 
     assert gamelift_state.calls == []
     [alert] = account.alerts()
@@ -453,7 +405,7 @@ def test_stubber_fleet_compute_path_calls(account):
 
     # When the interruption is handled
     with stub:
-        invoke(account, account.clients._replace(gamelift=client), load_event(FLEET_COMPUTE, victim.instance_id))
+        account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), account.clients._replace(gamelift=client))
 
     # Then exactly those calls were made (no UpdateGameSession for the other compute's session)
     stub.assert_no_pending_responses()
@@ -493,7 +445,7 @@ def test_stubber_fleetiq_path_calls(account):
     )
 
     with stub:
-        invoke(account, account.clients._replace(gamelift=client), load_event(FLEETIQ, victim.instance_id))
+        account.invoke(load_event(FLEETIQ, victim.instance_id), account.clients._replace(gamelift=client))
 
     # Then one UpdateGameServer, for the AVAILABLE server on the instance only, and both of its servers stored
     stub.assert_no_pending_responses()
@@ -518,7 +470,7 @@ def test_stubber_unauthorized_on_update_game_server_is_named(account):
     stub.add_client_error("update_game_server", "UnauthorizedException", "not allowed", 400)
 
     with stub:
-        invoke(account, account.clients._replace(gamelift=client), load_event(FLEETIQ, victim.instance_id))
+        account.invoke(load_event(FLEETIQ, victim.instance_id), account.clients._replace(gamelift=client))
 
     [alert] = account.alerts()
     assert alert.document["failures"] == [
@@ -529,7 +481,7 @@ def test_stubber_unauthorized_on_update_game_server_is_named(account):
 # ---- the demo's seed ---------------------------------------------------------------------------------------------
 
 
-def test_demo_seed_over_http_is_checkpointed_on_both_paths(account, fake, handler_clients, gamelift_state):
+def test_demo_seed_over_http_is_checkpointed_on_both_paths(account, gamelift_fake, handler_clients, gamelift_state):
     # Given the demo's GameLift seed, sent over HTTP, for one FleetIQ instance and one compute instance
     from local.gamelift_seed import seed_gamelift
 
@@ -537,13 +489,13 @@ def test_demo_seed_over_http_is_checkpointed_on_both_paths(account, fake, handle
     table = checkpoint_table(account)
     fleetiq = b.spot_instance("fleetiq-1")
     compute = b.spot_instance("compute-1")
-    seeded = seed_gamelift(fake[1], fleetiq.instance_id, compute.instance_id)
+    seeded = seed_gamelift(gamelift_fake.url, fleetiq.instance_id, compute.instance_id)
     b.tag(fleetiq.instance_id, {"GameLiftGameServerGroup": seeded.game_server_group})
     b.tag(compute.instance_id, {"GameLiftFleetId": seeded.fleet_id})
 
     # When both are interrupted
-    invoke(account, handler_clients, load_event(FLEETIQ, fleetiq.instance_id))
-    invoke(account, handler_clients, load_event(FLEET_COMPUTE, compute.instance_id))
+    account.invoke(load_event(FLEETIQ, fleetiq.instance_id), handler_clients)
+    account.invoke(load_event(FLEET_COMPUTE, compute.instance_id), handler_clients)
 
     # Then each instance's checkpoint holds exactly what was seeded on it
     assert sorted(checkpoints_of(table, fleetiq.instance_id)) == sorted(

@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
+from local.lambda_runtime import LambdaContext
 from tests.support.events import load_event, placeholder_ids
 
 
-class LambdaContext:
-    function_name = "spot-handler-interruption-handler"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-2:123456789012:function:spot-handler-interruption-handler"
-
-    def __init__(self):
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 @pytest.fixture
-def handler(account, monkeypatch):
-    """app.lambda_handler configured from the environment, its cached clients and settings reset for this account."""
-    import app
-    from spot_handler.aws.clients import default_clients
-    from spot_handler.settings import get_settings
-
-    monkeypatch.setenv("ALERT_TOPIC_ARN", account.topic_arn)
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", account.dead_letter_queue_url)
+def handler(lambda_function, monkeypatch):
+    """The entry point with a drain budget from its environment other than the default."""
     monkeypatch.setenv("DRAIN_BUDGET_SECONDS", "90")
-    default_clients.cache_clear()
-    get_settings.cache_clear()
-    yield app.lambda_handler
-    default_clients.cache_clear()
-    get_settings.cache_clear()
+    return lambda_function
 
 
 def emitted_metrics(output: str) -> dict[str, object]:

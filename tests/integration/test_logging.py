@@ -13,19 +13,17 @@ from spot_handler import settings as handler_settings
 from spot_handler.aws import clients as aws_clients
 from spot_handler.models import MalformedNotice
 
+from local.lambda_runtime import LambdaContext
 from tests.support.events import event_text, load_event
 
 LEVELS_CHECKED = {"INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
-class LambdaContextStub:
-    function_name = "spot-handler-interruption-handler"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-2:123456789012:function:spot-handler-interruption-handler"
-    aws_request_id = "c0ffee00-0000-4000-8000-000000000001"
+REQUEST_ID = "c0ffee00-0000-4000-8000-000000000001"
 
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+
+def lambda_context() -> LambdaContext:
+    return LambdaContext(aws_request_id=REQUEST_ID)
 
 
 class CapturedHandler:
@@ -41,16 +39,12 @@ class CapturedHandler:
 
 
 @pytest.fixture
-def handler(account, monkeypatch):
+def handler(lambda_function):
     """app.lambda_handler wired to the moto account through its environment, as in the cloud, its log captured.
 
     Powertools' handler keeps the stdout it found at import, so the log stream is swapped here rather than relying
     on pytest's capture (another test may have imported app first).
     """
-    monkeypatch.setenv("ALERT_TOPIC_ARN", account.topic_arn)
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", account.dead_letter_queue_url)
-    handler_settings.get_settings.cache_clear()
-    aws_clients.default_clients.cache_clear()
     import app
 
     stream = io.StringIO()
@@ -63,7 +57,7 @@ def handler(account, monkeypatch):
     orphan_capture = logging.StreamHandler(stream)
     orphan_capture.setFormatter(app.logger.registered_formatter)
     orphans.addHandler(orphan_capture)
-    yield CapturedHandler(app.lambda_handler, stream)
+    yield CapturedHandler(lambda_function, stream)
     orphans.removeHandler(orphan_capture)
     log_handler.setStream(previous)
     print(stream.getvalue())  # shown by pytest when a test fails
@@ -124,13 +118,11 @@ def test_a_bare_spot_notice_logs_its_correlation_id_and_no_payload(handler, acco
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE-session-token-value")
     b = account.builder
-    web = b.target_group("web", "instance", delay=60)
-    victim = b.spot_instance("web-1", tags={"TargetGroupArn": web})
-    b.register(web, [victim.instance_id], ports=[80])
+    _web, victim = b.instance_in_target_group("web", "web-1")
     event = load_event("spot-interruption-instance-tg.json", victim.instance_id)
 
     # When the Lambda entry point handles the bare EventBridge event
-    handler(event, LambdaContextStub())
+    handler(event, lambda_context())
 
     # Then the lines are clean and the notice's line carries the event id
     lines = assert_clean(handler.output(), event, {event["id"]})
@@ -149,13 +141,13 @@ def test_an_sqs_batch_with_a_malformed_record_logs_no_body(handler, account):
             pass
 
     # When the Lambda entry point handles it
-    handler(event, LambdaContextStub())
+    handler(event, lambda_context())
 
     # Then each notice's line carries that notice's id, the rejected record's line the invocation's, and no line
     # repeats a record body
     lines = assert_clean(handler.output(), event, notice_ids)
     rejected = [line for line in lines if line["message"] == "malformed notice rejected"]
-    assert rejected and all(line["correlation_id"] == LambdaContextStub.aws_request_id for line in rejected)
+    assert rejected and all(line["correlation_id"] == REQUEST_ID for line in rejected)
     assert {line["correlation_id"] for line in lines if "instance_id" in line} <= notice_ids
 
 
@@ -163,7 +155,7 @@ def test_a_malformed_bare_event_is_logged_by_reason_not_by_content(handler):
     event = load_event("malformed-notice.json")
 
     with pytest.raises(MalformedNotice):
-        handler(event, LambdaContextStub())
+        handler(event, lambda_context())
 
     lines = assert_clean(handler.output(), event, {event["id"]})
     assert any(

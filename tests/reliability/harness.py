@@ -1,7 +1,8 @@
 """Drives the handler the way Lambda's SQS poller does, against moto, with faults injected into its clients.
 
-The poller: two concurrent workers (MaxConcurrency > 1) each receive a batch of up to BATCH_SIZE records, call the
-handler, delete the records it did not report in batchItemFailures and leave the others invisible. Visibility
+The poller (local/lambda_runtime.py, with MAPPING's settings): two concurrent workers each receive a batch of up to
+20 records, call the handler, delete the records it did not report in batchItemFailures and leave the others
+invisible. Visibility
 timeouts are simulated, not slept: every round of batches advances a simulated clock by one second, a failed record
 becomes visible again VISIBILITY_TIMEOUT simulated seconds later (ChangeMessageVisibility 0 at that moment), and when
 nothing is visible the clock jumps to the next record due. Redrive is moto's own: a record received maxReceiveCount
@@ -26,16 +27,16 @@ from spot_handler.budget import TimeBudget
 from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
+from local.lambda_runtime import EventSourceMapping, LambdaContext, QueuePoller
 from tests.support.alerts import drain_queue
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector
 
-BATCH_SIZE = 20
+# Smaller batches and fewer workers than template.yaml's defaults: more invocations, so more of them meet a fault.
+MAPPING = EventSourceMapping(batch_size=20, batching_window_s=0, max_concurrency=2, overridden=True)
 FEED = 40  # notices EventBridge delivers per simulated second
-WORKERS = 2
 VISIBILITY_TIMEOUT = 360  # simulated seconds, as template.yaml's NoticeQueue
 MAX_RECEIVE_COUNT = 5  # as template.yaml's redrive policy
-LAMBDA_TIMEOUT_MS = 60_000
 HANG_AT = 20  # the simulated second in which DescribeTargetHealth hangs
 
 SPOT = "EC2 Spot Instance Interruption Warning"
@@ -80,7 +81,6 @@ class SimulatedClock:
 
 def build_account(builder, instances: int, seed: int):
     """Spot instances behind five target groups; a tenth of them also in one the handler may not touch."""
-    ec2 = builder.client("ec2")
     groups = [builder.target_group(f"web-{n}", delay=300) for n in range(5)]
     denied = builder.target_group("denied", delay=60)
     ids: list[str] = []
@@ -90,19 +90,10 @@ def build_account(builder, instances: int, seed: int):
         group = groups[(start // per_call) % len(groups)]
         with_denied = (start // per_call) % 4 == 0
         arns = [group, denied] if with_denied else [group]
-        subnet_id, _ = builder.subnets[(start // per_call) % len(builder.subnets)]  # a /24 each: 251 addresses
-        reservation = ec2.run_instances(
-            ImageId="ami-12c6146b",
-            MinCount=per_call,
-            MaxCount=per_call,
-            InstanceType="c6g.large",
-            SubnetId=subnet_id,
-            InstanceMarketOptions={"MarketType": "spot"},
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": "TargetGroupArn", "Value": ",".join(arns)}]}
-            ],
+        fleet = builder.spot_instances(  # one subnet per call, a /24 each: 251 addresses
+            per_call, f"web-{start // per_call}", {"TargetGroupArn": ",".join(arns)}, zone_index=start // per_call % 2
         )
-        new = [i["InstanceId"] for i in reservation["Instances"]]
+        new = [i.instance_id for i in fleet]
         ids += new
         for instance_id in new:
             tags_of[instance_id] = arns
@@ -219,6 +210,7 @@ class Poller:
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        self.queue = QueuePoller(self.clients.sqs, self.queue_url, MAPPING.batch_size)
         self.clients.sns.meta.events.register("before-call.sns.PublishBatch", self._publishing)
         self.clients.sns.meta.events.register("before-send.sns.PublishBatch", self._measure)
 
@@ -235,7 +227,7 @@ class Poller:
         sqs = self.clients.sqs
         due: list[tuple[int, str]] = []  # (simulated second it becomes visible, receipt handle)
         incoming = list(incoming)
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=MAPPING.max_concurrency) as pool:
             while True:
                 deliver(sqs, self.queue_url, incoming[:FEED])
                 del incoming[:FEED]
@@ -245,63 +237,25 @@ class Poller:
                 due = [(t, h) for t, h in due if t > self.clock.now]
                 for handle in ready:
                     sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
-                batches = [b for b in (self._receive() for _ in range(WORKERS)) if b]
+                # Visibility is simulated: a received record stays invisible until the clock says it is due again.
+                receive = [self.queue.receive(visibility_timeout=43_200) for _ in range(MAPPING.max_concurrency)]
+                batches = [b for b in receive if b]
                 if not batches:
                     if not due and not incoming:
                         return
                     self.clock.now = max(self.clock.now + 1, min((t for t, _ in due), default=self.clock.now + 1))
                     continue
                 for batch, failed in zip(batches, pool.map(self._invoke, batches)):
-                    done = [m for m in batch if m["MessageId"] not in failed]
-                    for start in range(0, len(done), 10):
-                        sqs.delete_message_batch(
-                            QueueUrl=self.queue_url,
-                            Entries=[
-                                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                for i, m in enumerate(done[start : start + 10])
-                            ],
-                        )
-                    due += [
-                        (self.clock.now + VISIBILITY_TIMEOUT, m["ReceiptHandle"])
-                        for m in batch
-                        if m["MessageId"] in failed
-                    ]
+                    left = self.queue.delete_handled(batch, failed)
+                    due += [(self.clock.now + VISIBILITY_TIMEOUT, m["ReceiptHandle"]) for m in left]
                 self.clock.now += 1
-
-    def _receive(self) -> list[dict]:
-        batch: list[dict] = []
-        while len(batch) < BATCH_SIZE:
-            got = self.clients.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, BATCH_SIZE - len(batch)),
-                WaitTimeSeconds=0,
-                VisibilityTimeout=43_200,
-                AttributeNames=["All"],
-            ).get("Messages", [])
-            if not got:
-                break
-            batch += got
-        return batch
 
     def _invoke(self, batch: list[dict]) -> set[str]:
         """One Lambda invocation: what app.lambda_handler does, with the time budget taken from a 60 s context."""
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                }
-                for m in batch
-            ]
-        }
         self.publish_started.pop(threading.get_ident(), None)
-        budget = TimeBudget.start(remaining_ms=LAMBDA_TIMEOUT_MS)
+        budget = TimeBudget.start(remaining_ms=LambdaContext().get_remaining_time_in_millis())
         try:
-            report = handle_invocation(event, self.clients, self.settings, budget=budget)
+            report = handle_invocation(self.queue.event(batch), self.clients, self.settings, budget=budget)
         except Exception:  # noqa: BLE001 - an invocation error: Lambda retries the whole batch
             return {m["MessageId"] for m in batch}
         published = self.publish_started.pop(threading.get_ident(), None)
