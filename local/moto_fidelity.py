@@ -53,6 +53,13 @@ def advance(seconds: float) -> None:
         _drain_offset += seconds
 
 
+def drain_seconds(delay: float) -> float:
+    """How long a registration drains once deregistered: its whole delay (nothing ends a drain early in moto, which
+    serves no traffic). The bench replaces this to model in-flight requests that finish sooner (AWS then ends the
+    drain early)."""
+    return delay
+
+
 def end_draining() -> None:
     advance(7200)  # longer than any deregistration delay (3600 s at most)
 
@@ -91,7 +98,7 @@ def apply() -> None:
                 removed = self.targets.pop(key, None)
                 if removed is not None:
                     self.deregistered_targets[key] = removed
-                    _draining(self)[key] = (removed, drain_clock() + delay)
+                    _draining(self)[key] = (removed, drain_clock() + drain_seconds(delay))  # a global: replaceable
 
     def deregister_terminated_instances(self, instance_ids):
         for key in list(self.targets):
