@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         const="in-process",
         help="run the handler in this process (no Docker)",
     )
+    parser.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help="then a terminate lifecycle action for the bystander: drained, and completed once its drain is over",
+    )
     parser.set_defaults(runner="auto")  # sam local invoke when Docker and the Lambda image are here, else in-process
     args = parser.parse_args(argv)
 
@@ -190,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = choose_runtime(args.runner)
     try:
         with local_cloud(STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL}) as cloud:
-            return run_demo(cloud, runtime)
+            return run_demo(cloud, runtime, lifecycle=args.lifecycle)
     finally:
         print("\nStopped the local moto server and the GameLift fake.")
 
@@ -224,7 +229,7 @@ def invoke_with_sam_local(runtime: sam_local.Runtime, cloud: LocalCloud, event: 
     return run.response
 
 
-def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None) -> int:
+def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None, lifecycle: bool = False) -> int:
     print(f"Local AWS (moto) on {cloud.endpoint}, account {ACCOUNT}, region {REGION}.")
 
     stack = cloud.stack
@@ -269,7 +274,22 @@ def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None) -> int
         return 1
     print(f"The rule routed it to the notice queue; the poller hands the handler a batch of {len(messages)}.")
 
-    log_path = RUN_DIR / "handler.log"
+    failed = run_handler(cloud, runtime, poller, messages, RUN_DIR / "handler.log")
+
+    print_target_health(builder, scenario, "Target health AFTER the interruption:")
+    print_gamelift(gamelift, scenario, "GameLift AFTER the interruption:")
+    print_checkpoints(cloud.client("dynamodb"), outputs["CheckpointTableName"], scenario.victim)
+
+    print(f"\nThe alert as {ALERT_EMAIL} reads it:")
+    alerts = email_as_received(outputs["AlertTopicArn"])
+    print_alerts(alerts)
+    if not alerts or failed:
+        return 1
+    return run_lifecycle_demo(cloud, runtime, builder, scenario, poller, len(alerts)) if lifecycle else 0
+
+
+def run_handler(cloud: LocalCloud, runtime, poller: QueuePoller, messages: list[dict], log_path: Path) -> list[str]:
+    """The handler on one batch from the queue, as the event source mapping runs it; the ids it reported failed."""
     started = time.perf_counter()
     if runtime is not None:
         response = invoke_with_sam_local(runtime, cloud, poller.event(messages), log_path)
@@ -283,19 +303,62 @@ def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None) -> int
     )
     failed = failed_ids(response)
     poller.delete_handled(messages, failed)  # what the poller does with records the function reports handled
+    return failed
 
-    print_target_health(builder, scenario, "Target health AFTER the interruption:")
-    print_gamelift(gamelift, scenario, "GameLift AFTER the interruption:")
-    print_checkpoints(cloud.client("dynamodb"), outputs["CheckpointTableName"], scenario.victim)
 
-    print(f"\nThe alert as {ALERT_EMAIL} reads it:")
-    alerts = email_as_received(outputs["AlertTopicArn"])
+def print_alerts(alerts: list[tuple[str, str]]) -> None:
     for subject, body in alerts:
         print("  " + "-" * 72)
         print(f"  Subject: {subject}\n")
         print("\n".join("  " + line for line in body.splitlines()))
         print("  " + "-" * 72)
-    return 0 if alerts and not failed else 1
+
+
+def run_lifecycle_demo(cloud: LocalCloud, runtime, builder, scenario: Scenario, poller, alerts_before: int) -> int:
+    """The bystander leaves through the Auto Scaling group's terminate lifecycle hook (scale-in, instance refresh, or
+    Capacity Rebalancing): drained like a Spot warning, and its action completed once its drain is over."""
+    from local import moto_fidelity
+
+    hook, token = "spot-interruption-drain", "d3e0a7c2-0000-4000-8000-00000000c0de"
+    builder.lifecycle_hook("web-spot-asg", hook, heartbeat_timeout=120)
+    sample = json.loads((ROOT / "events" / "lifecycle-terminate.json").read_text())
+    detail = dict(
+        sample["detail"],
+        EC2InstanceId=scenario.bystander,
+        AutoScalingGroupName="web-spot-asg",
+        LifecycleActionToken=token,
+    )
+    entry = {"Source": sample["source"], "DetailType": sample["detail-type"], "Detail": json.dumps(detail)}
+    cloud.client("events").put_events(Entries=[{**entry, "Time": datetime.now(UTC)}])
+    print(f"\n\n=== Auto Scaling terminates {scenario.bystander} (web-spot-2) through its lifecycle hook '{hook}' ===")
+    messages = poller.receive(wait_seconds=5)
+    if not messages:
+        print("The lifecycle rule did not deliver the action to the queue.", file=sys.stderr)
+        return 1
+    run_handler(cloud, runtime, poller, messages, RUN_DIR / "handler-lifecycle.log")
+    print_target_health(builder, scenario, "Target health after the lifecycle action (draining ones left out):")
+    print(f"  lifecycle action {token}: {_lifecycle_state(moto_fidelity, token)}")
+    print(f"\nThe alert as {ALERT_EMAIL} reads it:")
+    print_alerts(email_as_received(cloud.stack.outputs["AlertTopicArn"])[alerts_before:])
+
+    moto_fidelity.end_draining()  # moto serves no traffic: its drains last their whole delay unless moved on
+    print("\nmoto's drain clock moved past the deregistration delays: the bystander's connections have drained.")
+    print("Waiting for the handler's follow-up (a delayed message on the notice queue, DelaySeconds 30) ...")
+    follow_ups = poller.receive(wait_seconds=40)
+    if not follow_ups:
+        print("No follow-up arrived.", file=sys.stderr)
+        return 1
+    run_handler(cloud, runtime, poller, follow_ups, RUN_DIR / "handler-follow-up.log")
+    state = _lifecycle_state(moto_fidelity, token)
+    print(f"  lifecycle action {token}: {state}")
+    return 0 if state.startswith("completed") else 1
+
+
+def _lifecycle_state(moto_fidelity, token: str) -> str:
+    action = moto_fidelity.lifecycle_actions(ACCOUNT, REGION).get(token, {})
+    if action.get("result"):
+        return f"completed with {action['result']} ({action.get('heartbeats', 0)} heartbeats)"
+    return "waiting for the instance's registrations to leave draining"
 
 
 if __name__ == "__main__":

@@ -151,6 +151,9 @@ def _headline(outcome: InterruptionOutcome) -> str:
     notice = outcome.plan.notice
     if not notice.is_interruption:
         return f"{notice.kind.label} for {notice.instance_id}: EC2 may interrupt it soon."
+    if notice.lifecycle is not None:
+        where = notice.lifecycle.where_to
+        return f"{notice.kind.label}: Auto Scaling is taking {notice.instance_id} out of service ({where})."
     return f"{notice.kind.label}: EC2 will {notice.action} {notice.instance_id} by the deadline."
 
 

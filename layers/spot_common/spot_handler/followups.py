@@ -38,6 +38,7 @@ DETAIL_TYPE = "Drain follow-up"
 CHECK_EVERY_SECONDS = 30  # a lifecycle action waiting for its targets is looked at this often
 DEADLINE_CHECK_SECONDS = 10  # a Spot warning's targets are looked at this long before its deadline
 EXPIRY_MARGIN_SECONDS = 10  # act this long before a hook's heartbeat or global timeout runs out
+COMPLETION_TRIES = 5  # a completion refused this often (AccessDenied, say) is left to the hook's default result
 _SHARED_DELAY_SECONDS = 5  # checks due within this of each other travel in one message
 
 
@@ -66,6 +67,7 @@ class Check:
     deadline: datetime | None = None
     availability_zone: str | None = None
     instance_name: str | None = None
+    failed_completions: int = 0  # CompleteLifecycleAction calls that failed; it gives up after COMPLETION_TRIES
 
 
 _TIMES = ("due", "deregistered_at", "heartbeat_expires", "global_expires", "deadline")
@@ -223,9 +225,12 @@ def act_on_lifecycle(
         except AWS_ERRORS as exc:
             if error_code(exc) != "ValidationError":  # "No active Lifecycle Action found": completed or timed out
                 report.failures.append(f"{check.instance_id}: CompleteLifecycleAction: {describe_error(exc)}")
-                if not running_out:
-                    report.rescheduled.append(dataclasses.replace(check, due=now + timedelta(seconds=5)))
-                return "not completed: CompleteLifecycleAction failed, tried again shortly"
+                tries = check.failed_completions + 1
+                if running_out or tries >= COMPLETION_TRIES:
+                    return f"NOT completed ({describe_error(exc)}): the hook's default result applies when it times out"
+                retry = dataclasses.replace(check, due=now + timedelta(seconds=10), failed_completions=tries)
+                report.rescheduled.append(retry)
+                return "not completed yet: CompleteLifecycleAction failed, tried again shortly"
         logger.info(
             "lifecycle action completed",
             extra={"instance_id": check.instance_id, "group": check.group, "result": "CONTINUE", "why": why},

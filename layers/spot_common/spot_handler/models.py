@@ -197,7 +197,9 @@ def _lifecycle_detail(detail: dict, problems: list[str]) -> tuple[str | None, Li
     transition = detail.get("LifecycleTransition")
     if transition != "autoscaling:EC2_INSTANCE_TERMINATING":
         problems.append(f"detail.LifecycleTransition: expected a terminating transition, got {shown(transition)}")
-    token = _text(detail.get("LifecycleActionToken"), "detail.LifecycleActionToken", problems, max_length=64)
+    token = detail.get("LifecycleActionToken")
+    if not (isinstance(token, str) and _TOKEN.fullmatch(token)):  # CompleteLifecycleAction takes 36 characters
+        problems.append(f"detail.LifecycleActionToken: not a lifecycle action token: {shown(token)}")
     group = _text(detail.get("AutoScalingGroupName"), "detail.AutoScalingGroupName", problems, max_length=255)
     hook = _text(detail.get("LifecycleHookName"), "detail.LifecycleHookName", problems, max_length=255)
     origin, destination = detail.get("Origin"), detail.get("Destination")
@@ -212,6 +214,7 @@ def _lifecycle_detail(detail: dict, problems: list[str]) -> tuple[str | None, Li
 _DETAIL_TYPES = {kind.value: kind for kind in NoticeKind}
 _ACTIONS = ("terminate", "stop", "hibernate")
 _INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
+_TOKEN = re.compile(r"[0-9A-Fa-f-]{36}")
 _ACCOUNT = re.compile(r"[0-9]{12}|unknown")  # [0-9], not \d: \d takes any script's digits
 _SHOWN = reprlib.Repr()  # attributes set one by one: keyword arguments need Python 3.12
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 2, 60, 60, 4, 4
