@@ -80,7 +80,9 @@ def seed_fleet(builder: AccountBuilder, scenario: Scenario) -> Fleet:
     instance registered, and the alert topic."""
     groups: dict[str, str] = {}
     members: list[Member] = []
-    for index in range(scenario.ecs_clusters):
+    # No clusters or load balancers at all when the fleet has none of that kind: an empty cluster still costs our
+    # handler its discovery calls, which a target-group-only account would not pay.
+    for index in range(scenario.ecs_clusters if scenario.ecs_instances else 0):
         cluster = f"bench-cluster-{index}"
         builder.ecs_cluster(cluster)
         count = _share(scenario.ecs_instances, scenario.ecs_clusters, index)
@@ -88,7 +90,7 @@ def seed_fleet(builder: AccountBuilder, scenario: Scenario) -> Fleet:
             arn = builder.container_instance(cluster, i.instance_id)
             members.append(Member(i.instance_id, i.private_ips[0], cluster, "ecs", arn))
         groups[cluster] = "ecs"
-    for index in range(scenario.classic_load_balancers):
+    for index in range(scenario.classic_load_balancers if scenario.classic_instances else 0):
         name = builder.classic_load_balancer(f"bench-classic-{index}", draining_timeout=INITIAL_DELAY_SECONDS)
         count = _share(scenario.classic_instances, scenario.classic_load_balancers, index)
         fleet = builder.spot_instances(count, f"bench-classic-{index}", tags={CLASSIC_TAG_KEY: name})

@@ -20,8 +20,8 @@ DESCRIBE_SERVICES_MAX = 10  # DescribeServices: at most 10 services per call
 LIST_PAGE = 100  # ListContainerInstances / ListTasks: at most 100 per page
 # Instance ids per cluster query language filter: ListContainerInstances documents no length limit for it, so each
 # expression stays within the 2,000 characters documented for a placement constraint's expression, the same
-# language (60 ids of 19 characters, quoted and separated: about 1,400 characters).
-FILTER_IDS_MAX = 60
+# language (80 ids of 19 characters, quoted and separated: about 1,850 characters).
+FILTER_IDS_MAX = 80
 
 
 class ContainerInstance(NamedTuple):
