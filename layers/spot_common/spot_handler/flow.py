@@ -68,7 +68,8 @@ def handle_notices(
     claiming = claims.start(notices)  # in the background, while the instances are looked up and drained
     plans = plan_notices(notices, clients, settings, budget)
     in_scope = [plan for plan in plans if plan.ignored_reason is None]
-    reports = run_steps(DRAIN_STEPS, context, in_scope)  # first: nothing may delay taking instances out of service
+    # First, all at once: nothing may delay taking instances out of service, nor one drain hold up another.
+    reports = run_steps(DRAIN_STEPS, context, in_scope, concurrent=True)
 
     claimed = claiming.wait(budget)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
