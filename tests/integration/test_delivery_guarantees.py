@@ -374,7 +374,7 @@ def test_hanging_target_group_does_not_keep_the_other_drain_steps_from_draining(
     injector = FaultInjector([Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang")])
     injector.install(guarded.clients.elbv2)
     try:
-        invoke(guarded, sqs_batch(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
+        guarded.invoke(sqs_event_of(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
     finally:
         injector.release.set()
 

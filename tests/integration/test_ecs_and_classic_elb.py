@@ -7,16 +7,10 @@ from __future__ import annotations
 
 import json
 
-from spot_handler.invocation import handle_invocation
-
 from tests.support.events import load_event
 
 ECS_EVENT = "spot-interruption-ecs-container-instance.json"
 CLASSIC_EVENT = "spot-interruption-classic-elb.json"
-
-
-def invoke(account, event, **settings):
-    return handle_invocation(event, account.clients, account.settings(**settings))
 
 
 # ---- ECS ---------------------------------------------------------------------------------------------------------
@@ -39,7 +33,7 @@ def test_tagged_container_instance_is_set_to_draining_and_the_alert_names_cluste
     b.ecs_tasks("game", bystander_ci, "lobby", service="lobby")
 
     # When its Spot interruption warning arrives
-    invoke(account, load_event(ECS_EVENT, victim.instance_id))
+    account.invoke(load_event(ECS_EVENT, victim.instance_id))
 
     # Then its container instance is DRAINING, the bystander's stays ACTIVE
     assert b.container_instance_status("game", victim_ci) == "DRAINING"
@@ -74,7 +68,7 @@ def test_untagged_container_instance_is_found_by_searching_the_clusters_and_only
     other_cis = [b.container_instance("web", o.instance_id) for o in others]
     batch_neighbour = b.container_instance("batch", b.spot_instance("batch-2").instance_id)
 
-    invoke(account, load_event(ECS_EVENT, victim.instance_id))
+    account.invoke(load_event(ECS_EVENT, victim.instance_id))
 
     assert b.container_instance_status("batch", victim_ci) == "DRAINING"
     assert [b.container_instance_status("web", ci) for ci in other_cis] == ["ACTIVE", "ACTIVE"]
@@ -90,7 +84,7 @@ def test_discovery_off_leaves_untagged_container_instances_alone(account):
     victim = b.spot_instance("batch-1")
     victim_ci = b.container_instance("batch", victim.instance_id)
 
-    invoke(account, load_event(ECS_EVENT, victim.instance_id), discover_ecs_clusters=False)
+    account.invoke(load_event(ECS_EVENT, victim.instance_id), discover_ecs_clusters=False)
 
     assert b.container_instance_status("batch", victim_ci) == "ACTIVE"
     [alert] = account.alerts()
@@ -106,7 +100,7 @@ def test_already_draining_container_instance_is_reported_not_failed(account):
     victim_ci = b.container_instance("game", victim.instance_id)
     b.client("ecs").update_container_instances_state(cluster="game", containerInstances=[victim_ci], status="DRAINING")
 
-    invoke(account, load_event(ECS_EVENT, victim.instance_id))
+    account.invoke(load_event(ECS_EVENT, victim.instance_id))
 
     # Then it stays DRAINING and the alert says so, with no failure
     assert b.container_instance_status("game", victim_ci) == "DRAINING"
@@ -123,7 +117,7 @@ def test_instance_tagged_with_a_cluster_it_is_not_in_is_a_named_failure(account)
     b.ecs_cluster("game")
     victim = b.spot_instance("ecs-1", tags={"ECSCluster": "arn:aws:ecs:us-east-2:123456789012:cluster/game"})
 
-    invoke(account, load_event(ECS_EVENT, victim.instance_id))
+    account.invoke(load_event(ECS_EVENT, victim.instance_id))
 
     [alert] = account.alerts()
     assert alert.document["failures"] == ["ECS cluster game: not a container instance of this cluster"]
@@ -141,7 +135,7 @@ def test_a_batch_of_eleven_container_instances_in_one_cluster_is_drained_in_call
         for n, v in enumerate(victims)
     ]
 
-    report = invoke(account, {"Records": records})
+    report = account.invoke({"Records": records})
 
     assert report.batch_item_failures == []
     assert [b.container_instance_status("fleet", arn) for arn in arns] == ["DRAINING"] * 11
@@ -162,7 +156,7 @@ def test_tagged_classic_load_balancers_lose_the_instance_and_a_long_draining_tim
     b.register_classic(slow, [victim.instance_id, bystander.instance_id])
     b.register_classic(quick, [victim.instance_id])
 
-    invoke(account, load_event(CLASSIC_EVENT, victim.instance_id))
+    account.invoke(load_event(CLASSIC_EVENT, victim.instance_id))
 
     # Then it is out of both, the bystander stays, the 300 s timeout is the 120 s budget and the 60 s one is kept
     assert b.classic_instances(slow) == [bystander.instance_id]
@@ -185,7 +179,7 @@ def test_auto_scaling_group_classic_load_balancers_are_drained_from_the_same_gro
     [victim] = b.auto_scaling_group("classic-asg", [], size=1, load_balancer_names=[old])
     assert b.classic_instances(old) == [victim]  # the group registered it
 
-    invoke(account, load_event(CLASSIC_EVENT, victim))
+    account.invoke(load_event(CLASSIC_EVENT, victim))
 
     assert b.classic_instances(old) == []
     [alert] = account.alerts()
@@ -200,7 +194,7 @@ def test_a_name_that_is_no_load_balancer_is_a_named_failure_and_the_others_are_s
     victim = b.spot_instance("legacy-1", tags={"LoadBalancerName": f"no-such-elb {real} not/a/name"})
     b.register_classic(real, [victim.instance_id])
 
-    invoke(account, load_event(CLASSIC_EVENT, victim.instance_id))
+    account.invoke(load_event(CLASSIC_EVENT, victim.instance_id))
 
     assert b.classic_instances(real) == []
     [alert] = account.alerts()
@@ -216,7 +210,7 @@ def test_instance_not_registered_with_its_classic_load_balancer_counts_as_done(a
     empty = b.classic_load_balancer("legacy-empty", draining_timeout=300)
     victim = b.spot_instance("legacy-1", tags={"LoadBalancerName": empty})
 
-    invoke(account, load_event(CLASSIC_EVENT, victim.instance_id))
+    account.invoke(load_event(CLASSIC_EVENT, victim.instance_id))
 
     [alert] = account.alerts()
     assert alert.document["outcome"] == "drained" and alert.document["failures"] == []
@@ -237,7 +231,7 @@ def test_an_instance_in_a_target_group_a_classic_load_balancer_and_an_ecs_cluste
     b.register_classic(clb, [victim.instance_id])
     ci = b.container_instance("game", victim.instance_id)
 
-    invoke(account, load_event(CLASSIC_EVENT, victim.instance_id))
+    account.invoke(load_event(CLASSIC_EVENT, victim.instance_id))
 
     assert b.registered(tg) == []
     assert b.classic_instances(clb) == []
