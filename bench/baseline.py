@@ -6,6 +6,11 @@ function reads the instance's tags (DescribeInstances), deregisters it from the 
 retry, no alarm). Its clients are created once at module scope with boto3's defaults (legacy retry mode, 5
 attempts), as the sample's are.
 
+For the mixed fleet it does the same work as ours, per notice: an instance tagged `ECSCluster` is looked up in that
+cluster (ListContainerInstances with an ec2InstanceId filter, the match verified with DescribeContainerInstances as
+ours verifies it) and set to DRAINING; one tagged `LoadBalancerName` is deregistered from that Classic Load
+Balancer.
+
 One extension so that the comparison is like for like: the sample drained instance-type target groups only; to
 drain ip-type groups too, this baseline deregisters the instance's primary private IP there, and learns a group's
 target type with one DescribeTargetGroups, cached for the life of the process (which favours the baseline: real
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 import boto3
 from botocore.config import Config
 
-from bench.scenario import BLOG_TAG_KEY, Notice, stamp
+from bench.scenario import BLOG_TAG_KEY, CLASSIC_TAG_KEY, ECS_CLUSTER_TAG_KEY, Notice, stamp
 
 # Lambda runs one environment per concurrent notice; threads stand in for them (capped, bounded by the notices).
 MAX_CONCURRENT_INVOCATIONS = 400
@@ -44,6 +49,8 @@ class BlogSampleBaseline:
         self.ec2 = session.client("ec2", endpoint_url=endpoint_url, config=config)
         self.elbv2 = session.client("elbv2", endpoint_url=endpoint_url, config=config)
         self.sns = session.client("sns", endpoint_url=endpoint_url, config=config)
+        self.ecs = session.client("ecs", endpoint_url=endpoint_url, config=config)
+        self.elb = session.client("elb", endpoint_url=endpoint_url, config=config)
         self.topic_arn = topic_arn
         self._target_types: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -61,6 +68,23 @@ class BlogSampleBaseline:
                 if self._target_type(target_group_arn) == "ip":
                     target_id = instance["PrivateIpAddress"]
                 self.elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": target_id}])
+            cluster = tags.get(ECS_CLUSTER_TAG_KEY)
+            if cluster:
+                listed = self.ecs.list_container_instances(cluster=cluster, filter=f"ec2InstanceId == '{instance_id}'")
+                # moto ignores the filter (so would a careless reader): the one whose ec2InstanceId matches.
+                described = self.ecs.describe_container_instances(
+                    cluster=cluster, containerInstances=listed["containerInstanceArns"][:100]
+                )["containerInstances"]
+                mine = [c["containerInstanceArn"] for c in described if c.get("ec2InstanceId") == instance_id]
+                if mine:
+                    self.ecs.update_container_instances_state(
+                        cluster=cluster, containerInstances=mine, status="DRAINING"
+                    )
+            load_balancer = tags.get(CLASSIC_TAG_KEY)
+            if load_balancer:
+                self.elb.deregister_instances_from_load_balancer(
+                    LoadBalancerName=load_balancer, Instances=[{"InstanceId": instance_id}]
+                )
             self.sns.publish(
                 TopicArn=self.topic_arn,
                 Subject=f"Spot interruption: {instance_id}",

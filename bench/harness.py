@@ -350,9 +350,10 @@ def chart(
     right.set_ylim(0, 101)
     right.set_title("Share of instances deregistered")
     right.legend(loc="upper left", fontsize=8)
-    groups = len({n.member.target_group_arn for n in notices})
+    kinds = Counter(n.member.target_type for n in notices)
     fig.suptitle(
-        f"{len(notices)} Spot notices within {max(offsets) if offsets else 0:.0f} s, {groups} target groups; "
+        f"{len(notices)} Spot notices within {max(offsets) if offsets else 0:.0f} s "
+        f"({kinds['instance'] + kinds['ip']} target groups, {kinds['ecs']} ECS, {kinds['classic']} Classic ELB); "
         f"API calls: ours {ours.total_calls}, baseline {base.total_calls}; {conditions}",
         fontsize=10,
     )
@@ -366,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mass-reclaim benchmark: our handler against a per-notice baseline.")
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--target-groups", type=int, default=10)
+    parser.add_argument("--ecs-instances", type=int, default=200, help="of --instances: ECS container instances")
+    parser.add_argument("--classic-instances", type=int, default=200, help="of --instances: behind Classic ELBs")
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which every notice arrives")
     parser.add_argument("--no-latency", action="store_true", help="no injected per-call latency")
     parser.add_argument("--no-throttle", action="store_true", help="no ELB token bucket")
@@ -385,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     scenario = Scenario(
         instances=args.instances,
         target_groups=args.target_groups,
+        ecs_instances=args.ecs_instances,
+        classic_instances=args.classic_instances,
         arrival_window_s=args.window,
         latency_s=None if args.no_latency else (0.020, 0.050),
         throttle=not args.no_throttle,
@@ -405,9 +410,13 @@ def main(argv: list[str] | None = None) -> int:
         builder = AccountBuilder(session, endpoint_url=server.url).network(subnet_prefix=20)
         began = time.time()
         fleet = seed_fleet(builder, scenario)
+        kinds = Counter(fleet.target_groups.values())
+        members = Counter(m.target_type for m in fleet.members)
         print(
-            f"seeded {len(fleet.members)} Spot instances in {len(fleet.target_groups)} target groups "
-            f"({sum(1 for t in fleet.target_groups.values() if t == 'ip')} ip-type) in {time.time() - began:.1f} s"
+            f"seeded {len(fleet.members)} Spot instances in {time.time() - began:.1f} s: "
+            f"{members['instance'] + members['ip']} in {kinds['instance'] + kinds['ip']} target groups "
+            f"({kinds['ip']} ip-type), {members['ecs']} ECS container instances in {kinds['ecs']} clusters, "
+            f"{members['classic']} behind {kinds['classic']} Classic Load Balancers"
         )
         print(
             f"scenario: {scenario.instances} notices within {scenario.arrival_window_s:g} s, "

@@ -1,8 +1,9 @@
-"""The mass-reclaim scenario: the fleet, its target groups, and when each interruption notice arrives.
+"""The mass-reclaim scenario: the fleet, where it serves, and when each interruption notice arrives.
 
-The account is seeded through local/account.py, the builder the tests and the demo use. Instances carry the
-original blog sample's tag key (`loadBalancerTargetGroup`), which our handler accepts as an alias, so one account
-serves both designs unchanged.
+A mixed fleet: most instances behind target groups, some ECS container instances, some behind Classic Load
+Balancers. The account is seeded through local/account.py, the builder the tests and the demo use. Instances carry
+the original blog sample's tag key (`loadBalancerTargetGroup`), which our handler accepts as an alias, and the
+default ECSCluster / LoadBalancerName keys, which both designs read, so one account serves both unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from local.account import AccountBuilder
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_EVENT = ROOT / "events" / "spot-interruption-instance-tg.json"
 BLOG_TAG_KEY = "loadBalancerTargetGroup"
+ECS_CLUSTER_TAG_KEY = "ECSCluster"
+CLASSIC_TAG_KEY = "LoadBalancerName"
 TARGET_PORT = 80
 INITIAL_DELAY_SECONDS = 300  # ELB's default deregistration delay
 SPOT_WARNING_SECONDS = 120
@@ -28,6 +31,10 @@ SPOT_WARNING_SECONDS = 120
 class Scenario:
     instances: int = 1000
     target_groups: int = 10  # alternately instance- and ip-type
+    ecs_instances: int = 200  # of `instances`: container instances, spread over `ecs_clusters`
+    ecs_clusters: int = 2
+    classic_instances: int = 200  # of `instances`: behind Classic Load Balancers, spread over `classic_load_balancers`
+    classic_load_balancers: int = 4
     arrival_window_s: float = 60.0  # every notice arrives within this many seconds of the first
     latency_s: tuple[float, float] | None = (0.020, 0.050)  # per call, uniform
     throttle: bool = True
@@ -38,22 +45,26 @@ class Scenario:
 class Member:
     instance_id: str
     private_ip: str
-    target_group_arn: str
-    target_type: str  # "instance" or "ip"
+    target_group_arn: str  # or, for the other kinds, the ECS cluster or the Classic Load Balancer name
+    target_type: str  # "instance" or "ip" (target groups), "ecs" or "classic"
+    container_instance_arn: str = ""
 
     @property
     def target_id(self) -> str:
-        return self.instance_id if self.target_type == "instance" else self.private_ip
+        if self.target_type == "ecs":
+            return self.container_instance_arn
+        return self.private_ip if self.target_type == "ip" else self.instance_id
 
 
 @dataclass
 class Fleet:
     members: list[Member]
-    target_groups: dict[str, str]  # ARN -> target type
+    target_groups: dict[str, str]  # ARN -> target type; ECS clusters -> "ecs", Classic Load Balancers -> "classic"
     topic_arn: str
 
     def by_target(self) -> dict[str, Member]:
-        """'target group ARN|target id' (the server's deregistration key) -> member."""
+        """'target group ARN|target id' (the server's deregistration key; cluster or load balancer name for the
+        other kinds) -> member."""
         return {f"{m.target_group_arn}|{m.target_id}": m for m in self.members}
 
 
@@ -65,10 +76,30 @@ class Notice:
 
 
 def seed_fleet(builder: AccountBuilder, scenario: Scenario) -> Fleet:
-    """Target groups, a Spot fleet spread evenly over them, every instance registered, and the alert topic."""
+    """Target groups, ECS clusters and Classic Load Balancers, a Spot fleet spread evenly over each kind, every
+    instance registered, and the alert topic."""
     groups: dict[str, str] = {}
     members: list[Member] = []
-    per_group, extra = divmod(scenario.instances, scenario.target_groups)
+    # No clusters or load balancers at all when the fleet has none of that kind: an empty cluster still costs our
+    # handler its discovery calls, which a target-group-only account would not pay.
+    for index in range(scenario.ecs_clusters if scenario.ecs_instances else 0):
+        cluster = f"bench-cluster-{index}"
+        builder.ecs_cluster(cluster)
+        count = _share(scenario.ecs_instances, scenario.ecs_clusters, index)
+        for i in builder.spot_instances(count, f"bench-ecs-{index}", tags={ECS_CLUSTER_TAG_KEY: cluster}):
+            arn = builder.container_instance(cluster, i.instance_id)
+            members.append(Member(i.instance_id, i.private_ips[0], cluster, "ecs", arn))
+        groups[cluster] = "ecs"
+    for index in range(scenario.classic_load_balancers if scenario.classic_instances else 0):
+        name = builder.classic_load_balancer(f"bench-classic-{index}", draining_timeout=INITIAL_DELAY_SECONDS)
+        count = _share(scenario.classic_instances, scenario.classic_load_balancers, index)
+        fleet = builder.spot_instances(count, f"bench-classic-{index}", tags={CLASSIC_TAG_KEY: name})
+        members += [Member(i.instance_id, i.private_ips[0], name, "classic") for i in fleet]
+        groups[name] = "classic"
+    in_target_groups = scenario.instances - scenario.ecs_instances - scenario.classic_instances
+    if in_target_groups < 0:
+        raise ValueError("--ecs-instances and --classic-instances are part of --instances: they add up to more")
+    per_group, extra = divmod(in_target_groups, scenario.target_groups)
     for index in range(scenario.target_groups):
         target_type = "instance" if index % 2 == 0 else "ip"
         arn = builder.target_group(
@@ -84,11 +115,32 @@ def seed_fleet(builder: AccountBuilder, scenario: Scenario) -> Fleet:
     return fleet
 
 
+def _share(total: int, parts: int, index: int) -> int:
+    per, extra = divmod(total, parts)
+    return per + (1 if index < extra else 0)
+
+
 def register_all(builder: AccountBuilder, fleet: Fleet) -> None:
-    """Put every member back in its target group with the default delay: the state each run starts from."""
+    """Put every member back where it serves with the default delay: the state each run starts from."""
     elbv2 = builder.client("elbv2")
-    for arn in fleet.target_groups:
+    ecs = builder.client("ecs")
+    elb = builder.client("elb")
+    for arn, kind in fleet.target_groups.items():
         targets = [m.target_id for m in fleet.members if m.target_group_arn == arn]
+        if kind == "ecs":
+            for start in range(0, len(targets), 10):
+                ecs.update_container_instances_state(
+                    cluster=arn, containerInstances=targets[start : start + 10], status="ACTIVE"
+                )
+            continue
+        if kind == "classic":
+            registered = set(builder.classic_instances(arn))
+            builder.register_classic(arn, [t for t in targets if t not in registered])
+            elb.modify_load_balancer_attributes(
+                LoadBalancerName=arn,
+                LoadBalancerAttributes={"ConnectionDraining": {"Enabled": True, "Timeout": INITIAL_DELAY_SECONDS}},
+            )
+            continue
         builder.register(arn, targets, ports=[TARGET_PORT])
         elbv2.modify_target_group_attributes(
             TargetGroupArn=arn,
@@ -97,10 +149,21 @@ def register_all(builder: AccountBuilder, fleet: Fleet) -> None:
 
 
 def still_registered(builder: AccountBuilder, fleet: Fleet) -> int:
-    """How many members are still registered (in any state but draining) after a run."""
+    """How many members are still registered (in any state but draining; ECS: still ACTIVE) after a run."""
     elbv2 = builder.client("elbv2")
     left = 0
-    for arn in fleet.target_groups:
+    for arn, kind in fleet.target_groups.items():
+        if kind == "ecs":
+            arns = [m.target_id for m in fleet.members if m.target_group_arn == arn]
+            for start in range(0, len(arns), 100):
+                described = builder.client("ecs").describe_container_instances(
+                    cluster=arn, containerInstances=arns[start : start + 100]
+                )
+                left += sum(1 for c in described["containerInstances"] if c["status"] == "ACTIVE")
+            continue
+        if kind == "classic":
+            left += len(builder.classic_instances(arn))
+            continue
         health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
         left += sum(1 for d in health if d["TargetHealth"]["State"] not in ("draining", "unused"))
     return left

@@ -7,8 +7,10 @@ moto (with the project's fidelity patches, local/moto_fidelity.py) answers every
 - adds a per-call latency drawn uniformly from a range (half before moto answers, half after);
 - runs the account's ELB API token buckets and answers over-budget ELBv2 calls the way AWS does: HTTP 400, query
   protocol error document, Error Code "Throttling", message "Rate exceeded";
-- timestamps every target that a successful DeregisterTargets removed, so both designs are timed the same way, on
-  the server side, at the moment the load balancer stops routing to them.
+- timestamps every target that a successful DeregisterTargets removed (and every instance a successful
+  DeregisterInstancesFromLoadBalancer removed, every container instance UpdateContainerInstancesState set to
+  DRAINING), so both designs are timed the same way, on the server side, at the moment the load balancer stops
+  routing to them or ECS stops placing tasks on them.
 
 Token buckets (see bench/README.md for the source): ELB keeps one bucket per account and Region for its
 non-mutating actions (Describe*), documented at 40 tokens with a refill of 10 tokens per second, and separate ones
@@ -156,8 +158,13 @@ class BenchMiddleware:
             return start_response(status, headers, exc_info)
 
         chunks = list(self.app(environ, capture))  # moto has answered: the state change is done
-        if operation == "DeregisterTargets" and status_holder and status_holder[0].startswith("200"):
-            self._record_deregistration(body)
+        if status_holder and status_holder[0].startswith("200"):
+            if operation == "DeregisterTargets":
+                self._record_deregistration(body)
+            elif operation == "DeregisterInstancesFromLoadBalancer":
+                self._record_classic_deregistration(body)
+            elif operation == "UpdateContainerInstancesState":
+                self._record_container_instances_draining(body)
         time.sleep(delay / 2)
         return chunks
 
@@ -169,6 +176,25 @@ class BenchMiddleware:
             for name, values in form.items():
                 if name.startswith("Targets.member.") and name.endswith(".Id"):
                     self.deregistered.setdefault(f"{arn}|{values[0]}", now)
+
+    def _record_classic_deregistration(self, body: bytes) -> None:
+        form = parse_qs(body.decode("utf-8", "replace"))
+        name = form.get("LoadBalancerName", [""])[0]
+        now = time.time()
+        with self.lock:
+            for key, values in form.items():
+                if key.startswith("Instances.member.") and key.endswith(".InstanceId"):
+                    self.deregistered.setdefault(f"{name}|{values[0]}", now)
+
+    def _record_container_instances_draining(self, body: bytes) -> None:
+        request = json.loads(body or b"{}")
+        if request.get("status") != "DRAINING":
+            return
+        cluster = str(request.get("cluster", "")).rsplit("/", 1)[-1]
+        now = time.time()
+        with self.lock:
+            for arn in request.get("containerInstances", []):
+                self.deregistered.setdefault(f"{cluster}|{arn}", now)
 
     def _control(self, environ, start_response, path):
         if path == "/_bench/config" and environ.get("REQUEST_METHOD") == "POST":

@@ -7,6 +7,7 @@ the tests check is what the demo shows.
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 
 import boto3
@@ -223,7 +224,9 @@ class AccountBuilder:
         )
         return name
 
-    def auto_scaling_group(self, name: str, target_group_arns: list[str], size: int = 2) -> list[str]:
+    def auto_scaling_group(
+        self, name: str, target_group_arns: list[str], size: int = 2, load_balancer_names: list[str] | None = None
+    ) -> list[str]:
         """An Auto Scaling group of Spot-style instances attached to the target groups; returns its instance ids."""
         ec2 = self.client("ec2")
         autoscaling = self.client("autoscaling")
@@ -244,6 +247,76 @@ class AccountBuilder:
             DesiredCapacity=size,
             VPCZoneIdentifier=",".join(subnet for subnet, _ in self.subnets),
             TargetGroupARNs=target_group_arns,
+            LoadBalancerNames=load_balancer_names or [],
         )
         group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
         return [i["InstanceId"] for i in group["Instances"]]
+
+    # ---- ECS ---------------------------------------------------------------------------------------------------
+
+    def ecs_cluster(self, name: str) -> str:
+        return self.client("ecs").create_cluster(clusterName=name)["cluster"]["clusterArn"]
+
+    def container_instance(self, cluster: str, instance_id: str) -> str:
+        """Register the EC2 instance in the cluster as the ECS agent does; returns the container instance ARN."""
+        document = json.dumps({"instanceId": instance_id, "region": self.region})
+        registered = self.client("ecs").register_container_instance(cluster=cluster, instanceIdentityDocument=document)
+        return registered["containerInstance"]["containerInstanceArn"]
+
+    def ecs_service(self, cluster: str, name: str, minimum_healthy_percent: int = 50) -> str:
+        ecs = self.client("ecs")
+        ecs.register_task_definition(
+            family=name, containerDefinitions=[{"name": name, "image": f"example/{name}", "memory": 128, "cpu": 64}]
+        )
+        return ecs.create_service(
+            cluster=cluster,
+            serviceName=name,
+            taskDefinition=name,
+            desiredCount=1,
+            deploymentConfiguration={"minimumHealthyPercent": minimum_healthy_percent, "maximumPercent": 200},
+        )["service"]["serviceArn"]
+
+    def ecs_tasks(self, cluster: str, container_instance_arn: str, family: str, count: int = 1, service: str = ""):
+        """Tasks placed on the container instance: a service's (group service:NAME) or standalone ones."""
+        group = f"service:{service}" if service else f"family:{family}"
+        for _ in range(count):
+            self.client("ecs").start_task(
+                cluster=cluster, taskDefinition=family, containerInstances=[container_instance_arn], group=group
+            )
+
+    def container_instance_status(self, cluster: str, container_instance_arn: str) -> str:
+        described = self.client("ecs").describe_container_instances(
+            cluster=cluster, containerInstances=[container_instance_arn]
+        )
+        return described["containerInstances"][0]["status"]
+
+    # ---- Classic Load Balancers --------------------------------------------------------------------------------
+
+    def classic_load_balancer(self, name: str, draining_timeout: int | None = 300) -> str:
+        """A Classic Load Balancer in the first zone; connection draining on with the timeout (None: off)."""
+        elb = self.client("elb")
+        elb.create_load_balancer(
+            LoadBalancerName=name,
+            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+            AvailabilityZones=[zone for _, zone in self.subnets],
+        )
+        if draining_timeout is not None:
+            elb.modify_load_balancer_attributes(
+                LoadBalancerName=name,
+                LoadBalancerAttributes={"ConnectionDraining": {"Enabled": True, "Timeout": draining_timeout}},
+            )
+        return name
+
+    def register_classic(self, name: str, instance_ids: list[str]) -> None:
+        self.client("elb").register_instances_with_load_balancer(
+            LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instance_ids]
+        )
+
+    def classic_instances(self, name: str) -> list[str]:
+        """Instance ids still registered with the Classic Load Balancer (the state tests assert on)."""
+        described = self.client("elb").describe_load_balancers(LoadBalancerNames=[name])
+        return sorted(i["InstanceId"] for i in described["LoadBalancerDescriptions"][0]["Instances"])
+
+    def connection_draining(self, name: str) -> dict:
+        attributes = self.client("elb").describe_load_balancer_attributes(LoadBalancerName=name)
+        return attributes["LoadBalancerAttributes"]["ConnectionDraining"]

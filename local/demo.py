@@ -44,6 +44,9 @@ class Scenario:
     bystander: str
     target_groups: dict[str, str]  # label -> ARN
     gamelift: SeededGameLift | None = None
+    classic_load_balancer: str = ""
+    ecs_cluster: str = ""
+    container_instances: dict[str, str] | None = None  # victim / bystander -> container instance ARN
 
 
 def seed(builder: AccountBuilder) -> Scenario:
@@ -57,7 +60,25 @@ def seed(builder: AccountBuilder) -> Scenario:
     builder.register(web, [victim, bystander], ports=[80, 8080])
     builder.register(api, builder.private_ips(victim) + builder.private_ips(bystander), ports=[443])
     builder.register(asg_tg, [victim, bystander], ports=[80])  # what the Auto Scaling group does for its instances
-    return Scenario(victim, bystander, {"web-instance-tg": web, "api-ip-tg": api, "asg-web-tg": asg_tg})
+    # The older half of the web tier: a Classic Load Balancer (named by a tag), and ECS running a service on both.
+    classic = builder.classic_load_balancer("legacy-web-clb", draining_timeout=300)
+    cluster = "web-cluster"
+    builder.ecs_cluster(cluster)
+    builder.ecs_service(cluster, "web-api", minimum_healthy_percent=100)
+    containers = {}
+    for instance_id, label in ((victim, "victim"), (bystander, "bystander")):
+        builder.tag(instance_id, {"LoadBalancerName": classic, "ECSCluster": cluster})
+        containers[label] = builder.container_instance(cluster, instance_id)
+        builder.ecs_tasks(cluster, containers[label], "web-api", service="web-api")
+    builder.register_classic(classic, [victim, bystander])
+    return Scenario(
+        victim,
+        bystander,
+        {"web-instance-tg": web, "api-ip-tg": api, "asg-web-tg": asg_tg},
+        classic_load_balancer=classic,
+        ecs_cluster=cluster,
+        container_instances=containers,
+    )
 
 
 def seed_game_servers(builder: AccountBuilder, scenario: Scenario, gamelift_url: str) -> None:
@@ -130,6 +151,20 @@ def print_target_health(builder: AccountBuilder, scenario: Scenario, heading: st
         for entry in registered:
             target = entry.rsplit(":", 1)[0]
             print(f"      {entry:<28} {names.get(target, '')}")
+
+
+def print_classic_and_ecs(builder: AccountBuilder, scenario: Scenario, heading: str) -> None:
+    print(f"\n{heading}")
+    names = {scenario.victim: "victim", scenario.bystander: "bystander"}
+    draining = builder.connection_draining(scenario.classic_load_balancer)
+    registered = builder.classic_instances(scenario.classic_load_balancer)
+    print(f"  Classic Load Balancer {scenario.classic_load_balancer}: connection draining {draining.get('Timeout')} s")
+    for instance_id in registered:
+        print(f"      {instance_id:<28} {names.get(instance_id, '')}")
+    print(f"  ECS cluster {scenario.ecs_cluster}:")
+    for label, arn in (scenario.container_instances or {}).items():
+        status = builder.container_instance_status(scenario.ecs_cluster, arn)
+        print(f"      container instance {arn.rsplit('/', 1)[-1]} ({label}): {status}")
 
 
 def interruption_event(instance_id: str) -> dict:
@@ -258,6 +293,7 @@ def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None, lifecy
     gamelift = cloud.client("gamelift")
     print_target_health(builder, scenario, "Target health BEFORE the interruption:")
     print_gamelift(gamelift, scenario, "GameLift BEFORE the interruption:")
+    print_classic_and_ecs(builder, scenario, "Classic Load Balancer and ECS BEFORE the interruption:")
 
     events = cloud.client("events")
     entry = interruption_event(scenario.victim)
@@ -278,6 +314,7 @@ def run_demo(cloud: LocalCloud, runtime: sam_local.Runtime | None = None, lifecy
 
     print_target_health(builder, scenario, "Target health AFTER the interruption:")
     print_gamelift(gamelift, scenario, "GameLift AFTER the interruption:")
+    print_classic_and_ecs(builder, scenario, "Classic Load Balancer and ECS AFTER the interruption:")
     print_checkpoints(cloud.client("dynamodb"), outputs["CheckpointTableName"], scenario.victim)
 
     print(f"\nThe alert as {ALERT_EMAIL} reads it:")

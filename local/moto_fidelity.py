@@ -27,6 +27,10 @@ And in Auto Scaling: moto has no CompleteLifecycleAction or RecordLifecycleActio
 group's hook exists and that the action is still active (completed once: ValidationError "No active Lifecycle Action
 found", as AWS answers), and record each completion and heartbeat; `lifecycle_actions()` reads the record.
 
+And in ECS (DescribeServices without deploymentConfiguration; UpdateContainerInstancesState taking more than 10) and
+Classic ELB (an Auto Scaling group's registration surviving DeregisterInstancesFromLoadBalancer): see _apply_ecs and
+_apply_classic_elb.
+
 `apply()` patches moto in this process; the local cloud (local/cloud.py), the bench's server and the test suite
 call it. Everything else is moto as released.
 """
@@ -167,6 +171,8 @@ def apply() -> None:
     _apply_dynamodb_table_sse()
     _apply_dynamodb_transaction_snapshots()
     _apply_dynamodb_write_isolation()
+    _apply_ecs()
+    _apply_classic_elb()
     _APPLIED = True
 
 
@@ -305,3 +311,56 @@ def _apply_dynamodb_transaction_snapshots() -> None:
             models.copy = copy
 
     models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def _apply_ecs() -> None:
+    """ECS, where moto 5 differs from AWS in what this project reads or relies on:
+    - DescribeServices leaves out a service's deploymentConfiguration; AWS returns it, with minimumHealthyPercent 100
+      and maximumPercent 200 for a replica service created without one. The handler warns from it.
+    - UpdateContainerInstancesState takes at most 10 container instances per call at AWS (the API reference);
+      moto takes any number, which would hide a handler that forgets to split.
+    ListContainerInstances' `filter` is still ignored (every container instance of the cluster is listed): the
+    handler verifies each match itself, and the tests rely on moto's looseness to prove it.
+    """
+    from moto.ecs import models, responses
+    from moto.ecs.exceptions import InvalidParameterException
+
+    defaults = {"minimumHealthyPercent": 100, "maximumPercent": 200}
+    models.Service.deployment_configuration = property(
+        lambda self: {**defaults, **(getattr(self, "_deployment_configuration", None) or {})}
+    )
+    original_create = responses.EC2ContainerServiceResponse.create_service
+
+    def create_service(self):
+        result = original_create(self)
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        service._deployment_configuration = self._get_param("deploymentConfiguration") or {}
+        return result
+
+    responses.EC2ContainerServiceResponse.create_service = create_service
+    original_update = models.EC2ContainerServiceBackend.update_container_instances_state
+
+    def update_container_instances_state(self, cluster_str, list_container_instance_ids, status):
+        if len(list_container_instance_ids) > 10:
+            raise InvalidParameterException("containerInstances can have at most 10 items.")
+        return original_update(self, cluster_str, list_container_instance_ids, status)
+
+    models.EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
+
+
+def _apply_classic_elb() -> None:
+    """Classic ELB: an instance an Auto Scaling group registered leaves the load balancer when
+    DeregisterInstancesFromLoadBalancer names it, as any registered instance does at AWS. moto 5 keeps the group's
+    registrations in a list of their own that the API call never touches, so the instance stayed InService."""
+    from moto.elb.models import ELBBackend
+
+    original = ELBBackend.deregister_instances
+
+    def deregister_instances(self, load_balancer_name, instance_ids, from_autoscaling=False):
+        instance_ids = list(instance_ids)
+        load_balancer = original(self, load_balancer_name, instance_ids, from_autoscaling)
+        if not from_autoscaling:
+            load_balancer = original(self, load_balancer_name, instance_ids, True)
+        return load_balancer
+
+    ELBBackend.deregister_instances = deregister_instances

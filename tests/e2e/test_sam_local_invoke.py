@@ -226,6 +226,51 @@ def _two_target_groups(cloud: SamLocalRun) -> None:
     assert alert.document["outcome"] == "drained"
 
 
+@expect("spot-interruption-ecs-container-instance.json")
+def _ecs_container_instance(cloud: SamLocalRun) -> None:
+    # Given a container instance of cluster e2e-game (tagged) running a task of service "lobby" at 100% minimum
+    # healthy, and a bystander container instance in the same cluster
+    b = cloud.builder
+    b.ecs_cluster("e2e-game")
+    victim = b.spot_instance("ecs-1", tags={"ECSCluster": "e2e-game"})
+    victim_ci = b.container_instance("e2e-game", victim.instance_id)
+    bystander_ci = b.container_instance("e2e-game", b.spot_instance("ecs-2").instance_id)
+    b.ecs_service("e2e-game", "lobby", minimum_healthy_percent=100)
+    b.ecs_tasks("e2e-game", victim_ci, "lobby", service="lobby")
+
+    run = cloud.invoke("spot-interruption-ecs-container-instance.json", victim.instance_id)
+
+    # Then its container instance is DRAINING, the bystander's ACTIVE, and the alert names the service and warns
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.container_instance_status("e2e-game", victim_ci) == "DRAINING"
+    assert b.container_instance_status("e2e-game", bystander_ci) == "ACTIVE"
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["outcome"] == "drained"
+    assert alert.document["ecs"]["containerInstanceArn"] == victim_ci
+    assert [(s["name"], s["mayNotMoveInTime"]) for s in alert.document["ecs"]["services"]] == [("lobby", True)]
+
+
+@expect("spot-interruption-classic-elb.json")
+def _classic_load_balancer(cloud: SamLocalRun) -> None:
+    # Given an instance behind a Classic Load Balancer named in its tag, with 300 s connection draining
+    b = cloud.builder
+    name = b.classic_load_balancer("e2e-classic", draining_timeout=300)
+    victim = b.spot_instance("legacy-1", tags={"LoadBalancerName": name})
+    bystander = b.spot_instance("legacy-2")
+    b.register_classic(name, [victim.instance_id, bystander.instance_id])
+
+    run = cloud.invoke("spot-interruption-classic-elb.json", victim.instance_id)
+
+    # Then only the bystander is left, draining is the 120 s budget, and the alert says it was lowered
+    assert run.response == {"batchItemFailures": []}, run.error_message
+    assert b.classic_instances(name) == [bystander.instance_id]
+    assert b.connection_draining(name) == {"Enabled": True, "Timeout": 120}
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["outcome"] == "drained"
+    [classic] = alert.document["classicLoadBalancers"]
+    assert (classic["name"], classic["connectionDrainingLoweredFromSeconds"]) == ("e2e-classic", 300)
+
+
 def _drained_with_action(cloud: SamLocalRun, event_file: str, action: str, group_name: str) -> None:
     b = cloud.builder
     arn, victim = b.instance_in_target_group(group_name, f"{action}-1")

@@ -13,8 +13,9 @@ RESULT = re.compile(
 
 
 def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
-    # Given 20 Spot instances in 2 target groups (one instance-type, one ip-type), interrupted within 2 s,
-    # with no injected latency (the ELB token bucket stays on)
+    # Given 20 Spot instances: 12 in 2 target groups (one instance-type, one ip-type), 4 ECS container instances
+    # in 2 clusters, 4 behind 4 Classic Load Balancers; interrupted within 2 s, with no injected latency (the ELB
+    # token bucket stays on)
     chart = tmp_path / "chart.png"
 
     # When the harness runs both designs against the same moto-backed account
@@ -25,6 +26,10 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
                 "20",
                 "--target-groups",
                 "2",
+                "--ecs-instances",
+                "4",
+                "--classic-instances",
+                "4",
                 "--window",
                 "2",
                 "--no-latency",

@@ -29,8 +29,16 @@ def test_demo_drains_the_victim_checkpoints_its_games_and_prints_the_alert():
     gamelift_after = out.split("GameLift AFTER")[1]
     assert gamelift_after.count("new players: DENY_ALL") == 2
     assert re.search(r"Checkpoint items in DynamoDB table \S+ for i-[0-9a-f]+: 4", out)
+    # the Classic Load Balancer kept only the bystander (draining lowered to 120 s), and the victim's container
+    # instance is DRAINING while the bystander's stays ACTIVE
+    classic_after = out.split("Classic Load Balancer and ECS AFTER")[1].split("Checkpoint items")[0]
+    assert "connection draining 120 s" in classic_after
+    assert victim not in classic_after and classic_after.count("bystander") == 2
+    assert re.search(r"\(victim\): DRAINING", classic_after) and re.search(r"\(bystander\): ACTIVE", classic_after)
     # and the e-mail alert reads as designed
     assert f"Subject: Spot interruption: {victim} (web-spot-1) terminate in us-east-2a: drained" in out
     assert "delay lowered 300 s -> 120 s" in out
+    assert "connection draining lowered 300 s -> 120 s" in out
+    assert "services: web-api (1 task)" in out
     assert "Failures: none" in out
     assert "Stopped the local moto server and the GameLift fake." in out

@@ -1,4 +1,5 @@
-"""local/moto_fidelity.py's DynamoDB patches keep moto's answers: they only make it safe and fast under load."""
+"""local/moto_fidelity.py: the DynamoDB patches keep moto's answers (they only make it safe and fast under load);
+the ECS and Classic ELB patches make moto answer as AWS does where the handler depends on it."""
 
 from __future__ import annotations
 
@@ -61,3 +62,42 @@ def test_transactions_from_many_threads_all_land(dynamodb):
         list(pool.map(write, range(8)))
 
     assert len(keys(dynamodb)) == 8 * 5 * 40
+
+
+# ---- ECS and Classic ELB: the gaps the patches close (each would hide a handler bug) -----------------------------
+
+
+def test_ecs_services_carry_their_deployment_configuration_with_the_aws_default(account):
+    b = account.builder
+    b.ecs_cluster("c")
+    b.ecs_service("c", "chosen", minimum_healthy_percent=50)
+    b.client("ecs").create_service(cluster="c", serviceName="defaulted", taskDefinition="chosen", desiredCount=1)
+
+    described = b.client("ecs").describe_services(cluster="c", services=["chosen", "defaulted"])["services"]
+
+    assert {s["serviceName"]: s["deploymentConfiguration"] for s in described} == {
+        "chosen": {"minimumHealthyPercent": 50, "maximumPercent": 200},
+        "defaulted": {"minimumHealthyPercent": 100, "maximumPercent": 200},
+    }
+
+
+def test_update_container_instances_state_refuses_more_than_ten_as_aws_does(account):
+    from botocore.exceptions import ClientError
+
+    b = account.builder
+    b.ecs_cluster("c")
+    arns = [b.container_instance("c", i.instance_id) for i in b.spot_instances(11, "ci")]
+
+    with pytest.raises(ClientError, match="InvalidParameterException"):
+        b.client("ecs").update_container_instances_state(cluster="c", containerInstances=arns, status="DRAINING")
+    assert {b.container_instance_status("c", arn) for arn in arns} == {"ACTIVE"}
+
+
+def test_an_instance_registered_by_its_auto_scaling_group_leaves_a_classic_load_balancer_when_deregistered(account):
+    b = account.builder
+    name = b.classic_load_balancer("asg-classic")
+    [instance] = b.auto_scaling_group("g", [], size=1, load_balancer_names=[name])
+
+    b.client("elb").deregister_instances_from_load_balancer(LoadBalancerName=name, Instances=[{"InstanceId": instance}])
+
+    assert b.classic_instances(name) == []

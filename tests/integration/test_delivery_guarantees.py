@@ -352,12 +352,40 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     assert elapsed < 2 + 3
     assert report.batch_item_failures == []
     [alert] = guarded.alerts()
-    assert alert.document["outcome"] == "partial"
+    assert alert.document["outcome"] == "partial", alert.document["failures"]
     [failure] = alert.document["failures"]
     assert failure.startswith("target group stuck: not confirmed:") and "did not finish within 2 s" in failure
     assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [
         [f"{victim.instance_id}:80"]
     ]
+
+
+def test_hanging_target_group_does_not_keep_the_other_drain_steps_from_draining(guarded):
+    # Given an instance in a target group whose DescribeTargetHealth hangs, behind a Classic Load Balancer, and an
+    # ECS container instance
+    b = guarded.builder
+    stuck = b.target_group("stuck", delay=60)
+    classic = b.classic_load_balancer("legacy-web", draining_timeout=60)
+    b.ecs_cluster("game")
+    victim = b.spot_instance("web-1", tags={"TargetGroupArn": stuck, "LoadBalancerName": classic, "ECSCluster": "game"})
+    b.register(stuck, [victim.instance_id], ports=[80])
+    b.register_classic(classic, [victim.instance_id])
+    container_instance = b.container_instance("game", victim.instance_id)
+    injector = FaultInjector([Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang")])
+    injector.install(guarded.clients.elbv2)
+    try:
+        guarded.invoke(sqs_event_of(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
+    finally:
+        injector.release.set()
+
+    # Then the drain steps ran side by side: the Classic Load Balancer and ECS drained within the budget the target
+    # group used up, and only the target group is named as unfinished
+    assert b.classic_instances(classic) == []
+    assert b.container_instance_status("game", container_instance) == "DRAINING"
+    [alert] = guarded.alerts()
+    [failure] = alert.document["failures"]
+    assert failure.startswith("target group stuck: not confirmed:")
+    assert alert.document["outcome"] == "partial"
 
 
 def test_hanging_idempotency_table_does_not_hold_up_draining(guarded):

@@ -184,6 +184,8 @@ def alert_document(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> di
         "drainRequested": plan.drain,
         "secondsLeftAtDrain": round(outcome.seconds_left, 1) if outcome.seconds_left is not None else None,
         "targetGroups": [],
+        "classicLoadBalancers": [],
+        "ecs": None,
         "gameLift": None,
         "failureCount": len(outcome.failures),
         "failures": outcome.failures,

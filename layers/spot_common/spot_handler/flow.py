@@ -21,7 +21,9 @@ from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, plan_interruption
 from spot_handler.settings import Settings
 from spot_handler.steps import Step, StepContext, StepReport, run_steps
+from spot_handler.steps.classic_elb import ClassicLoadBalancersStep
 from spot_handler.steps.deadline_check import DeadlineCheckStep
+from spot_handler.steps.ecs import EcsContainerInstancesStep
 from spot_handler.steps.gamelift_checkpoint import GameLiftCheckpointStep
 from spot_handler.steps.lifecycle import LifecycleStep
 from spot_handler.steps.target_groups import TargetGroupsStep
@@ -39,7 +41,8 @@ class NoticeResult:
         return self.alert_error is None
 
 
-DRAIN_STEPS: tuple[Step, ...] = (TargetGroupsStep(),)  # safe to repeat: run before the claims are read
+# Safe to repeat: run before the claims are read.
+DRAIN_STEPS: tuple[Step, ...] = (TargetGroupsStep(), ClassicLoadBalancersStep(), EcsContainerInstancesStep())
 # Once per interruption, for the ones claimed here; LifecycleStep once per lifecycle signal (steps/lifecycle.py).
 OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(), LifecycleStep(), DeadlineCheckStep())
 
@@ -65,7 +68,8 @@ def handle_notices(
     claiming = claims.start(notices)  # in the background, while the instances are looked up and drained
     plans = plan_notices(notices, clients, settings, budget)
     in_scope = [plan for plan in plans if plan.ignored_reason is None]
-    reports = run_steps(DRAIN_STEPS, context, in_scope)  # first: nothing may delay taking instances out of service
+    # First, all at once: nothing may delay taking instances out of service, nor one drain hold up another.
+    reports = run_steps(DRAIN_STEPS, context, in_scope, concurrent=True)
 
     claimed = claiming.wait(budget)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
@@ -138,18 +142,21 @@ def plan_notices(
         return [InstancePlan(notice=n, instance=None, lookup_error=reason) for n in notices]
 
     asg_target_groups: dict[str, list[str]] = {}
+    asg_classic: dict[str, list[str]] = {}
     asg_error = None
     groups = {i.auto_scaling_group for i in instances.values() if i.auto_scaling_group}
     if settings.discover_asg_target_groups and groups:
         try:
-            asg_target_groups = budget.run("DescribeAutoScalingGroups", target_groups_of, clients.autoscaling, groups)
+            asg_target_groups, asg_classic = budget.run(
+                "DescribeAutoScalingGroups", target_groups_of, clients.autoscaling, groups
+            )
         except (*AWS_ERRORS, DidNotFinish) as exc:
             asg_error = describe_error(exc)
 
     plans = []
     for notice in notices:
         instance: InstanceFacts | None = instances.get(notice.instance_id)
-        plan = plan_interruption(notice, instance, asg_target_groups, settings)
+        plan = plan_interruption(notice, instance, asg_target_groups, settings, asg_classic)
         if asg_error and instance is not None and instance.auto_scaling_group:
             plan.problems.append(f"Auto Scaling group {instance.auto_scaling_group}: {asg_error}")
         plans.append(plan)

@@ -11,6 +11,10 @@ from spot_handler.settings import Settings
 TARGET_GROUP_ARN = re.compile(
     r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
 )
+# Classic Load Balancer names: 1-32 letters, digits and hyphens, neither starting nor ending with a hyphen.
+CLASSIC_LOAD_BALANCER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+# An ECS cluster by name (up to 255 letters, digits, hyphens, underscores) or by ARN.
+ECS_CLUSTER = re.compile(r"(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/)?[A-Za-z0-9_-]{1,255}")
 GAME_SERVER_GROUP_TAG = "GameLiftGameServerGroup"
 FLEET_TAG = "GameLiftFleetId"
 COMPUTE_NAME_TAG = "GameLiftComputeName"
@@ -31,6 +35,8 @@ class InstancePlan:
     game_server_group: str | None = None
     gamelift_fleet_id: str | None = None
     gamelift_compute_name: str | None = None
+    classic_load_balancers: list[str] = field(default_factory=list)  # names, from the tag and the Auto Scaling group
+    ecs_cluster: str | None = None  # from the instance's cluster tag (name or ARN); None: discover, if enabled
 
     @property
     def instance_id(self) -> str:
@@ -47,8 +53,10 @@ def plan_interruption(
     instance: InstanceFacts | None,
     asg_target_groups: dict[str, list[str]],
     settings: Settings,
+    asg_classic: dict[str, list[str]] | None = None,
 ) -> InstancePlan:
-    """Decide which target groups to drain and which GameLift resources to checkpoint for one notice."""
+    """Decide which load balancers and ECS cluster to drain and which GameLift resources to checkpoint for one
+    notice. `asg_target_groups` and `asg_classic` are what each Auto Scaling group has attached."""
     plan = InstancePlan(notice=notice, instance=instance)
     hook = notice.lifecycle.hook_name if notice.lifecycle else None
     if hook is not None and hook != settings.lifecycle_hook_name:
@@ -68,6 +76,8 @@ def plan_interruption(
         for arn in asg_target_groups.get(instance.auto_scaling_group, []):
             _add_target_group(plan, arn)
 
+    _plan_classic_and_ecs(plan, instance, asg_classic or {}, settings)
+
     wants_drain = notice.is_interruption or settings.drain_on_rebalance
     plan.drain = wants_drain and instance.state != "terminated"
     plan.game_server_group = instance.tags.get(GAME_SERVER_GROUP_TAG) or None
@@ -75,6 +85,29 @@ def plan_interruption(
     if plan.gamelift_fleet_id:
         plan.gamelift_compute_name = instance.tags.get(COMPUTE_NAME_TAG) or instance.instance_id
     return plan
+
+
+def _plan_classic_and_ecs(
+    plan: InstancePlan, instance: InstanceFacts, asg_classic: dict[str, list[str]], settings: Settings
+) -> None:
+    names = split_tag_value(instance.tags.get(settings.classic_load_balancer_tag_key, ""))
+    if settings.discover_asg_target_groups and instance.auto_scaling_group:
+        names += asg_classic.get(instance.auto_scaling_group, [])
+    for name in names:
+        if not CLASSIC_LOAD_BALANCER_NAME.fullmatch(name):
+            _note_rejected(plan, f"tag value {name!r} is not a Classic Load Balancer name")
+        elif name not in plan.classic_load_balancers:
+            plan.classic_load_balancers.append(name)
+    cluster = instance.tags.get(settings.ecs_cluster_tag_key, "").strip()
+    if cluster and ECS_CLUSTER.fullmatch(cluster):
+        plan.ecs_cluster = cluster
+    elif cluster:
+        _note_rejected(plan, f"tag value {cluster!r} is not an ECS cluster name or ARN")
+
+
+def _note_rejected(plan: InstancePlan, reason: str) -> None:
+    if reason not in plan.problems:  # named in the alert's failures; nothing is called with the value
+        plan.problems.append(reason)
 
 
 def _add_target_group(plan: InstancePlan, value: str) -> None:

@@ -27,6 +27,9 @@ class Settings:
     idempotency_table_name: str = ""
     lifecycle_hook_name: str = "spot-interruption-drain"  # terminate lifecycle actions of other hooks are not ours
     notice_queue_url: str = ""  # where follow-ups go (delayed messages on the notice queue); empty: none
+    ecs_cluster_tag_key: str = "ECSCluster"
+    discover_ecs_clusters: bool = True
+    classic_load_balancer_tag_key: str = "LoadBalancerName"
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
@@ -55,6 +58,9 @@ _ENV = {
     "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
     "lifecycle_hook_name": "LIFECYCLE_HOOK_NAME",
     "notice_queue_url": "NOTICE_QUEUE_URL",
+    "ecs_cluster_tag_key": "ECS_CLUSTER_TAG_KEY",
+    "discover_ecs_clusters": "DISCOVER_ECS_CLUSTERS",
+    "classic_load_balancer_tag_key": "CLASSIC_LOAD_BALANCER_TAG_KEY",
 }
 
 

@@ -1,4 +1,4 @@
-"""Auto Scaling: the target groups attached to the groups that interrupted instances belong to."""
+"""Auto Scaling: the load balancers attached to the groups that interrupted instances belong to."""
 
 from __future__ import annotations
 
@@ -8,20 +8,30 @@ from typing import NamedTuple
 _NAMES_MAX = 50  # DescribeAutoScalingGroups accepts at most 50 names per call
 
 
-def target_groups_of(autoscaling, group_names: Iterable[str]) -> dict[str, list[str]]:
-    """Target group ARNs attached to each named Auto Scaling group (groups that no longer exist are absent)."""
+class AttachedLoadBalancers(NamedTuple):
+    target_groups: dict[str, list[str]]  # group name -> target group ARNs
+    classic: dict[str, list[str]]  # group name -> Classic Load Balancer names
+
+
+def target_groups_of(autoscaling, group_names: Iterable[str]) -> AttachedLoadBalancers:
+    """Target group ARNs and Classic Load Balancer names attached to each named Auto Scaling group, from one read of
+    the groups (groups that no longer exist are absent)."""
     names = sorted(set(group_names))
-    attached: dict[str, list[str]] = {}
+    attached = AttachedLoadBalancers({}, {})
     for start in range(0, len(names), _NAMES_MAX):
         paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
         for page in paginator.paginate(AutoScalingGroupNames=names[start : start + _NAMES_MAX]):
             for group in page.get("AutoScalingGroups", []):
                 arns = list(group.get("TargetGroupARNs", []))
+                classic = list(group.get("LoadBalancerNames", []))
                 # Groups attached with the newer traffic-sources API list them there as well.
                 for source in group.get("TrafficSources", []):
                     if source.get("Type") == "elbv2" and source.get("Identifier") not in arns:
                         arns.append(source["Identifier"])
-                attached[group["AutoScalingGroupName"]] = arns
+                    elif source.get("Type") == "elb" and source.get("Identifier") not in classic:
+                        classic.append(source["Identifier"])
+                attached.target_groups[group["AutoScalingGroupName"]] = arns
+                attached.classic[group["AutoScalingGroupName"]] = classic
     return attached
 
 

@@ -33,6 +33,8 @@ class AwsClients(NamedTuple):
     sqs: Any
     gamelift: Any
     dynamodb: Any
+    ecs: Any = None
+    elb: Any = None  # Classic Load Balancers
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None, config: Config = CLIENT_CONFIG) -> AwsClients:
@@ -46,6 +48,8 @@ class AwsClients(NamedTuple):
             sqs=make("sqs"),
             gamelift=make("gamelift"),
             dynamodb=make("dynamodb"),
+            ecs=make("ecs"),
+            elb=make("elb"),
         )
 
 

@@ -16,8 +16,11 @@ IAM statement in template.yaml, and its name in the list below (docs/adding-a-st
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -76,32 +79,68 @@ def run_steps(
     plans: list[InstancePlan],
     reports: dict[str, list[StepReport]] | None = None,
     signals: list[InstancePlan] | None = None,
+    concurrent: bool = False,
 ) -> dict[str, list[StepReport]]:
-    """Run each step on the plans it applies to, in order, within the budget; reports added per instance id.
+    """Run each step on the plans it applies to, within the budget; reports added per instance id, in step order.
 
-    A step marked `per_signal` runs on `signals` instead (every signal that has work of its own, such as a lifecycle
-    action to complete, whether or not its interruption was claimed here). One instance appears once however many of
-    its notices are in the batch: no step acts twice on it here.
+    In order by default; `concurrent` (the drain steps, which never read each other's reports) starts them all at
+    once, so each has the whole budget: a target group that hangs must not keep ECS from draining. A step marked
+    `per_signal` runs on `signals` instead (every signal that has work of its own, such as a lifecycle action to
+    complete, whether or not its interruption was claimed here). One instance appears once however many of its
+    notices are in the batch: no step acts twice on it here.
     """
     reports = reports if reports is not None else {}
+    work = []
     for step in steps:
         chosen: dict[str, InstancePlan] = {}
         for plan in signals if getattr(step, "per_signal", False) and signals is not None else plans:
             if step.applies(plan):
                 chosen.setdefault(plan.instance_id, plan)
-        if not chosen:
-            continue
-        try:
-            done = context.budget.run(step.name, step.run, context, list(chosen.values()), reports)
-        except DidNotFinish as exc:
-            done = {i: StepReport(step.name, _key(step), failures=[f"{step.name}: {exc}"]) for i in chosen}
-        except Exception as exc:
-            logger.exception("step failed unexpectedly", extra={"step": step.name})
-            reason = f"{step.name} stopped by an unexpected error: {type(exc).__name__}: {exc}"
-            done = {i: StepReport(step.name, _key(step), failures=[reason]) for i in chosen}
-        for instance_id, report in done.items():
-            reports.setdefault(instance_id, []).append(report)
+        if chosen:
+            work.append((step, chosen))
+    if concurrent and len(work) > 1:
+        pool = ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="step")
+        started = [
+            (step, chosen, pool.submit(step.run, context, list(chosen.values()), reports)) for step, chosen in work
+        ]
+        pool.shutdown(wait=False)  # the budget decides how long to wait for each
+        for step, chosen, future in started:
+            _add(reports, _settled(step, chosen, partial(_wait_with_grace, context.budget, future, step.name)))
+        return reports
+    for step, chosen in work:
+        call = partial(context.budget.run, step.name, step.run, context, list(chosen.values()), reports)
+        _add(reports, _settled(step, chosen, call))
     return reports
+
+
+# A drain step bounds its own waits by the budget (each target group, load balancer or cluster it waits for), then
+# writes its reports: waiting a moment past the budget lets it name exactly what did not finish, instead of the whole
+# step losing that race. Well within the alert's bound (budget.ALERT_BOUND_SECONDS).
+STEP_GRACE_SECONDS = 0.5
+
+
+def _wait_with_grace(budget: TimeBudget, future: Future, what: str) -> dict[str, StepReport]:
+    try:
+        return future.result(timeout=budget.remaining() + STEP_GRACE_SECONDS)
+    except FutureTimeout:
+        raise DidNotFinish(what, budget.work_seconds) from None
+
+
+def _settled(step: Step, chosen: dict[str, InstancePlan], call: Callable[[], dict[str, StepReport]]):
+    """The step's reports, or a failure of the step for each instance it applies to."""
+    try:
+        return call()
+    except DidNotFinish as exc:
+        return {i: StepReport(step.name, _key(step), failures=[f"{step.name}: {exc}"]) for i in chosen}
+    except Exception as exc:
+        logger.exception("step failed unexpectedly", extra={"step": step.name})
+        reason = f"{step.name} stopped by an unexpected error: {type(exc).__name__}: {exc}"
+        return {i: StepReport(step.name, _key(step), failures=[reason]) for i in chosen}
+
+
+def _add(reports: dict[str, list[StepReport]], done: dict[str, StepReport]) -> None:
+    for instance_id, report in done.items():
+        reports.setdefault(instance_id, []).append(report)
 
 
 def _key(step: Step) -> str:
