@@ -54,6 +54,8 @@ ELB_BUCKETS = {
     "elb_mutating": {"burst": 40, "refill_per_second": 10},
 }
 TAIL_S = SPOT_WARNING_SECONDS + 30  # how long after the last notice a run may still be working (bounded)
+# In-flight requests finish within 2-30 s of a deregistration (AWS then ends the drain early), capped by the delay.
+DRAIN_SECONDS = (2.0, 30.0)
 
 
 # ---- the server ------------------------------------------------------------------------------------------------
@@ -80,8 +82,11 @@ class BenchServer:
             raise RuntimeError(f"bench server said {line!r}")
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
 
-    def configure(self, latency: tuple[float, float] | None, buckets: dict | None, seed: int = 0) -> None:
-        body = json.dumps({"latency": latency, "buckets": buckets, "seed": seed}).encode()
+    def configure(
+        self, latency: tuple[float, float] | None, buckets: dict | None, seed: int = 0, drain_seconds=None
+    ) -> None:
+        config = {"latency": latency, "buckets": buckets, "seed": seed, "drain_seconds": drain_seconds}
+        body = json.dumps(config).encode()
         request = urllib.request.Request(f"{self.url}/_bench/config", data=body, method="POST")
         urllib.request.urlopen(request, timeout=10).read()
 
@@ -194,10 +199,14 @@ def run_both(
     notices = make_notices(fleet, scenario)
     latency = scenario.latency_s
     buckets = ELB_BUCKETS if scenario.throttle else None
-    settings = Settings(alert_topic_arn=fleet.topic_arn, idempotency_table_name=idempotency)
+    sqs = builder.client("sqs")
+    notice_queue = sqs.create_queue(QueueName="bench-NoticeQueue")["QueueUrl"]  # where ours sends its follow-ups
+    settings = Settings(
+        alert_topic_arn=fleet.topic_arn, idempotency_table_name=idempotency, notice_queue_url=notice_queue
+    )
     limit = scenario.arrival_window_s + TAIL_S
 
-    server.configure(latency, buckets, seed=scenario.seed)
+    server.configure(latency, buckets, seed=scenario.seed, drain_seconds=DRAIN_SECONDS)
     start_at = time.time() + 0.5
     ours_run = run_ours(notices, mapping, session, server.url, settings, start_at, limit)
     wait_until_quiet(server, 10)
@@ -216,6 +225,8 @@ def run_both(
         if sizes
         else "invocations: 0",
         f"records reported failed (would return after the visibility timeout): {ours_run.batch_item_failures}",
+        f"follow-ups: {ours_run.follow_up_records} delayed messages handled in {ours_run.follow_up_invocations} "
+        f"invocations (their SendMessageBatch and DescribeTargetHealth calls are counted above)",
     ]
     if ours_run.errors:
         ours.notes.append(f"invocations that raised: {len(ours_run.errors)} (first: {ours_run.errors[0]})")

@@ -28,7 +28,8 @@ from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
 from bench.scenario import Notice, stamp
-from local.lambda_runtime import EventSourceMapping, queue_arn, sqs_record
+from bench.server import POLLER_ACCESS_KEY
+from local.lambda_runtime import REGION, EventSourceMapping, QueuePoller, queue_arn, sqs_record
 
 BENCH_QUEUE_ARN = queue_arn("bench-NoticeQueue")
 
@@ -39,6 +40,8 @@ class OursRun:
     batch_sizes: list[int] = field(default_factory=list)
     batch_item_failures: int = 0
     errors: list[str] = field(default_factory=list)  # invocations that raised (Lambda would retry the whole batch)
+    follow_up_records: int = 0  # the handler's own delayed messages it was handed back
+    follow_up_invocations: int = 0
 
 
 @contextlib.contextmanager
@@ -73,17 +76,22 @@ def run_ours(
             environments.put(AwsClients.create(session))
     slots = threading.Semaphore(mapping.max_concurrency)
 
-    def invoke(records: list[dict]) -> None:
+    def invoke(records: list[dict], done=None) -> None:
         clients = environments.get()
+        failed: set[str] = set()
         try:
             report = handle_invocation({"Records": records}, clients, settings)
+            failed = set(report.batch_item_failures)
             with lock:
                 run.batch_item_failures += len(report.batch_item_failures)
         except Exception as exc:  # noqa: BLE001 - recorded: Lambda would retry the batch after the visibility timeout
+            failed = {r["messageId"] for r in records}
             with lock:
                 run.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             environments.put(clients)
+            if done is not None:
+                done(failed)
             slots.release()
 
     pending = list(notices)  # in arrival order
@@ -112,4 +120,39 @@ def run_ours(
             run.invocations += 1
             run.batch_sizes.append(len(batch))
             pool.submit(invoke, batch)
+        if settings.notice_queue_url:
+            _deliver_follow_ups(run, mapping, endpoint_url, settings.notice_queue_url, hard_stop, slots, pool, invoke)
     return run
+
+
+def _deliver_follow_ups(run, mapping, endpoint_url: str, queue_url: str, hard_stop: float, slots, pool, invoke):
+    """The handler's follow-ups (delayed messages on its notice queue), delivered as the event source mapping would:
+    received once their delay has passed, in batches, and deleted once handled. The poller signs as the Lambda
+    service, so the bench server does not count its ReceiveMessage/DeleteMessage calls; the function's do count."""
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=POLLER_ACCESS_KEY,
+        aws_secret_access_key="poller",
+    )
+    poller = QueuePoller(sqs, queue_url, batch_size=mapping.batch_size)
+    counts = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    while time.time() < hard_stop:
+        slots.acquire()
+        messages = poller.receive(wait_seconds=mapping.batching_window_s)
+        if not messages:
+            slots.release()
+            left = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=counts)["Attributes"]
+            if not any(int(left[name]) for name in counts):
+                return
+            continue
+        run.follow_up_records += len(messages)
+        run.follow_up_invocations += 1
+        pool.submit(
+            invoke, poller.event(messages)["Records"], lambda failed, m=messages: poller.delete_handled(m, failed)
+        )

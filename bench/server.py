@@ -35,6 +35,8 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from local import moto_fidelity
+
 ELB_SERVICE = "elasticloadbalancing"
 THROTTLE_BODY = (
     '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
@@ -62,6 +64,15 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+# The access key the modelled SQS event source signs with: its ReceiveMessage/DeleteMessage calls are the Lambda
+# service's, not the function's, so they are neither counted nor slowed nor throttled.
+POLLER_ACCESS_KEY = "LAMBDAEVENTSOURCE"
+
+
+def signed_by_poller(environ: dict) -> bool:
+    return f"Credential={POLLER_ACCESS_KEY}/" in environ.get("HTTP_AUTHORIZATION", "")
 
 
 def operation_of(environ: dict, body: bytes) -> tuple[str, str]:
@@ -101,6 +112,13 @@ class BenchMiddleware:
             for name, spec in (config.get("buckets") or {}).items():
                 self.buckets[name] = TokenBucket(float(spec["burst"]), float(spec["refill_per_second"]))
             self.rng = random.Random(config.get("seed", 0))
+            drain = config.get("drain_seconds")
+            # How long a deregistered target drains: AWS ends a drain once its in-flight requests are done, which
+            # moto cannot know; the bench models requests finishing within the given range (capped by the delay).
+            rng = random.Random(config.get("seed", 0))
+            moto_fidelity.drain_seconds = (
+                (lambda delay: min(delay, rng.uniform(float(drain[0]), float(drain[1])))) if drain else (lambda d: d)
+            )
             self.calls.clear()
             self.throttled.clear()
             self.deregistered.clear()
@@ -132,6 +150,8 @@ class BenchMiddleware:
         if path.startswith("/_bench/"):
             return self._control(environ, start_response, path)
 
+        if signed_by_poller(environ):
+            return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -215,8 +235,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-
-    from local import moto_fidelity
 
     moto_fidelity.apply()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app

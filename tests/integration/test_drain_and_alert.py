@@ -100,7 +100,7 @@ def test_delay_is_left_alone_when_lowering_is_off(account):
     b = account.builder
     slow, victim = b.instance_in_target_group("slow", "slow-1", delay=300)
 
-    account.invoke(load_event(SPOT, victim.instance_id), lower_deregistration_delay=False)
+    account.invoke(load_event(SPOT, victim.instance_id), max_deregistration_delay=None)
 
     assert b.deregistration_delay(slow) == 300
     assert b.registered(slow) == []

@@ -13,7 +13,7 @@ from tests.support.events import load_event, placeholder_ids
 @pytest.fixture
 def handler(lambda_function, monkeypatch):
     """The entry point with a drain budget from its environment other than the default."""
-    monkeypatch.setenv("DRAIN_BUDGET_SECONDS", "90")
+    monkeypatch.setenv("MAX_DEREGISTRATION_DELAY_SECONDS", "90")
     return lambda_function
 
 

@@ -91,13 +91,13 @@ def test_settings_from_environment_strings():
         {
             "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-2:123456789012:alerts",
             "DISCOVER_ASG_TARGET_GROUPS": "false",
-            "DRAIN_BUDGET_SECONDS": "90",
+            "MAX_DEREGISTRATION_DELAY_SECONDS": "90",
             "SCOPE_TAG_KEY": "",
         }
     )
 
     assert settings.discover_asg_target_groups is False
-    assert settings.drain_budget_seconds == 90
+    assert settings.max_deregistration_delay == 90
     assert settings.scope_tag_key == ""
 
 
@@ -107,8 +107,8 @@ def test_settings_name_the_variable_that_is_wrong():
 
     base = {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-2:123456789012:alerts"}
     for variable, value, words in [
-        ("DRAIN_BUDGET_SECONDS", "two minutes", "DRAIN_BUDGET_SECONDS must be a whole number"),
-        ("DRAIN_BUDGET_SECONDS", "7200", "DRAIN_BUDGET_SECONDS must be 0 to 3600"),
+        ("MAX_DEREGISTRATION_DELAY_SECONDS", "two minutes", "MAX_DEREGISTRATION_DELAY_SECONDS must be a whole number"),
+        ("MAX_DEREGISTRATION_DELAY_SECONDS", "7200", "MAX_DEREGISTRATION_DELAY_SECONDS must be 0 to 3600 or off"),
         ("DRAIN_ON_REBALANCE", "yes", "DRAIN_ON_REBALANCE must be true or false"),
     ]:
         with pytest.raises(InvalidSettings, match=words):

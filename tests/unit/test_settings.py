@@ -23,7 +23,7 @@ def test_every_variable_reaches_its_setting_with_its_type():
             "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-2.amazonaws.com/123456789012/notices-dlq",
             "TARGET_GROUP_TAG_KEY": "LoadBalancerTargets",
             "DISCOVER_ASG_TARGET_GROUPS": "FALSE",
-            "LOWER_DEREGISTRATION_DELAY": "False",
+            "MAX_DEREGISTRATION_DELAY_SECONDS": "OFF",
             "DRAIN_ON_REBALANCE": "True",
             "SCOPE_TAG_KEY": "SpotHandler",
             "CHECKPOINT_TABLE_NAME": "checkpoints",
@@ -33,7 +33,7 @@ def test_every_variable_reaches_its_setting_with_its_type():
 
     assert settings.alert_topic_arn == TOPIC  # surrounding white space is not part of a value
     assert settings.dead_letter_queue_url.endswith("/notices-dlq")
-    assert (settings.discover_asg_target_groups, settings.lower_deregistration_delay) == (False, False)
+    assert (settings.discover_asg_target_groups, settings.max_deregistration_delay) == (False, None)
     assert settings.drain_on_rebalance is True
     assert (settings.scope_tag_key, settings.checkpoint_table_name, settings.idempotency_table_name) == (
         "SpotHandler",

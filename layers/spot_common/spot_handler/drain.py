@@ -160,13 +160,14 @@ def _registrations_of(plan: InstancePlan, registered: list[elb.Registration], ta
 
 def _bound_delay(elbv2, arn: str, settings: Settings) -> tuple[int | None, int | None, str | None]:
     """(delay now in force, delay before it was lowered, error) for the target group."""
-    if not settings.lower_deregistration_delay:
+    cap = settings.max_deregistration_delay
+    if cap is None:
         return None, None, None
     try:
         delay = elb.deregistration_delay(elbv2, arn)
-        if delay is not None and delay > settings.drain_budget_seconds:
-            elb.set_deregistration_delay(elbv2, arn, settings.drain_budget_seconds)
-            return settings.drain_budget_seconds, delay, None
+        if delay is not None and delay > cap:
+            elb.set_deregistration_delay(elbv2, arn, cap)
+            return cap, delay, None
         return delay, None, None
     except AWS_ERRORS as exc:
         return None, None, describe_error(exc)

@@ -19,8 +19,8 @@ class Settings:
     dead_letter_queue_url: str = ""
     target_group_tag_key: str = "TargetGroupArn"
     discover_asg_target_groups: bool = True
-    drain_budget_seconds: int = 120
-    lower_deregistration_delay: bool = True
+    # A deregistration delay (connection draining timeout) longer than this is lowered to it; None: never changed.
+    max_deregistration_delay: int | None = 120
     drain_on_rebalance: bool = False
     scope_tag_key: str = ""
     checkpoint_table_name: str = ""
@@ -34,8 +34,9 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
             raise InvalidSettings("ALERT_TOPIC_ARN is empty: the function has nowhere to send alerts")
-        if not 0 <= self.drain_budget_seconds <= 3600:
-            raise InvalidSettings(f"DRAIN_BUDGET_SECONDS must be 0 to 3600, not {self.drain_budget_seconds}")
+        cap = self.max_deregistration_delay
+        if cap is not None and not 0 <= cap <= 3600:
+            raise InvalidSettings(f"MAX_DEREGISTRATION_DELAY_SECONDS must be 0 to 3600 or off, not {cap}")
 
     @property
     def target_group_tag_keys(self) -> tuple[str, ...]:
@@ -50,8 +51,7 @@ _ENV = {
     "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
     "target_group_tag_key": "TARGET_GROUP_TAG_KEY",
     "discover_asg_target_groups": "DISCOVER_ASG_TARGET_GROUPS",
-    "drain_budget_seconds": "DRAIN_BUDGET_SECONDS",
-    "lower_deregistration_delay": "LOWER_DEREGISTRATION_DELAY",
+    "max_deregistration_delay": "MAX_DEREGISTRATION_DELAY_SECONDS",
     "drain_on_rebalance": "DRAIN_ON_REBALANCE",
     "scope_tag_key": "SCOPE_TAG_KEY",
     "checkpoint_table_name": "CHECKPOINT_TABLE_NAME",
@@ -80,7 +80,9 @@ def _convert(variable: str, raw: str, kind: str) -> object:
         if raw.lower() not in ("true", "false"):
             raise InvalidSettings(f"{variable} must be true or false, not {raw!r}")
         return raw.lower() == "true"
-    if kind == "int":
+    if kind == "int | None" and raw.lower() == "off":
+        return None
+    if kind in ("int", "int | None"):
         try:
             return int(raw)
         except ValueError:

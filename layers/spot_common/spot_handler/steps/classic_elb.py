@@ -112,9 +112,10 @@ def _bound_timeout(context: StepContext, name: str) -> tuple[int | None, int | N
         draining = elb.connection_draining(client, name)
         if not draining.enabled:
             return None, None, None
-        if settings.lower_deregistration_delay and (draining.timeout or 0) > settings.drain_budget_seconds:
-            elb.set_draining_timeout(client, name, settings.drain_budget_seconds)
-            return settings.drain_budget_seconds, draining.timeout, None
+        cap = settings.max_deregistration_delay
+        if cap is not None and (draining.timeout or 0) > cap:
+            elb.set_draining_timeout(client, name, cap)
+            return cap, draining.timeout, None
         return draining.timeout, None, None
     except AWS_ERRORS as exc:
         return None, None, describe_error(exc)
