@@ -343,18 +343,20 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     injector.install(guarded.clients.elbv2)
     try:
         started = time.monotonic()
-        report = guarded.invoke(sqs_event_of(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=2))
+        # 5 s: long enough for the other target group to drain on a loaded 2-core machine; the hang lasts until
+        # released below, so the alert going out at all shows the budget, not the hang, decided when
+        report = guarded.invoke(sqs_event_of(notice_body(victim.instance_id)), budget=TimeBudget.start(work_seconds=5))
         elapsed = time.monotonic() - started
     finally:
         injector.release.set()
 
     # Then the alert went out after the budget, not after the hang, and names what did not finish
-    assert elapsed < 2 + 3
+    assert elapsed < 5 + 3
     assert report.batch_item_failures == []
     [alert] = guarded.alerts()
     assert alert.document["outcome"] == "partial", alert.document["failures"]
     [failure] = alert.document["failures"]
-    assert failure.startswith("target group stuck: not confirmed:") and "did not finish within 2 s" in failure
+    assert failure.startswith("target group stuck: not confirmed:") and "did not finish within 5 s" in failure
     assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [
         [f"{victim.instance_id}:80"]
     ]
