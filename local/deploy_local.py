@@ -38,7 +38,7 @@ import boto3
 
 from local import localstack, sam_local
 from local.account import AccountBuilder
-from local.template_resources import expected_resources
+from local.template_resources import ExpectedStack, expected_stack
 
 STACK = "spot-interruption-handler"  # samconfig.toml [local.global.parameters]
 REGION = "us-east-2"
@@ -58,7 +58,7 @@ class DeployedStack:
     status: str
     resources: list[dict]  # StackResourceSummaries
     outputs: dict[str, str]
-    expected: dict[str, str]  # logical id -> type, from template.yaml after the SAM transform and conditions
+    expected: ExpectedStack  # from template.yaml after the SAM transform and conditions, without the emulator
 
     @property
     def created(self) -> list[dict]:
@@ -69,7 +69,7 @@ class DeployedStack:
         have = {(_comparable(r["LogicalResourceId"], r["ResourceType"]), r["ResourceType"]) for r in self.created}
         return sorted(
             logical_id
-            for logical_id, kind in self.expected.items()
+            for logical_id, kind in self.expected.resources.items()
             if (_comparable(logical_id, kind), kind) not in have
         )
 
@@ -151,7 +151,7 @@ class Rehearsal:
             status=stack["StackStatus"],
             resources=resources,
             outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-            expected=expected_resources(self.session, STACK, overrides),
+            expected=expected_stack(self.session, STACK, overrides),
         )
 
     def interrupt(self, stack: DeployedStack, wait_seconds: float = WAIT_SECONDS) -> NoticeOutcome:
@@ -257,7 +257,7 @@ def emulated_account(work_dir: Path) -> Iterator[Rehearsal]:
 def summary_line(stack: DeployedStack | None, outcome: NoticeOutcome | None, timings: dict[str, float]) -> str:
     status = stack.status if stack else "NONE"
     created = len(stack.created) if stack else 0
-    expected = len(stack.expected) if stack else 0
+    expected = len(stack.expected.resources) if stack else 0
     outputs = len(stack.outputs) if stack else 0
     drained = int(bool(outcome and outcome.drained))
     alert = int(bool(outcome and outcome.alert))
@@ -273,6 +273,7 @@ def succeeded(stack: DeployedStack | None, outcome: NoticeOutcome | None) -> boo
         stack
         and stack.status == "CREATE_COMPLETE"
         and not stack.missing()
+        and sorted(stack.outputs) == stack.expected.outputs
         and outcome
         and outcome.drained
         and outcome.alert

@@ -6,6 +6,7 @@ the template asks for (a resource left out silently would otherwise go unnoticed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -54,8 +55,14 @@ def evaluate_conditions(template: dict[str, Any], values: dict[str, str]) -> dic
     return results
 
 
-def expected_resources(session: boto3.session.Session, stack_name: str, overrides: dict[str, str]) -> dict[str, str]:
-    """Logical id -> type of every resource the stack must have after the SAM transform and its conditions."""
+@dataclass(frozen=True)
+class ExpectedStack:
+    resources: dict[str, str]  # logical id -> type
+    outputs: list[str]  # output keys
+
+
+def expected_stack(session: boto3.session.Session, stack_name: str, overrides: dict[str, str]) -> ExpectedStack:
+    """The resources and outputs the stack must have after the SAM transform and its conditions."""
     template = transformed_template(session, overrides)
     values = parameter_values(template, overrides)
     values.update(
@@ -69,8 +76,11 @@ def expected_resources(session: boto3.session.Session, stack_name: str, override
         }
     )
     conditions = evaluate_conditions(template, values)
-    return {
-        logical_id: resource["Type"]
-        for logical_id, resource in template["Resources"].items()
-        if conditions.get(resource.get("Condition", ""), True)
-    }
+
+    def kept(entry: dict[str, Any]) -> bool:
+        return conditions.get(entry.get("Condition", ""), True)
+
+    return ExpectedStack(
+        resources={lid: resource["Type"] for lid, resource in template["Resources"].items() if kept(resource)},
+        outputs=sorted(key for key, output in template.get("Outputs", {}).items() if kept(output)),
+    )
