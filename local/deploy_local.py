@@ -59,10 +59,17 @@ class DeployedStack:
     resources: list[dict]  # StackResourceSummaries
     outputs: dict[str, str]
     expected: ExpectedStack  # from template.yaml after the SAM transform and conditions, without the emulator
+    # Types the emulated CloudFormation has no provider for: it reports them CREATE_COMPLETE and creates nothing.
+    not_really_created: set[str] = field(default_factory=set)
 
     @property
     def created(self) -> list[dict]:
-        return [r for r in self.resources if r["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
+        return [
+            r
+            for r in self.resources
+            if r["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+            and r["ResourceType"] not in self.not_really_created
+        ]
 
     def missing(self) -> list[str]:
         """Resources the template asks for that the stack does not have (created)."""
@@ -72,6 +79,10 @@ class DeployedStack:
             for logical_id, kind in self.expected.resources.items()
             if (_comparable(logical_id, kind), kind) not in have
         )
+
+
+# What LocalStack logs when it marks a resource complete without a provider to create it.
+_NO_PROVIDER = re.compile(r'No resource provider found for "(AWS::[A-Za-z0-9]+::[A-Za-z0-9]+)"')
 
 
 def _comparable(logical_id: str, resource_type: str) -> str:
@@ -152,6 +163,7 @@ class Rehearsal:
             resources=resources,
             outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
             expected=expected_stack(self.session, STACK, overrides),
+            not_really_created=set(_NO_PROVIDER.findall(self.emulator.log_path.read_text(errors="replace"))),
         )
 
     def interrupt(self, stack: DeployedStack, wait_seconds: float = WAIT_SECONDS) -> NoticeOutcome:
@@ -286,6 +298,8 @@ def _print_stack(stack: DeployedStack) -> None:
         print(f"  {r['LogicalResourceId']:<42} {r['ResourceType']:<36} {r['ResourceStatus']}")
     if stack.missing():
         print(f"  not created: {', '.join(stack.missing())}")
+    if stack.not_really_created:
+        print(f"  reported complete, but no provider created them: {', '.join(sorted(stack.not_really_created))}")
     print("Outputs:")
     for key, value in sorted(stack.outputs.items()):
         print(f"  {key:<34} {value}")

@@ -9,6 +9,7 @@ LocalStack's prerequisites this module skips with the reason; in CI (CI set, as 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -47,6 +48,7 @@ def deployed(tmp_path_factory, deploy_summary):
 def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformation(deployed):
     stack = deployed.stack
     assert stack.status == "CREATE_COMPLETE"
+    assert stack.not_really_created == set(), "types the emulator reported complete without creating anything"
     assert stack.missing() == [], "resources in template.yaml (after the SAM transform and conditions) not created"
     assert len(stack.created) == len(stack.expected.resources) == len(stack.resources)
     # the parts moto's CloudFormation never created are there
@@ -63,6 +65,13 @@ def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformatio
         r["LogicalResourceId"] for r in stack.resources
     }
     assert sorted(stack.outputs) == stack.expected.outputs
+
+
+def test_dashboard_is_created_in_the_emulated_cloudwatch(deployed):
+    name = deployed.stack.outputs["DashboardName"]
+    assert name == f"{deploy_local.STACK}-spot-interruptions"
+    body = json.loads(deployed.rehearsal.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    assert body["widgets"], "the template's widgets"
 
 
 def test_event_source_mapping_has_the_template_settings(deployed):
