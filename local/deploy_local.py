@@ -105,7 +105,11 @@ class NoticeOutcome:
 
     @property
     def drained(self) -> bool:
-        return bool(self.registered_before) and not any(t.startswith(self.instance_id) for t in self.registered_after)
+        """The instance was registered before the notice and is not any more (targets read "id:port")."""
+        return self._registered(self.registered_before) and not self._registered(self.registered_after)
+
+    def _registered(self, targets: list[str]) -> bool:
+        return any(t.split(":")[0] == self.instance_id for t in targets)
 
 
 @dataclass
