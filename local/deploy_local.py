@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -352,13 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (RuntimeError, subprocess.TimeoutExpired) as failed:  # a step failed: say which, still print the summary
         print(f"\ndeploy-local failed: {failed}", file=sys.stderr)
-    print(
-        "\ntimes: "
-        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
-        + f" (LocalStack's log: {work_dir / 'localstack' / 'localstack.log'})"
-    )
+    print("\ntimes: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()))
+    ok = succeeded(stack, outcome)
+    if not ok:
+        print(f"kept for a look: {work_dir} (LocalStack's log: localstack/localstack.log)")
     print(summary_line(stack, outcome, timings))
-    return 0 if succeeded(stack, outcome) else 1
+    if ok and args.work_dir is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
