@@ -1,8 +1,10 @@
-"""ELBv2 and Auto Scaling for LocalStack's community edition, served by the moto it bundles (moto-ext).
+"""ELBv2, Auto Scaling, ECS and Classic ELB for LocalStack's community edition, served by the moto it bundles.
 
-Gap: LocalStack 4.14's community edition answers every ELBv2 and Auto Scaling call with "not included in your
-current license plan". The handler drains target groups (ELBv2) and discovers an Auto Scaling group's target groups,
-and the deploy rehearsal seeds both. moto's backends live in LocalStack's process, so these share its EC2 instances.
+Gap: LocalStack 4.14's community edition answers every call of these services with "not included in your current
+license plan". The handler drains target groups (ELBv2), discovers an Auto Scaling group's target groups and
+completes its lifecycle actions, and looks for ECS container instances and Classic Load Balancers of the instance
+(its ECS step otherwise reports "clusters not listed" and the outcome turns partial).
+moto's backends live in LocalStack's process, so these share its EC2 instances.
 """
 
 from __future__ import annotations
@@ -29,3 +31,13 @@ def elbv2() -> Service:
 @aws_provider(api="autoscaling")
 def autoscaling() -> Service:
     return _moto_service("autoscaling")
+
+
+@aws_provider(api="ecs")
+def ecs() -> Service:
+    return _moto_service("ecs")
+
+
+@aws_provider(api="elb")
+def elb() -> Service:
+    return _moto_service("elb")
