@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test unit integration harness style lint build deploy bench e2e reliability drill clean
+.PHONY: help venv demo test unit integration harness style lint build deploy deploy-local bench e2e reliability drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ build: venv  ## sam build (needs a python3.13 on PATH or under pyenv)
 
 deploy: build  ## sam deploy --guided into your account
 	$(BIN)/sam deploy --guided
+
+deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, one Spot warning through the stack
+	$(BIN)/python -m local.deploy_local
 
 bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 3 min)
 	$(BIN)/python -m bench $(ARGS)

@@ -1,0 +1,367 @@
+"""`make deploy-local`: the dress rehearsal for `sam deploy --guided`, offline, in an emulated account.
+
+1. Installs what it needs (Docker engine and the Lambda base image as the e2e suite does: local/sam_local.py;
+   LocalStack, Java and DynamoDB Local: tools/localstack/install.sh) and starts LocalStack on this machine.
+2. `sam build --config-env local` and `sam deploy --config-env local` (samconfig.toml), pointed at LocalStack: the
+   emulated CloudFormation applies the SAM transform and the conditions and creates every resource of the template,
+   the function, its layer and its event source mapping included.
+3. Seeds a Spot instance registered in a target group its tag names, subscribes an SQS queue to the deployed alert
+   topic, and puts an "EC2 Spot Instance Interruption Warning" on the default event bus. The deployed rule, notice
+   queue and event source mapping run the deployed function in a container from the offline Lambda image.
+4. Waits (bounded) until the target is deregistered and the alert reaches the subscriber queue, prints the alert, the
+   stack's resources and outputs, stops everything it started, and ends with the line
+
+   DEPLOY stack=<status> resources=<created>/<in template, after conditions> outputs=<n> drained=<0|1> alert=<0|1>
+   deploy_s=<s>
+
+Exit status 0 only when the stack is CREATE_COMPLETE with every resource, the target was drained and the alert
+arrived. Without Docker, LocalStack's prerequisites or a python3.13 it exits 2 saying what is missing (in CI, as
+set by .ci/run, that is a failure like any other). tests/deploy runs the same path in `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+
+from local import localstack, sam_local
+from local.account import AccountBuilder
+from local.template_resources import ExpectedStack, expected_stack
+
+STACK = "spot-interruption-handler"  # samconfig.toml [local.global.parameters]
+REGION = "us-east-2"
+CONFIG_ENV = "local"
+# LocalStack takes a 12-digit access key id as the account id: the account the sample events name.
+ACCOUNT = "123456789012"
+NOTICE_EVENT = sam_local.ROOT / "events" / "spot-interruption-instance-tg.json"
+WAIT_SECONDS = 180  # for the notice to be handled: the first invocation starts the function's container
+
+
+class DeployUnavailable(RuntimeError):
+    """Something the rehearsal needs is missing and could not be installed here."""
+
+
+@dataclass
+class DeployedStack:
+    status: str
+    resources: list[dict]  # StackResourceSummaries
+    outputs: dict[str, str]
+    expected: ExpectedStack  # from template.yaml after the SAM transform and conditions, without the emulator
+    # Types the emulated CloudFormation has no provider for: it reports them CREATE_COMPLETE and creates nothing.
+    not_really_created: set[str] = field(default_factory=set)
+
+    @property
+    def created(self) -> list[dict]:
+        return [
+            r
+            for r in self.resources
+            if r["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+            and r["ResourceType"] not in self.not_really_created
+        ]
+
+    def missing(self) -> list[str]:
+        """Resources the template asks for that the stack does not have (created)."""
+        have = {(_comparable(r["LogicalResourceId"], r["ResourceType"]), r["ResourceType"]) for r in self.created}
+        return sorted(
+            logical_id
+            for logical_id, kind in self.expected.resources.items()
+            if (_comparable(logical_id, kind), kind) not in have
+        )
+
+
+# What LocalStack logs when it marks a resource complete without a provider to create it.
+_NO_PROVIDER = re.compile(r'No resource provider found for "(AWS::[A-Za-z0-9]+::[A-Za-z0-9]+)"')
+
+
+def _comparable(logical_id: str, resource_type: str) -> str:
+    # SAM names a layer version after a hash of its content: the built layer's hash differs from the one computed
+    # from the source template here.
+    if resource_type == "AWS::Lambda::LayerVersion":
+        return re.sub(r"[0-9a-f]{10}$", "", logical_id)
+    return logical_id
+
+
+@dataclass
+class NoticeOutcome:
+    instance_id: str
+    target_group_arn: str
+    registered_before: list[str]
+    registered_after: list[str]
+    deregistration_delay_after: int
+    alert: dict | None  # the SNS envelope the subscriber queue received, Message parsed into "document"
+    seconds: float
+
+    @property
+    def drained(self) -> bool:
+        """The instance was registered before the notice and is not any more (targets read "id:port")."""
+        return self._registered(self.registered_before) and not self._registered(self.registered_after)
+
+    def _registered(self, targets: list[str]) -> bool:
+        return any(t.split(":")[0] == self.instance_id for t in targets)
+
+
+@dataclass
+class Rehearsal:
+    """An emulated account on this machine, with the SAM CLI pointed at it."""
+
+    runtime: sam_local.Runtime
+    emulator: localstack.LocalStack
+    work_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(aws_access_key_id=ACCOUNT, aws_secret_access_key="local", region_name=REGION)
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.emulator.endpoint)
+
+    def _sam(self, *args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+        environment = sam_local.sam_environment(self.runtime, REGION, sts_endpoint=self.emulator.endpoint)
+        environment.update(
+            AWS_ACCESS_KEY_ID=ACCOUNT,
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_ENDPOINT_URL=self.emulator.endpoint,  # every AWS call of the SAM CLI goes to the emulated account
+        )
+        command = [self.runtime.sam, *args, "--config-env", CONFIG_ENV]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, cwd=sam_local.ROOT, env=environment
+        )
+        if done.returncode != 0:
+            output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            raise RuntimeError(f"sam {args[0]} failed (exit {done.returncode}):\n{output}")
+        return done
+
+    def build(self) -> None:
+        started = time.perf_counter()
+        self._sam("build", "--parameter-overrides", f"Architecture={sam_local.ARCHITECTURE}", timeout=900)
+        self.timings["build"] = time.perf_counter() - started
+
+    def deploy(self) -> DeployedStack:
+        """`sam deploy --config-env local`, then what the emulated CloudFormation made of the stack."""
+        overrides = {"Architecture": sam_local.ARCHITECTURE}
+        started = time.perf_counter()
+        self._sam("deploy", "--parameter-overrides", " ".join(f"{k}={v}" for k, v in overrides.items()), timeout=900)
+        self.timings["deploy"] = time.perf_counter() - started
+        cloudformation = self.client("cloudformation")
+        stack = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
+        resources = [
+            summary
+            for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=STACK)
+            for summary in page["StackResourceSummaries"]
+        ]
+        return DeployedStack(
+            status=stack["StackStatus"],
+            resources=resources,
+            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+            expected=expected_stack(self.session, STACK, overrides),
+            not_really_created=set(_NO_PROVIDER.findall(self.emulator.log_path.read_text(errors="replace"))),
+        )
+
+    def interrupt(self, stack: DeployedStack, wait_seconds: float = WAIT_SECONDS) -> NoticeOutcome:
+        """Seed a tagged Spot instance in a target group, send its interruption warning, wait for the outcome."""
+        builder = AccountBuilder(self.session, endpoint_url=self.emulator.endpoint).network()
+        target_group = builder.target_group("rehearsal-web", "instance", delay=300)
+        victim = builder.spot_instance("web-1", tags={"TargetGroupArn": target_group})
+        bystander = builder.spot_instance("web-2", tags={"TargetGroupArn": target_group})
+        builder.register(target_group, [victim.instance_id, bystander.instance_id], ports=[80])
+        registered_before = builder.registered(target_group)
+        subscriber = self._subscribe_queue(stack.outputs["AlertTopicArn"])
+
+        notice = json.loads(NOTICE_EVENT.read_text())
+        notice["detail"]["instance-id"] = victim.instance_id
+        started = time.perf_counter()
+        # A fresh notice, as EC2 sends it: EventBridge stamps the time (the deadline is that time + 120 s).
+        self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": notice["source"],
+                    "DetailType": notice["detail-type"],
+                    "Detail": json.dumps(notice["detail"]),
+                    "Resources": [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{victim.instance_id}"],
+                    "Time": datetime.now(UTC),
+                }
+            ]
+        )
+        alert = None
+        registered_after = registered_before
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            registered_after = builder.registered(target_group)
+            alert = alert or self._first_alert(subscriber)
+            if alert and not any(t.startswith(victim.instance_id) for t in registered_after):
+                break
+            time.sleep(1)
+        seconds = time.perf_counter() - started
+        self.timings["notice"] = seconds
+        return NoticeOutcome(
+            instance_id=victim.instance_id,
+            target_group_arn=target_group,
+            registered_before=registered_before,
+            registered_after=registered_after,
+            deregistration_delay_after=builder.deregistration_delay(target_group),
+            alert=alert,
+            seconds=seconds,
+        )
+
+    def _subscribe_queue(self, topic_arn: str) -> str:
+        sqs = self.client("sqs")
+        queue_url = sqs.create_queue(QueueName="rehearsal-alert-subscriber")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        return queue_url
+
+    def _first_alert(self, queue_url: str) -> dict | None:
+        sqs = self.client("sqs")
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            return None
+        envelope = json.loads(messages[0]["Body"])
+        envelope["document"] = json.loads(envelope["Message"])  # the "sqs" key of the JSON message structure
+        return envelope
+
+    def function_logs(self, function_name: str, limit: int = 60) -> str:
+        """The deployed function's log lines in the emulated CloudWatch Logs (shown when the notice is not handled)."""
+        logs = self.client("logs")
+        group = f"/aws/lambda/{function_name}"
+        try:
+            events = logs.filter_log_events(logGroupName=group, limit=limit)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return f"(no log group {group})"
+        return "\n".join(e["message"].rstrip() for e in events)
+
+
+@contextmanager
+def emulated_account(work_dir: Path) -> Iterator[Rehearsal]:
+    """Install (cached) and start the emulated account; stop it, and the containers it started, afterwards.
+
+    Raises DeployUnavailable (outside CI) or RuntimeUnavailable / LocalStackUnavailable (in CI) when a piece is
+    missing; sam_local.ensure_runtime decides for Docker and the image exactly as it does for the e2e suite.
+    """
+    started = time.perf_counter()
+    runtime, missing = sam_local.ensure_runtime(work_dir)
+    if runtime is None:
+        raise DeployUnavailable(missing)
+    try:
+        installation = localstack.install()
+    except localstack.LocalStackUnavailable as failed:
+        if sam_local.in_ci():
+            raise
+        raise DeployUnavailable(str(failed)) from None
+    timings = {"install": time.perf_counter() - started}
+    started = time.perf_counter()
+    emulator = localstack.start(installation, work_dir / "localstack", sam_local.BASE_IMAGE)
+    timings["start"] = time.perf_counter() - started
+    try:
+        yield Rehearsal(runtime, emulator, work_dir, timings)
+    finally:
+        emulator.stop()
+
+
+def summary_line(stack: DeployedStack | None, outcome: NoticeOutcome | None, timings: dict[str, float]) -> str:
+    status = stack.status if stack else "NONE"
+    created = len(stack.created) if stack else 0
+    expected = len(stack.expected.resources) if stack else 0
+    outputs = len(stack.outputs) if stack else 0
+    drained = int(bool(outcome and outcome.drained))
+    alert = int(bool(outcome and outcome.alert))
+    deploy_s = timings.get("deploy", 0.0)
+    return (
+        f"DEPLOY stack={status} resources={created}/{expected} outputs={outputs} drained={drained} alert={alert} "
+        f"deploy_s={deploy_s:.0f}"
+    )
+
+
+def succeeded(stack: DeployedStack | None, outcome: NoticeOutcome | None) -> bool:
+    return bool(
+        stack
+        and stack.status == "CREATE_COMPLETE"
+        and not stack.missing()
+        and sorted(stack.outputs) == stack.expected.outputs
+        and outcome
+        and outcome.drained
+        and outcome.alert
+    )
+
+
+def _print_stack(stack: DeployedStack) -> None:
+    print(f"\nStack {STACK}: {stack.status}")
+    for r in sorted(stack.resources, key=lambda r: r["LogicalResourceId"]):
+        print(f"  {r['LogicalResourceId']:<42} {r['ResourceType']:<36} {r['ResourceStatus']}")
+    if stack.missing():
+        print(f"  not created: {', '.join(stack.missing())}")
+    if stack.not_really_created:
+        print(f"  reported complete, but no provider created them: {', '.join(sorted(stack.not_really_created))}")
+    print("Outputs:")
+    for key, value in sorted(stack.outputs.items()):
+        print(f"  {key:<34} {value}")
+
+
+def _print_outcome(outcome: NoticeOutcome) -> None:
+    print(f"\nInterruption warning for {outcome.instance_id}, handled in {outcome.seconds:.1f} s")
+    print(f"  target group {outcome.target_group_arn}")
+    print(f"  registered before: {', '.join(outcome.registered_before)}")
+    print(f"  registered after:  {', '.join(outcome.registered_after) or '(none)'}")
+    print(f"  deregistration delay after: {outcome.deregistration_delay_after} s")
+    if outcome.alert:
+        print(
+            f"\nAlert received by the queue subscribed to the alert topic:\n  Subject: {outcome.alert.get('Subject')}"
+        )
+        print("  " + json.dumps(outcome.alert["document"], indent=2).replace("\n", "\n  "))
+    else:
+        print("\nNo alert reached the subscriber queue.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", type=Path, help="where LocalStack keeps its state (default: a temporary dir)")
+    args = parser.parse_args(argv)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="deploy-local-"))
+    stack = outcome = None
+    timings: dict[str, float] = {}
+    try:
+        with emulated_account(work_dir) as rehearsal:
+            timings = rehearsal.timings
+            print(f"emulated account ready: install {timings['install']:.0f} s, start {timings['start']:.0f} s")
+            rehearsal.build()
+            print(f"sam build --config-env {CONFIG_ENV}: {timings['build']:.0f} s")
+            stack = rehearsal.deploy()
+            print(f"sam deploy --config-env {CONFIG_ENV}: {timings['deploy']:.0f} s")
+            _print_stack(stack)
+            outcome = rehearsal.interrupt(stack)
+            _print_outcome(outcome)
+            if not (outcome.drained and outcome.alert):
+                print(
+                    "\nThe function's log:\n"
+                    + rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"])
+                )
+    except DeployUnavailable as missing:
+        print(f"deploy-local cannot run here: {missing}", file=sys.stderr)
+        return 2
+    except (RuntimeError, subprocess.TimeoutExpired) as failed:  # a step failed: say which, still print the summary
+        print(f"\ndeploy-local failed: {failed}", file=sys.stderr)
+    print("\ntimes: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()))
+    ok = succeeded(stack, outcome)
+    if not ok:
+        print(f"kept for a look: {work_dir} (LocalStack's log: localstack/localstack.log)")
+    print(summary_line(stack, outcome, timings))
+    if ok and args.work_dir is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

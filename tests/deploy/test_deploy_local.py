@@ -1,0 +1,139 @@
+"""`sam deploy` proven: the real SAM CLI deploys template.yaml into an emulated account (LocalStack on this machine)
+and one Spot interruption warning runs through the deployed rule, queue, event source mapping and function.
+
+    make deploy-local       (the same path, printed for a person: python -m local.deploy_local)
+
+Assertions are on the emulated account afterwards, never on exit codes. Without Docker, a python3.13 or
+LocalStack's prerequisites this module skips with the reason; in CI (CI set, as .ci/run does) a missing piece fails.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from local import deploy_local
+from local.template_resources import parameter_values
+
+pytestmark = pytest.mark.deploy
+
+
+@dataclass
+class Deployed:
+    rehearsal: deploy_local.Rehearsal
+    stack: deploy_local.DeployedStack
+    outcome: deploy_local.NoticeOutcome
+
+
+@pytest.fixture(scope="module")  # one deploy for the module; LocalStack stops when its tests are done
+def deployed(tmp_path_factory, deploy_summary):
+    work_dir = tmp_path_factory.mktemp("deploy-local")
+    try:
+        with deploy_local.emulated_account(work_dir) as rehearsal:
+            # When the template is built and deployed with the SAM CLI, and a Spot warning is put on the bus
+            rehearsal.build()
+            stack = rehearsal.deploy()
+            outcome = rehearsal.interrupt(stack)
+            deploy_summary.append(deploy_local.summary_line(stack, outcome, rehearsal.timings))
+            deploy_summary.append(", ".join(f"{k} {v:.1f} s" for k, v in rehearsal.timings.items()))
+            if not (outcome.drained and outcome.alert):  # shown on failure
+                print(rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"]))
+            yield Deployed(rehearsal, stack, outcome)
+    except deploy_local.DeployUnavailable as missing:
+        pytest.skip(f"deploy-local skipped: {missing}")
+
+
+def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformation(deployed):
+    stack = deployed.stack
+    assert stack.status == "CREATE_COMPLETE"
+    assert stack.not_really_created == set(), "types the emulator reported complete without creating anything"
+    assert stack.missing() == [], "resources in template.yaml (after the SAM transform and conditions) not created"
+    assert len(stack.created) == len(stack.expected.resources) == len(stack.resources)
+    # the parts moto's CloudFormation never created are there
+    types = {r["ResourceType"] for r in stack.created}
+    assert {
+        "AWS::Lambda::Function",
+        "AWS::Lambda::LayerVersion",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+    } <= types
+    # conditional resources follow their conditions: no e-mail subscription, no drill by default
+    assert not {"AlertEmailSubscription", "SpotDrillRole", "SpotDrillExperiment"} & {
+        r["LogicalResourceId"] for r in stack.resources
+    }
+    assert sorted(stack.outputs) == stack.expected.outputs
+
+
+def test_dashboard_is_created_in_the_emulated_cloudwatch(deployed):
+    name = deployed.stack.outputs["DashboardName"]
+    assert name == f"{deploy_local.STACK}-spot-interruptions"
+    body = json.loads(deployed.rehearsal.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    assert body["widgets"], "the template's widgets"
+
+
+def test_event_source_mapping_has_the_template_settings(deployed):
+    # Given the template's defaults for the mapping's parameters
+    defaults = parameter_values(_template(), {})
+    mappings = deployed.rehearsal.client("lambda").list_event_source_mappings(
+        FunctionName=deployed.stack.outputs["InterruptionHandlerFunctionName"]
+    )["EventSourceMappings"]
+    [mapping] = mappings
+    assert mapping["EventSourceArn"] == deployed.stack.outputs["NoticeQueueArn"]
+    assert mapping["BatchSize"] == int(defaults["BatchSize"])
+    assert mapping["MaximumBatchingWindowInSeconds"] == int(defaults["MaxBatchingWindowSeconds"])
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == int(defaults["MaxConcurrency"])
+    assert mapping["State"] == "Enabled"
+
+
+def test_function_runs_with_its_layer(deployed):
+    function = deployed.rehearsal.client("lambda").get_function(
+        FunctionName=deployed.stack.outputs["InterruptionHandlerFunctionName"]
+    )["Configuration"]
+    [layer] = function["Layers"]
+    layer_ids = {r["PhysicalResourceId"] for r in deployed.stack.created if r["ResourceType"].endswith("LayerVersion")}
+    assert layer["Arn"] in layer_ids
+    assert function["Runtime"] == "python3.13"
+    # deployed, the local-only endpoint variables do not exist (the SamLocalOnly condition)
+    assert "AWS_ENDPOINT_URL" not in function["Environment"]["Variables"]
+
+
+def test_the_interrupted_instance_is_deregistered_in_the_emulated_elbv2(deployed):
+    outcome = deployed.outcome
+    elbv2 = deployed.rehearsal.client("elbv2")
+    health = elbv2.describe_target_health(TargetGroupArn=outcome.target_group_arn)["TargetHealthDescriptions"]
+    registered = [d["Target"]["Id"] for d in health]
+    assert outcome.instance_id not in registered
+    assert len(registered) == 1, "the bystander stays registered"
+    attributes = elbv2.describe_target_group_attributes(TargetGroupArn=outcome.target_group_arn)["Attributes"]
+    delay = {a["Key"]: a["Value"] for a in attributes}["deregistration_delay.timeout_seconds"]
+    assert delay == "120", "a 300 s delay is lowered to the drain budget"
+
+
+def test_the_alert_reaches_a_queue_subscribed_to_the_deployed_topic(deployed):
+    alert = deployed.outcome.alert
+    assert alert is not None, "no alert reached the subscriber queue"
+    assert alert["TopicArn"] == deployed.stack.outputs["AlertTopicArn"]
+    instance_id = deployed.outcome.instance_id
+    assert alert["Subject"].startswith(f"Spot interruption: {instance_id} (web-1) terminate in ")
+    document = alert["document"]
+    assert (document["schema"], document["instanceId"], document["outcome"]) == (
+        "spot-interruption-alert/1",
+        instance_id,
+        "drained",
+    )
+    [target_group] = document["targetGroups"]
+    assert target_group["deregistered"] == [f"{instance_id}:80"]
+    assert (target_group["delayLoweredFromSeconds"], target_group["deregistrationDelaySeconds"]) == (300, 120)
+    assert document["failures"] == []
+    attributes = {k: v["Value"] for k, v in alert.get("MessageAttributes", {}).items()}
+    assert attributes["outcome"] == "drained" and attributes["instance_id"] == instance_id
+
+
+def _template() -> dict:
+    from samcli.yamlhelper import yaml_parse
+
+    return yaml_parse((deploy_local.sam_local.TEMPLATE).read_text())
