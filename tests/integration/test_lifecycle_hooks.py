@@ -254,8 +254,10 @@ def test_a_spot_warning_still_draining_at_its_deadline_gets_a_second_alert(accou
     victim = b.spot_instance("slow-1", tags={"TargetGroupArn": arn})
     b.register(arn, [victim.instance_id], ports=[80, 8080])
 
-    # When its warning is handled 60 s after it was sent, and the follow-up looks before the deadline
-    invoke(account, spot_event(victim.instance_id, seconds_ago=60))
+    # When its warning is handled 60 s after it was sent, with delays left as they are (MaxDeregistrationDelaySeconds
+    # off: otherwise the handler lowers a delay that would outlast the instance), and the follow-up looks before the
+    # deadline
+    invoke(account, spot_event(victim.instance_id, seconds_ago=60), max_deregistration_delay=None)
     [first] = account.alerts()
     [follow_up] = follow_ups(account)
     [check] = follow_up["checks"]
@@ -278,7 +280,7 @@ def test_a_spot_warning_whose_drain_finished_in_time_gets_no_second_alert(accoun
     victim = b.spot_instance("quick-1", tags={"TargetGroupArn": arn})
     b.register(arn, [victim.instance_id], ports=[80])
 
-    invoke(account, spot_event(victim.instance_id, seconds_ago=60))
+    invoke(account, spot_event(victim.instance_id, seconds_ago=60), max_deregistration_delay=None)
     account.alerts()
     moto_fidelity.end_draining()
     [follow_up] = follow_ups(account)
@@ -286,6 +288,25 @@ def test_a_spot_warning_whose_drain_finished_in_time_gets_no_second_alert(accoun
 
     assert account.alerts() == []
     assert [c.instance_id for c in report.follow_ups.finished_in_time] == [victim.instance_id]
+
+
+def test_a_delay_that_would_outlast_the_instance_is_lowered_to_end_before_its_deadline(account):
+    # Given a target group with a 300 s delay, and a Spot warning handled 30 s after it was sent (90 s left)
+    b = account.builder
+    arn = b.target_group("long", "instance", delay=300)
+    victim = b.spot_instance("long-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+
+    invoke(account, spot_event(victim.instance_id, seconds_ago=30))
+
+    # Then the delay ends 10 s before the deadline (not at the 120 s cap, which would outlast the instance), the
+    # alert says so, and no follow-up is needed: the drain cannot outlast the instance
+    assert 70 <= b.deregistration_delay(arn) <= 80
+    [alert] = account.alerts()
+    [group] = alert.document["targetGroups"]
+    assert group["delayLoweredFromSeconds"] == 300
+    assert group["deregistrationDelaySeconds"] == b.deregistration_delay(arn)
+    assert follow_ups(account) == []
 
 
 def test_a_drain_that_certainly_ends_before_the_deadline_needs_no_follow_up(account):

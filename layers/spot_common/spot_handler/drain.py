@@ -19,6 +19,7 @@ from spot_handler.planning import InstancePlan
 from spot_handler.settings import Settings
 
 MAX_PARALLEL_TARGET_GROUPS = 8
+DEADLINE_MARGIN_SECONDS = 10  # a delay lowered to the time left ends this long before the deadline
 
 
 def utcnow() -> datetime:
@@ -114,7 +115,7 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
         return drains, None
 
     # The delay in force when a target is deregistered is the one it drains with, so lower it first.
-    delay_note = _bound_delay(elbv2, arn, settings)
+    delay_note = _bound_delay(elbv2, arn, settings, time_left(members, clock()))
     sent_at = clock()
     try:
         elb.deregister(elbv2, arn, targets)
@@ -158,16 +159,42 @@ def _registrations_of(plan: InstancePlan, registered: list[elb.Registration], ta
     return [reg for reg in registered if reg.target_id == plan.instance_id]
 
 
-def _bound_delay(elbv2, arn: str, settings: Settings) -> tuple[int | None, int | None, str | None]:
-    """(delay now in force, delay before it was lowered, error) for the target group."""
+def delay_bounds(cap: int, time_left: float | None) -> tuple[int, int]:
+    """(longest delay left alone, what a longer one is lowered to), for a cap and the time left before a deadline.
+
+    Classic Load Balancers' connection draining follows the same rule (steps/classic_elb.py)."""
+    if time_left is None:
+        return cap, cap
+    return min(cap, int(time_left)), min(cap, max(0, int(time_left - DEADLINE_MARGIN_SECONDS)))
+
+
+def time_left(plans: list[InstancePlan], now: datetime) -> float | None:
+    """Seconds until the earliest deadline of the instances still ahead (None: no deadline ahead)."""
+    ahead = [(p.notice.deadline - now).total_seconds() for p in plans if p.notice.deadline is not None]
+    ahead = [seconds for seconds in ahead if seconds > 0]
+    return min(ahead) if ahead else None
+
+
+def _bound_delay(elbv2, arn: str, settings: Settings, time_left: float | None):
+    """(delay now in force, delay before it was lowered, error) for the target group.
+
+    A delay longer than MaxDeregistrationDelaySeconds is lowered to it; and a delay that would outlast the instance
+    (longer than the time left before its deadline) is lowered to end DEADLINE_MARGIN_SECONDS before it, so the
+    connections are drained before the instance goes rather than cut. The delay is the target group's: a group once
+    lowered stays lowered, so a mass reclaim lowers it once, not once per batch.
+    """
     cap = settings.max_deregistration_delay
-    if cap is None:
-        return None, None, None
+    if cap is None:  # never lowered; still read (once per environment), for the alert and the deadline check
+        try:
+            return elb.deregistration_delay(elbv2, arn), None, None
+        except AWS_ERRORS as exc:
+            return None, None, describe_error(exc)
+    limit, wanted = delay_bounds(cap, time_left)
     try:
         delay = elb.deregistration_delay(elbv2, arn)
-        if delay is not None and delay > cap:
-            elb.set_deregistration_delay(elbv2, arn, cap)
-            return cap, delay, None
+        if delay is not None and delay > limit:
+            elb.set_deregistration_delay(elbv2, arn, wanted)
+            return wanted, delay, None
         return delay, None, None
     except AWS_ERRORS as exc:
         return None, None, describe_error(exc)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from spot_handler.aws import elb
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.budget import DidNotFinish
+from spot_handler.drain import delay_bounds, time_left
 from spot_handler.planning import InstancePlan
 from spot_handler.steps import StepContext, StepReport
 
@@ -60,8 +61,11 @@ def drain_classic_load_balancers(context: StepContext, plans: list[InstancePlan]
     except DidNotFinish as exc:
         lookup = elb.LoadBalancerLookup({}, dict.fromkeys(by_name, str(exc)))
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LOAD_BALANCERS, len(by_name)), thread_name_prefix="clb")
+    plan_of = {plan.instance_id: plan for plan in plans}
     futures = {
-        name: pool.submit(_drain_one, context, name, members, lookup) for name, members in by_name.items() if members
+        name: pool.submit(_drain_one, context, name, members, lookup, [plan_of[i] for i in members if i in plan_of])
+        for name, members in by_name.items()
+        if members
     }
     pool.shutdown(wait=False)  # never block on a hanging load balancer: the budget decides how long to wait
     drains: dict[str, list[ClassicDrain]] = {plan.instance_id: [] for plan in plans}
@@ -79,7 +83,7 @@ def drain_classic_load_balancers(context: StepContext, plans: list[InstancePlan]
     return drains, first_sent
 
 
-def _drain_one(context: StepContext, name: str, members: list[str], lookup: elb.LoadBalancerLookup):
+def _drain_one(context: StepContext, name: str, members: list[str], lookup: elb.LoadBalancerLookup, plans):
     if name not in lookup.registered:
         reason = lookup.missing.get(name, "not described")
         return {i: ClassicDrain(name, error=reason) for i in members}, None
@@ -87,7 +91,7 @@ def _drain_one(context: StepContext, name: str, members: list[str], lookup: elb.
     drains = {i: ClassicDrain(name, not_registered=i not in registered) for i in members}
     if not registered:
         return drains, None
-    timeout, lowered_from, timeout_error = _bound_timeout(context, name)
+    timeout, lowered_from, timeout_error = _bound_timeout(context, name, time_left(plans, context.clock()))
     sent_at = context.clock()
     try:
         elb.deregister(context.clients.elb, name, registered)
@@ -104,7 +108,7 @@ def _drain_one(context: StepContext, name: str, members: list[str], lookup: elb.
     return drains, sent_at
 
 
-def _bound_timeout(context: StepContext, name: str) -> tuple[int | None, int | None, str | None]:
+def _bound_timeout(context: StepContext, name: str, left: float | None) -> tuple[int | None, int | None, str | None]:
     """(timeout in force, timeout before it was lowered, error); the timeout in force when an instance is
     deregistered is the one it drains with, so this runs first."""
     settings, client = context.settings, context.clients.elb
@@ -113,9 +117,12 @@ def _bound_timeout(context: StepContext, name: str) -> tuple[int | None, int | N
         if not draining.enabled:
             return None, None, None
         cap = settings.max_deregistration_delay
-        if cap is not None and (draining.timeout or 0) > cap:
-            elb.set_draining_timeout(client, name, cap)
-            return cap, draining.timeout, None
+        if cap is None:
+            return draining.timeout, None, None
+        limit, wanted = delay_bounds(cap, left)  # the rule target groups follow (drain.py)
+        if (draining.timeout or 0) > limit:
+            elb.set_draining_timeout(client, name, wanted)
+            return wanted, draining.timeout, None
         return draining.timeout, None, None
     except AWS_ERRORS as exc:
         return None, None, describe_error(exc)
