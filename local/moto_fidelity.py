@@ -111,7 +111,7 @@ def apply() -> None:
 
     def health_for(self, target, ec2_backend):
         key = _key(target, self.port)
-        if key in _still_draining(self):
+        if key in _still_draining(self) or (key not in self.targets and key in self.terminated_targets):
             return models.FakeHealthStatus(
                 key[0],
                 key[1],
@@ -134,15 +134,6 @@ def apply() -> None:
                         "Target is in the stopped state",
                     )
             return models.FakeHealthStatus(key[0], key[1], self.health_check_port, state)
-        if key in self.terminated_targets:
-            return models.FakeHealthStatus(
-                key[0],
-                key[1],
-                self.health_check_port,
-                "draining",
-                "Target.DeregistrationInProgress",
-                "Target deregistration is in progress",
-            )
         return models.FakeHealthStatus(
             key[0],
             key[1],

@@ -75,3 +75,27 @@ def describe_error(exc: BaseException) -> str:
         message = str(err.get("Message") or "").strip()
         return f"{err.get('Code') or type(exc).__name__}: {message}" if message else str(err.get("Code"))
     return f"{type(exc).__name__}: {exc}"
+
+
+def describe_in_chunks(describe, keys: list[str], size: int, not_found: tuple[str, ...]):
+    """({key: what describe(chunk) said of it}, {key: why it could not be described}), `size` keys per call.
+
+    A describe call fails whole when one of its keys does not exist, so a chunk that fails with one of the `not_found`
+    codes is described again one key at a time: the missing key is named and the others are still described. Any
+    other error fails its chunk.
+    """
+    found, missing = {}, {}
+    for start in range(0, len(keys), size):
+        chunk = keys[start : start + size]
+        try:
+            found.update(describe(chunk))
+        except AWS_ERRORS as exc:
+            if error_code(exc) not in not_found or len(chunk) == 1:
+                missing |= dict.fromkeys(chunk, describe_error(exc))
+                continue
+            for key in chunk:
+                try:
+                    found.update(describe([key]))
+                except AWS_ERRORS as single:
+                    missing[key] = describe_error(single)
+    return found, missing

@@ -7,7 +7,7 @@ import time
 import weakref
 from typing import NamedTuple
 
-from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
+from spot_handler.aws.clients import describe_in_chunks
 
 _DESCRIBE_NAMES_MAX = 20  # DescribeLoadBalancers accepts at most 20 names per call
 # As for target group delays (elbv2.py): a timeout once lowered stays lowered, so each execution environment
@@ -35,22 +35,12 @@ def describe_load_balancers(elb, names: list[str]) -> LoadBalancerLookup:
     One unknown name fails a whole call (LoadBalancerNotFound), so such a chunk is described again one name at a
     time, to name the one that failed and still describe the others.
     """
-    registered: dict[str, set[str]] = {}
-    missing: dict[str, str] = {}
-    names = list(dict.fromkeys(names))
-    for start in range(0, len(names), _DESCRIBE_NAMES_MAX):
-        chunk = names[start : start + _DESCRIBE_NAMES_MAX]
-        try:
-            registered.update(_describe(elb, chunk))
-        except AWS_ERRORS as exc:
-            if error_code(exc) not in ("LoadBalancerNotFound", "AccessPointNotFound") or len(chunk) == 1:
-                missing |= dict.fromkeys(chunk, describe_error(exc))
-                continue
-            for name in chunk:
-                try:
-                    registered.update(_describe(elb, [name]))
-                except AWS_ERRORS as single:
-                    missing[name] = describe_error(single)
+    registered, missing = describe_in_chunks(
+        lambda chunk: _describe(elb, chunk),
+        list(dict.fromkeys(names)),
+        _DESCRIBE_NAMES_MAX,
+        ("LoadBalancerNotFound", "AccessPointNotFound"),
+    )
     return LoadBalancerLookup(registered, missing)
 
 

@@ -8,7 +8,7 @@ import weakref
 from datetime import datetime
 from typing import NamedTuple
 
-from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
+from spot_handler.aws.clients import describe_in_chunks
 
 DELAY_ATTRIBUTE = "deregistration_delay.timeout_seconds"
 # A mass reclaim touches the same target groups in batch after batch, and a delay once lowered stays lowered, so
@@ -45,21 +45,11 @@ def describe_target_groups(elbv2, arns: list[str]) -> TargetGroupLookup:
     with _known_delays_lock:
         known = dict(_known_groups.get(elbv2, {}))
     found = {arn: known[arn] for arn in arns if arn in known}
-    missing: dict[str, str] = {}
     todo = [arn for arn in dict.fromkeys(arns) if arn not in found]
-    for start in range(0, len(todo), _DESCRIBE_ARNS_MAX):
-        chunk = todo[start : start + _DESCRIBE_ARNS_MAX]
-        try:
-            found.update(_describe(elbv2, chunk))
-        except AWS_ERRORS as exc:
-            if error_code(exc) != "TargetGroupNotFound" or len(chunk) == 1:
-                missing |= dict.fromkeys(chunk, describe_error(exc))
-                continue
-            for arn in chunk:
-                try:
-                    found.update(_describe(elbv2, [arn]))
-                except AWS_ERRORS as single:
-                    missing[arn] = describe_error(single)
+    described, missing = describe_in_chunks(
+        lambda chunk: _describe(elbv2, chunk), todo, _DESCRIBE_ARNS_MAX, ("TargetGroupNotFound",)
+    )
+    found |= described
     with _known_delays_lock:
         _known_groups.setdefault(elbv2, {}).update(found)
     return TargetGroupLookup(found, missing)
