@@ -60,8 +60,11 @@ deploy: build  ## sam deploy --guided into your account
 deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, one Spot warning through the stack
 	$(BIN)/python -m local.deploy_local
 
-bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 3 min)
+bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 5 min)
 	$(BIN)/python -m bench $(ARGS)
+
+bench-mixed: venv  ## the same with a mixed fleet: target groups, ECS container instances, Classic Load Balancers
+	$(BIN)/python -m bench --mixed $(ARGS)
 
 reliability: venv  ## 1,000+ notices through SQS with injected AWS faults; ends with the RESULT line (about 1 min)
 	$(BIN)/python -m pytest -m reliability tests/reliability -q -p no:cacheprovider

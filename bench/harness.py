@@ -54,6 +54,7 @@ ELB_BUCKETS = {
     "elb_mutating": {"burst": 40, "refill_per_second": 10},
 }
 TAIL_S = SPOT_WARNING_SECONDS + 30  # how long after the last notice a run may still be working (bounded)
+MIXED_SHARE = 200  # --mixed: ECS container instances, and instances behind Classic Load Balancers, of the 1,000
 # In-flight requests finish within 2-30 s of a deregistration (AWS then ends the drain early), capped by the delay.
 DRAIN_SECONDS = (2.0, 30.0)
 
@@ -378,8 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mass-reclaim benchmark: our handler against a per-notice baseline.")
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--target-groups", type=int, default=10)
-    parser.add_argument("--ecs-instances", type=int, default=200, help="of --instances: ECS container instances")
-    parser.add_argument("--classic-instances", type=int, default=200, help="of --instances: behind Classic ELBs")
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="the mixed fleet: 200 of the instances ECS container instances, 200 behind Classic Load Balancers",
+    )
+    parser.add_argument("--ecs-instances", type=int, default=None, help="of --instances: ECS container instances")
+    parser.add_argument("--classic-instances", type=int, default=None, help="of --instances: behind Classic ELBs")
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which every notice arrives")
     parser.add_argument("--no-latency", action="store_true", help="no injected per-call latency")
     parser.add_argument("--no-throttle", action="store_true", help="no ELB token bucket")
@@ -399,8 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     scenario = Scenario(
         instances=args.instances,
         target_groups=args.target_groups,
-        ecs_instances=args.ecs_instances,
-        classic_instances=args.classic_instances,
+        # The default fleet is the one every earlier run measured (1,000 in target groups); --mixed adds ECS and Classic
+        ecs_instances=args.ecs_instances if args.ecs_instances is not None else (MIXED_SHARE if args.mixed else 0),
+        classic_instances=(
+            args.classic_instances if args.classic_instances is not None else (MIXED_SHARE if args.mixed else 0)
+        ),
         arrival_window_s=args.window,
         latency_s=None if args.no_latency else (0.020, 0.050),
         throttle=not args.no_throttle,
