@@ -13,6 +13,31 @@ from dataclasses import dataclass, field
 import boto3
 
 AMI = "ami-12c6146b"  # an image id moto knows
+MEMBER_ROLE_NAME = "SpotInterruptionHandlerMember"  # member/template.yaml's default
+
+
+def account_session(account_id: str, region: str) -> boto3.session.Session:
+    """A session acting as the administrator of another moto account, for seeding it (the header moto reads to pick
+    the account). Only the harness does this: the handler reaches member accounts through AssumeRole."""
+    session = boto3.session.Session(region_name=region)
+
+    def in_account(request, **kwargs):
+        request.headers["x-moto-account-id"] = account_id
+
+    session.events.register("before-send.*.*", in_account)
+    return session
+
+
+def create_member_role(
+    session: boto3.session.Session, hub_role_arn: str, name: str = MEMBER_ROLE_NAME, endpoint_url: str | None = None
+) -> str:
+    """The member role as member/template.yaml creates it: trusted by the hub handler's role only. Its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": hub_role_arn}, "Action": "sts:AssumeRole"}],
+    }
+    iam = session.client("iam", endpoint_url=endpoint_url)
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
 
 @dataclass

@@ -31,6 +31,12 @@ And in ECS (DescribeServices without deploymentConfiguration; UpdateContainerIns
 Classic ELB (an Auto Scaling group's registration surviving DeregisterInstancesFromLoadBalancer): see _apply_ecs and
 _apply_classic_elb.
 
+And in STS: moto's AssumeRole hands out credentials for any role ARN, existing or not, whoever asks. AWS answers
+AccessDenied ("is not authorized to perform: sts:AssumeRole") when the role does not exist or its trust policy does
+not admit the caller. Here AssumeRole needs the role to exist in its account, with a trust policy whose Allow
+statement names the caller's account (the account root, or a role or user of that account: moto's static test
+credentials carry no role of their own, so a principal of the caller's account is the finest grain it can check).
+
 `apply()` patches moto in this process; the local cloud (local/cloud.py), the bench's server and the test suite
 call it. Everything else is moto as released.
 """
@@ -164,6 +170,7 @@ def apply() -> None:
     _apply_dynamodb_write_isolation()
     _apply_ecs()
     _apply_classic_elb()
+    _apply_sts_trust()
     _APPLIED = True
 
 
@@ -230,6 +237,50 @@ def _apply_autoscaling_lifecycle_actions() -> None:
     LifecycleHook.__init__ = init
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+def _apply_sts_trust() -> None:
+    import json
+    from urllib.parse import unquote
+
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+
+    released = TokenResponse.assume_role
+
+    def trusts(document: str, caller: str) -> bool:
+        try:
+            policy = json.loads(unquote(document) if document.lstrip().startswith("%") else document)
+        except ValueError:
+            return False
+        statements = policy.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            actions = statement.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            principals = (statement.get("Principal") or {}).get("AWS", [])
+            principals = principals if isinstance(principals, list) else [principals]
+            if statement.get("Effect") == "Allow" and "sts:AssumeRole" in actions:
+                if any(p == caller or p.split(":")[4:5] == [caller] for p in principals if isinstance(p, str)):
+                    return True
+        return False
+
+    def assume_role(self):
+        role_arn = self._get_param("RoleArn") or ""
+        parts = role_arn.split(":")
+        account, name = (parts[4], parts[5].rpartition("/")[2]) if len(parts) == 6 else ("", "")
+        caller = self.current_account
+        roles = iam_backends[account]["global"].roles.values() if account else []
+        role = next((r for r in roles if r.name == name), None)
+        if role is None or not trusts(role.assume_role_policy_document, caller):
+            raise STSClientError(
+                "AccessDenied",
+                f"User: arn:aws:sts::{caller}:assumed-role/caller is not authorized to perform: sts:AssumeRole on "
+                f"resource: {role_arn}",
+            )
+        return released(self)
+
+    TokenResponse.assume_role = assume_role
 
 
 def _apply_dynamodb_table_sse() -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from spot_handler.aws import default_clients
+from spot_handler.aws import default_account_clients, default_clients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import get_settings
@@ -26,7 +26,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     budget = TimeBudget.start(remaining_ms=context.get_remaining_time_in_millis())  # the alert's clock starts here
     # Until a line names its own notice, it carries the bare event's id, or for a batch the invocation's request id.
     logger.set_correlation_id(event_id_of(event) or context.aws_request_id)
-    report = handle_invocation(event, default_clients(), get_settings(), budget=budget)
+    settings = get_settings()
+    accounts = None
+    if settings.organization_mode:  # member roles' credentials kept for the execution environment
+        accounts = default_account_clients(settings.hub_account_id, settings.member_role_name, settings.partition)
+    report = handle_invocation(event, default_clients(), settings, budget=budget, accounts=accounts)
     record_metrics(report)
     log_results(report)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.batch_item_failures]}
@@ -40,8 +44,10 @@ def event_id_of(event: Any) -> str | None:
 
 
 def record_metrics(report: InvocationReport) -> None:
-    metrics.add_metric(name="NoticesReceived", unit=MetricUnit.Count, value=len(report.results) + len(report.rejected))
+    received = len(report.results) + len(report.rejected) + len(report.foreign)
+    metrics.add_metric(name="NoticesReceived", unit=MetricUnit.Count, value=received)
     metrics.add_metric(name="MalformedNotices", unit=MetricUnit.Count, value=len(report.rejected))
+    metrics.add_metric(name="ForeignAccountNotices", unit=MetricUnit.Count, value=len(report.foreign))
     metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=report.duplicates)
     deregistered = failures = alert_failures = 0
     for result in report.results:

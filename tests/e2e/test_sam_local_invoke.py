@@ -34,6 +34,8 @@ REGION = "us-east-2"
 STACK = "spot-handler-e2e"
 EVENT_FILES = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
 
+EVENT_ACCOUNT = "123456789012"  # the account events/ names: the first part of every checkpoint id
+
 
 # ---- the local cloud: moto server, GameLift fake, the stack from template.yaml, one sam build ----------------------
 
@@ -359,8 +361,8 @@ def _gamelift_fleetiq(cloud: SamLocalRun) -> None:
     # And the server is checkpointed in the stack's checkpoint table
     assert alert.document["failures"] == []
     items = cloud.checkpoints(victim.instance_id)
-    assert sorted(items) == [f"game-server#{group}#gs-e2e-victim"]
-    item = items[f"game-server#{group}#gs-e2e-victim"]
+    assert sorted(items) == [f"{EVENT_ACCOUNT}#game-server#{group}#gs-e2e-victim"]
+    item = items[f"{EVENT_ACCOUNT}#game-server#{group}#gs-e2e-victim"]
     assert (item["connectionInfo"], item["gameServerData"]) == ("10.20.1.5:7777", '{"map":"harbor"}')
     assert item["noticeId"] == load_event("spot-interruption-gamelift-fleetiq.json")["id"]
 
@@ -392,8 +394,8 @@ def _gamelift_fleet_compute(cloud: SamLocalRun) -> None:
     # And each session is checkpointed with its roster
     assert alert.document["failures"] == []
     items = cloud.checkpoints(victim.instance_id)
-    assert sorted(items) == sorted(f"game-session#{s['GameSessionId']}" for s in (ranked, casual))
-    stored = items[f"game-session#{ranked['GameSessionId']}"]
+    assert sorted(items) == sorted(f"{EVENT_ACCOUNT}#game-session#{s['GameSessionId']}" for s in (ranked, casual))
+    stored = items[f"{EVENT_ACCOUNT}#game-session#{ranked['GameSessionId']}"]
     assert sorted(p["playerId"] for p in stored["players"]) == ["p1", "p2"]
     assert stored["gameSessionData"] == "map=dust"
 

@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 from spot_handler.aws.clients import CLIENT_CONFIG
 
 from local.gamelift_fake import GameLiftState
-from tests.conftest import REGION
+from tests.conftest import ACCOUNT, REGION
 from tests.support.events import load_event
 
 FLEETIQ = "spot-interruption-gamelift-fleetiq.json"
@@ -96,8 +96,8 @@ def test_sessions_over_two_pages_are_denied_and_checkpointed_with_their_rosters(
 
     # And one item per session holds the session and its live roster
     items = checkpoints_of(table, victim.instance_id)
-    assert sorted(items) == sorted(f"game-session#{s['GameSessionId']}" for s in mine)
-    ranked = items[f"game-session#{mine[0]['GameSessionId']}"]
+    assert sorted(items) == sorted(f"{ACCOUNT}#game-session#{s['GameSessionId']}" for s in mine)
+    ranked = items[f"{ACCOUNT}#game-session#{mine[0]['GameSessionId']}"]
     assert ranked["gameSessionArn"] == mine[0]["GameSessionId"] and ranked["name"] == "ranked-1"
     assert (ranked["ipAddress"], int(ranked["port"])) == (mine[0]["IpAddress"], mine[0]["Port"])
     assert ranked["gameProperties"] == [{"key": "mode", "value": "ranked"}]
@@ -181,15 +181,15 @@ def test_fleetiq_servers_of_the_instance_are_held_and_others_left_alone(account,
 
     # And both servers on the instance are checkpointed as they were found
     items = checkpoints_of(table, victim.instance_id)
-    assert sorted(items) == [f"game-server#{GROUP}#gs-busy", f"game-server#{GROUP}#gs-free"]
-    free = items[f"game-server#{GROUP}#gs-free"]
+    assert sorted(items) == [f"{ACCOUNT}#game-server#{GROUP}#gs-busy", f"{ACCOUNT}#game-server#{GROUP}#gs-free"]
+    free = items[f"{ACCOUNT}#game-server#{GROUP}#gs-free"]
     assert (free["connectionInfo"], free["gameServerData"], free["utilizationStatus"]) == (
         "10.20.1.5:7777",
         '{"map":"harbor"}',
         "AVAILABLE",
     )
     assert free["markedUtilized"] is True and free["registrationTime"].endswith("Z")
-    busy = items[f"game-server#{GROUP}#gs-busy"]
+    busy = items[f"{ACCOUNT}#game-server#{GROUP}#gs-busy"]
     assert (busy["claimStatus"], busy["markedUtilized"]) == ("CLAIMED", False) and "lastClaimTime" in busy
 
     [alert] = account.alerts()
@@ -218,7 +218,7 @@ def test_throttled_listing_is_retried_then_succeeds(account, handler_clients, ga
         "ok",
     ]
     assert gamelift_state.game_servers[(GROUP, "gs-1")]["UtilizationStatus"] == "UTILIZED"
-    assert list(checkpoints_of(table, victim.instance_id)) == [f"game-server#{GROUP}#gs-1"]
+    assert list(checkpoints_of(table, victim.instance_id)) == [f"{ACCOUNT}#game-server#{GROUP}#gs-1"]
     [alert] = account.alerts()
     assert alert.document["failures"] == []
 
@@ -242,7 +242,7 @@ def test_throttling_that_outlasts_the_retries_is_named_in_the_alert(account, han
 
     # Then the roster is still captured, and the alert says new players were not denied, and why
     assert [c["outcome"] for c in gamelift_state.calls_of("UpdateGameSession")] == ["ThrottlingException"] * 2
-    item = checkpoints_of(table, victim.instance_id)[f"game-session#{session['GameSessionId']}"]
+    item = checkpoints_of(table, victim.instance_id)[f"{ACCOUNT}#game-session#{session['GameSessionId']}"]
     assert item["playersDenied"] is False
     [alert] = account.alerts()
     assert alert.document["failures"] == [
@@ -303,7 +303,7 @@ def test_dynamodb_failure_is_reported_and_gamelift_work_still_done(account, hand
     [alert] = account.alerts()
     [failure] = alert.document["failures"]
     assert failure.startswith(
-        f"checkpoint game-session#{session['GameSessionId']} not stored in table missing: "
+        f"checkpoint {ACCOUNT}#game-session#{session['GameSessionId']} not stored in table missing: "
         "BatchWriteItem ResourceNotFoundException"
     )
     doc = alert.document["gameLift"]
@@ -331,7 +331,7 @@ def test_target_group_and_game_server_tags_get_both_treatments_draining_first(ac
     # Then it is drained and its game server held and checkpointed
     assert b.registered(web) == []
     assert gamelift_state.game_servers[(GROUP, "gs-1")]["UtilizationStatus"] == "UTILIZED"
-    assert list(checkpoints_of(table, victim.instance_id)) == [f"game-server#{GROUP}#gs-1"]
+    assert list(checkpoints_of(table, victim.instance_id)) == [f"{ACCOUNT}#game-server#{GROUP}#gs-1"]
     # And the deregistration was sent (first clock reading) before the first GameLift call
     first_gamelift_call = min(c["time"] for c in gamelift_state.calls)
     assert moments[0].timestamp() <= first_gamelift_call
@@ -409,7 +409,7 @@ def test_stubber_fleet_compute_path_calls(account):
 
     # Then exactly those calls were made (no UpdateGameSession for the other compute's session)
     stub.assert_no_pending_responses()
-    assert list(checkpoints_of(table, victim.instance_id)) == [f"game-session#{session_id}"]
+    assert list(checkpoints_of(table, victim.instance_id)) == [f"{ACCOUNT}#game-session#{session_id}"]
 
 
 def test_stubber_fleetiq_path_calls(account):
@@ -450,8 +450,8 @@ def test_stubber_fleetiq_path_calls(account):
     # Then one UpdateGameServer, for the AVAILABLE server on the instance only, and both of its servers stored
     stub.assert_no_pending_responses()
     assert sorted(checkpoints_of(table, victim.instance_id)) == [
-        f"game-server#{GROUP}#gs-1",
-        f"game-server#{GROUP}#gs-3",
+        f"{ACCOUNT}#game-server#{GROUP}#gs-1",
+        f"{ACCOUNT}#game-server#{GROUP}#gs-3",
     ]
 
 
@@ -499,10 +499,10 @@ def test_demo_seed_over_http_is_checkpointed_on_both_paths(account, gamelift_fak
 
     # Then each instance's checkpoint holds exactly what was seeded on it
     assert sorted(checkpoints_of(table, fleetiq.instance_id)) == sorted(
-        f"game-server#{seeded.game_server_group}#{gid}" for gid in seeded.game_server_ids
+        f"{ACCOUNT}#game-server#{seeded.game_server_group}#{gid}" for gid in seeded.game_server_ids
     )
     items = checkpoints_of(table, compute.instance_id)
-    assert sorted(items) == sorted(f"game-session#{sid}" for sid in seeded.game_session_ids)
+    assert sorted(items) == sorted(f"{ACCOUNT}#game-session#{sid}" for sid in seeded.game_session_ids)
     assert sum(int(item["playerCount"]) for item in items.values()) == 4
     assert [
         s["PlayerSessionCreationPolicy"]

@@ -76,6 +76,8 @@ def test_message_carries_text_for_people_and_json_for_machines_with_filterable_a
         "instance_id": "i-0a1b2c3d4e5f60001",
         "availability_zone": "us-east-2a",
         "outcome": "drained",
+        "account_id": "123456789012",
+        "region": "us-east-2",
     }
 
 

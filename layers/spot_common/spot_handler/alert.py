@@ -45,6 +45,9 @@ def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: 
         "instance_id": notice.instance_id,
         "availability_zone": instance.availability_zone if instance else "",
         "outcome": outcome.status,
+        # A team subscribes with a filter policy on its own accounts (and regions) of the organization.
+        "account_id": notice.account,
+        "region": notice.region,
     }
     return OutgoingAlert(
         entry_id=entry_id,
@@ -114,6 +117,8 @@ def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
         lines.append(f"Zone      {instance.availability_zone} ({notice.region})")
     else:
         lines.append(f"Region    {notice.region}")
+    if notice.account != "unknown":  # a hub serves many accounts: the reader must know which one it is
+        lines.append(f"Account   {notice.account}")
         lines.append("State     not found: already terminated, or not in this account and region")
     lines.append(f"Action    {notice.action_label}")
     lines.append(f"Notice    {when(notice.noticed_at)}")
@@ -130,8 +135,6 @@ def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
     if len(failures) > listed:
         lines.append(f"- and {len(failures) - listed} more (all of them in the JSON alert and the function's log)")
     lines += ["", f"Notice id {notice.notice_id}"]
-    if notice.account != "unknown":
-        lines.append(f"Account {notice.account}")
     return "\n".join(wrapped for line in lines for wrapped in _wrap(printable(line))) + "\n"
 
 
@@ -280,6 +283,7 @@ def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: st
         "",
         f"Instance  {check.instance_id}{name}",
         f"Zone      {where} ({check.region})",
+        f"Account   {check.account}",
         f"Deadline  {when(check.deadline)}",
         "",
         "Still draining",
@@ -288,7 +292,7 @@ def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: st
         delay = group["deregistrationDelaySeconds"]
         lines.append(f"- {group['name']}: {group['stillDrainingCount']}" + (f", delay {delay} s" if delay else ""))
         lines.append("    " + ", ".join(group["stillDraining"][:LISTED_MAX]))
-    lines += ["", f"Notice id {check.notice_id}", f"Account {check.account}"]
+    lines += ["", f"Notice id {check.notice_id}"]
     document = {
         "schema": "spot-interruption-alert/1",
         "noticeId": check.notice_id,
@@ -316,6 +320,8 @@ def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: st
         "instance_id": check.instance_id,
         "availability_zone": check.availability_zone or "",
         "outcome": "drain-unfinished",
+        "account_id": check.account,
+        "region": check.region,
     }
     return OutgoingAlert(
         entry_id=entry_id,

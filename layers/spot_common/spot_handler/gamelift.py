@@ -22,6 +22,7 @@ from spot_handler.aws.checkpoints import (
     PARTITION_KEY,
     SORT_KEY,
     TTL_ATTRIBUTE,
+    account_checkpoint_id,
     game_server_checkpoint_id,
     game_session_checkpoint_id,
     write_checkpoints,
@@ -77,6 +78,10 @@ class CheckpointReport:
     game_sessions: list[GameSessionCheckpoint] = field(default_factory=list)
     captured_at: datetime | None = None
     problems: list[str] = field(default_factory=list)  # failures not tied to one session or server
+    account: str = "unknown"  # the instance's account: the first part of every stored checkpoint id
+
+    def stored_id(self, checkpoint: GameServerCheckpoint | GameSessionCheckpoint) -> str:
+        return account_checkpoint_id(self.account, checkpoint.checkpoint_id)
 
     @property
     def failures(self) -> list[str]:
@@ -171,7 +176,7 @@ class CheckpointReport:
                     "port": c.session.port,
                     "playerCount": len(c.players),
                     "playersDenied": c.players_denied,
-                    "checkpointId": c.checkpoint_id,
+                    "checkpointId": self.stored_id(c),
                     "stored": c.stored,
                 }
                 for c in self.game_sessions
@@ -185,7 +190,7 @@ class CheckpointReport:
                     "claimStatus": s.server.claim_status,
                     "utilizationStatusBefore": s.server.utilization_status,
                     "markedUtilized": s.marked_utilized,
-                    "checkpointId": s.checkpoint_id,
+                    "checkpointId": self.stored_id(s),
                     "stored": s.stored,
                 }
                 for s in self.game_servers
@@ -215,6 +220,7 @@ def checkpoint_game_sessions(
             game_server_group=plan.game_server_group,
             fleet_id=plan.gamelift_fleet_id,
             compute_name=plan.gamelift_compute_name,
+            account=plan.notice.account,
         )
         for instance_id, plan in chosen.items()
     }
@@ -290,10 +296,11 @@ def _checkpoint(
     failed = write_checkpoints(clients.dynamodb, table, items)
     for report in reports.values():
         for checkpoint in [*report.game_servers, *report.game_sessions]:
-            reason = failed.get((report.instance_id, checkpoint.checkpoint_id))
+            reason = failed.get((report.instance_id, report.stored_id(checkpoint)))
             checkpoint.stored = reason is None
             if reason:
-                report.problems.append(f"checkpoint {checkpoint.checkpoint_id} not stored in table {table}: {reason}")
+                stored_id = report.stored_id(checkpoint)
+                report.problems.append(f"checkpoint {stored_id} not stored in table {table}: {reason}")
 
 
 def _scan_group(gamelift, group: str) -> tuple[list[gl.GameServer], str | None]:
@@ -355,7 +362,7 @@ def _common(plan: InstancePlan, captured_at: datetime, kind: str, checkpoint_id:
     notice = plan.notice
     return {
         PARTITION_KEY: plan.instance_id,
-        SORT_KEY: checkpoint_id,
+        SORT_KEY: account_checkpoint_id(notice.account, checkpoint_id),
         "kind": kind,
         "noticeId": notice.notice_id,
         "detailType": notice.kind.value,

@@ -2,11 +2,18 @@
 
 Malformed records go to the dead-letter queue with their reason at once (no retries: they would fail again), and
 the batch response names only the records whose alert did not go out, so SQS delivers just those again.
+
+Hub and spoke: a batch holds notices of several accounts and regions. They are handled in groups, one per
+(account, region), each with the clients that act there (aws/clients.AccountClients: the member role in a member
+account), in parallel, so one account's slow or refusing role never holds up another's drains. Alerts, parking,
+claims and follow-up scheduling always use the hub's own SNS, SQS and DynamoDB. A notice of an account the hub does
+not serve (settings.why_not_accepted) is parked in the dead-letter queue with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +21,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spot_handler.alert import compose_drain_unfinished
-from spot_handler.aws import AwsClients
+from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.notify import park_in_dead_letter_queue, publish_alerts
 from spot_handler.budget import TimeBudget
@@ -35,6 +42,7 @@ class AlertNotPublished(RuntimeError):
 class InvocationReport:
     results: list[NoticeResult] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # reasons of the malformed records
+    foreign: list[str] = field(default_factory=list)  # reasons of the notices of accounts the hub does not serve
     batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
     duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
     follow_ups: FollowUpReport | None = None  # what the follow-up records of the batch did
@@ -44,24 +52,71 @@ def is_sqs_batch(event: Any) -> bool:
     return isinstance(event, dict) and isinstance(event.get("Records"), list)
 
 
+MAX_PARALLEL_TARGETS = 8  # (account, region) groups of one batch handled at once
+
+
 def handle_invocation(
     event: Any,
     clients: AwsClients,
     settings: Settings,
     clock: Callable[[], datetime] = utcnow,
     budget: TimeBudget | None = None,
+    accounts: AccountClients | None = None,
 ) -> InvocationReport:
+    """Handle one invocation. `clients` are the hub's own; `accounts` gives the clients of member accounts and other
+    regions (built from `clients` and the default session when not given, and only when settings name members)."""
     budget = budget or TimeBudget.start()
+    if settings.organization_mode and accounts is None:
+        accounts = AccountClients(clients, settings.hub_account_id, settings.member_role_name, settings.partition)
+    targets = _Targets(clients, settings, accounts)
     if is_sqs_batch(event):
-        return _handle_sqs_batch(event["Records"], clients, settings, clock, budget)
-    return _handle_bare_event(event, clients, settings, clock, budget)
+        return _handle_sqs_batch(event["Records"], targets, settings, clock, budget)
+    return _handle_bare_event(event, targets, settings, clock, budget)
 
 
-def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
+class _Targets:
+    """Which clients act on a notice: the hub's own in single-account mode, else those of its (account, region)."""
+
+    def __init__(self, hub: AwsClients, settings: Settings, accounts: AccountClients | None):
+        self.hub, self._accounts = hub, accounts if settings.organization_mode else None
+
+    def clients_for(self, account: str, region: str) -> AwsClients:
+        return self.hub if self._accounts is None else self._accounts.for_target(account, region)
+
+    def key(self, account: str, region: str) -> tuple[str, str]:
+        return ("", "") if self._accounts is None else (account, region)
+
+
+def handle_by_target(
+    notices: list[InterruptionNotice], targets: _Targets, settings: Settings, clock, budget
+) -> list[NoticeResult]:
+    """handle_notices once per (account, region) of the batch, in parallel; the results in the notices' order.
+
+    Grouping keeps calls per target group (one DeregisterTargets serves every instance of a group), and each group
+    has one budget bounded by its own deadlines, as a batch of its own would.
+    """
+    groups: dict[tuple[str, str], list[InterruptionNotice]] = {}
+    for notice in notices:
+        groups.setdefault(targets.key(notice.account, notice.region), []).append(notice)
+
+    def handle(group: list[InterruptionNotice]) -> list[NoticeResult]:
+        clients = targets.clients_for(group[0].account, group[0].region)
+        return handle_notices(group, clients, settings, clock, budget)
+
+    if len(groups) == 1:
+        return handle(notices)
+    with ThreadPoolExecutor(min(len(groups), MAX_PARALLEL_TARGETS), thread_name_prefix="target") as pool:
+        done = [result for results in pool.map(handle, groups.values()) for result in results]
+    order = {id(notice): i for i, notice in enumerate(notices)}
+    return sorted(done, key=lambda r: order[id(r.notice)])
+
+
+def _handle_sqs_batch(records: list, targets: _Targets, settings: Settings, clock, budget) -> InvocationReport:
+    clients = targets.hub
     report = InvocationReport()
     accepted: list[tuple[str, InterruptionNotice]] = []
     follow_ups: list[tuple[str, list[Check]]] = []
-    rejected: list[tuple[str, Any, str]] = []  # (message id, body, reason)
+    rejected: list[tuple[str, Any, str, bool]] = []  # (message id, body, reason, malformed: False for foreign)
     for record in records:
         message_id = record.get("messageId") if isinstance(record, dict) else None
         message_id = message_id if isinstance(message_id, str) else ""
@@ -69,9 +124,14 @@ def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, cl
         try:
             read = read_record(body)
         except MalformedNotice as exc:
-            rejected.append((message_id, body, exc.reason))
+            rejected.append((message_id, body, exc.reason, True))
             continue
         if isinstance(read, InterruptionNotice):
+            foreign = settings.why_not_accepted(read.account)
+            if foreign:
+                rejected.append((message_id, body, foreign, False))
+                report.foreign.append(foreign)
+                continue
             accepted.append((message_id, read))
         else:
             follow_ups.append((message_id, read))
@@ -81,17 +141,18 @@ def _handle_sqs_batch(records: list, clients: AwsClients, settings: Settings, cl
         # One signal, one notice: EventBridge may deliver an event twice, EC2 may send it again with a new id.
         unique.setdefault(notice.signal_key, notice)
     report.duplicates = len(accepted) - len(unique)
-    report.results = handle_notices(list(unique.values()), clients, settings, clock, budget) if unique else []
+    report.results = handle_by_target(list(unique.values()), targets, settings, clock, budget) if unique else []
     report.duplicates += sum(1 for r in report.results if r.duplicate)
     failed_keys = {r.notice.signal_key for r in report.results if not r.handled}
     report.batch_item_failures += [mid for mid, notice in accepted if notice.signal_key in failed_keys]
     if follow_ups:  # after the notices: looking again at old drains never delays a new one
-        report.follow_ups, failed = _follow_up(follow_ups, clients, settings, clock)
+        report.follow_ups, failed = _follow_up(follow_ups, targets, settings, clock)
         report.batch_item_failures += failed
 
     # Malformed records are parked after the valid ones are handled, so a slow DLQ never delays a drain or an alert.
-    for message_id, body, reason in rejected:
-        report.rejected.append(reason)
+    for message_id, body, reason, malformed in rejected:
+        if malformed:
+            report.rejected.append(reason)
         if not _park(clients, settings, body, reason, origin=f"sqs:{message_id}"):
             report.batch_item_failures.append(message_id)  # the queue's redrive policy ends it in the DLQ
     return report
@@ -113,13 +174,23 @@ def read_record(body: Any) -> InterruptionNotice | list[Check]:
 
 
 def _follow_up(
-    records: list[tuple[str, list[Check]]], clients: AwsClients, settings: Settings, clock
+    records: list[tuple[str, list[Check]]], targets: _Targets, settings: Settings, clock
 ) -> tuple[FollowUpReport, list[str]]:
-    """Handle the follow-ups of the batch together (one DescribeTargetHealth per target group for all of them), and
-    publish a second alert for each interruption still draining at its deadline. The records whose alert did not
-    go out are delivered again."""
+    """Handle the follow-ups of the batch together (one DescribeTargetHealth per target group for all of them), in
+    the account and region each check names, and publish a second alert for each interruption still draining at its
+    deadline. The records whose alert did not go out are delivered again."""
+    clients = targets.hub
     checks = [check for _, record_checks in records for check in record_checks]
-    follow_ups = handle_follow_ups(checks, clients, settings.notice_queue_url, clock)
+    by_target: dict[tuple[str, str], list[Check]] = {}
+    for check in checks:
+        by_target.setdefault(targets.key(check.account, check.region), []).append(check)
+    follow_ups = FollowUpReport()
+    for target_checks in by_target.values():
+        member = targets.clients_for(target_checks[0].account, target_checks[0].region)
+        done = handle_follow_ups(target_checks, member, settings.notice_queue_url, clock)
+        for name in ("completed", "rescheduled", "finished_in_time", "unfinished", "failures"):
+            getattr(follow_ups, name).extend(getattr(done, name))
+        follow_ups.heartbeats += done.heartbeats
     alerts = [compose_drain_unfinished(check, left, str(i)) for i, (check, left) in enumerate(follow_ups.unfinished)]
     failed = publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
     unsent = {id(follow_ups.unfinished[int(entry)][0]) for entry in failed}
@@ -132,18 +203,23 @@ def _follow_up(
     return follow_ups, [mid for mid, record_checks in records if any(id(c) in unsent for c in record_checks)]
 
 
-def _handle_bare_event(event: Any, clients: AwsClients, settings: Settings, clock, budget) -> InvocationReport:
+def _handle_bare_event(event: Any, targets: _Targets, settings: Settings, clock, budget) -> InvocationReport:
+    clients = targets.hub
     try:
         notice = read_record(event)
     except MalformedNotice as exc:
         _park(clients, settings, event, exc.reason, origin="direct-invocation")
         raise
     if not isinstance(notice, InterruptionNotice):  # a follow-up, invoked directly (sam local invoke)
-        follow_ups, failed = _follow_up([("direct-invocation", notice)], clients, settings, clock)
+        follow_ups, failed = _follow_up([("direct-invocation", notice)], targets, settings, clock)
         if failed:
             raise AlertNotPublished("drain-unfinished alert not published")
         return InvocationReport(follow_ups=follow_ups)
-    report = InvocationReport(results=handle_notices([notice], clients, settings, clock, budget))
+    foreign = settings.why_not_accepted(notice.account)
+    if foreign:  # parked, not raised: delivering it again would not make the account a member
+        _park(clients, settings, event, foreign, origin="direct-invocation")
+        return InvocationReport(foreign=[foreign])
+    report = InvocationReport(results=handle_by_target([notice], targets, settings, clock, budget))
     report.duplicates = sum(1 for r in report.results if r.duplicate)
     failed = [r for r in report.results if not r.handled]
     if failed:

@@ -30,13 +30,46 @@ class Settings:
     ecs_cluster_tag_key: str = "ECSCluster"
     discover_ecs_clusters: bool = True
     classic_load_balancer_tag_key: str = "LoadBalancerName"
+    # Hub and spoke (README "Organization"). Both empty: single account, every notice acted on with the function's
+    # own credentials, as before. Otherwise notices of other accounts are acted on through their member role.
+    hub_account_id: str = ""  # the function's own account (the template's AWS::AccountId): no STS call to learn it
+    member_account_ids: str = ""  # comma-separated accounts whose notices the hub acts on
+    organization_id: str = ""  # every account of the organization: the hub bus's policy admits nothing else
+    member_role_name: str = "SpotInterruptionHandlerMember"
+    partition: str = "aws"
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
             raise InvalidSettings("ALERT_TOPIC_ARN is empty: the function has nowhere to send alerts")
+        if self.organization_mode and not self.hub_account_id:
+            raise InvalidSettings("HUB_ACCOUNT_ID is empty: with member accounts the hub must know its own account")
         cap = self.max_deregistration_delay
         if cap is not None and not 0 <= cap <= 3600:
             raise InvalidSettings(f"MAX_DEREGISTRATION_DELAY_SECONDS must be 0 to 3600 or off, not {cap}")
+
+    @property
+    def organization_mode(self) -> bool:
+        return bool(self.organization_id or self.member_accounts)
+
+    @property
+    def member_accounts(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.member_account_ids.split(",") if a.strip())
+
+    def why_not_accepted(self, account: str) -> str | None:
+        """None when the hub acts on notices of `account`; otherwise why not, for the dead-letter queue.
+
+        With an organization, any account is accepted: only the organization's accounts can put events on the hub
+        bus (its policy's aws:PrincipalOrgID condition), and the member role must exist there for anything to
+        happen. A notice that reached the queue some other way still finds no role it can use outside the org.
+        """
+        if not self.organization_mode or account in (self.hub_account_id, "unknown"):
+            return None
+        if self.organization_id or account in self.member_accounts:
+            return None
+        return (
+            f"account {account} is neither the hub's ({self.hub_account_id or 'unknown'}) nor a member "
+            "(MemberAccountIds, OrganizationId): not acted on"
+        )
 
     @property
     def target_group_tag_keys(self) -> tuple[str, ...]:
@@ -61,6 +94,11 @@ _ENV = {
     "ecs_cluster_tag_key": "ECS_CLUSTER_TAG_KEY",
     "discover_ecs_clusters": "DISCOVER_ECS_CLUSTERS",
     "classic_load_balancer_tag_key": "CLASSIC_LOAD_BALANCER_TAG_KEY",
+    "hub_account_id": "HUB_ACCOUNT_ID",
+    "member_account_ids": "MEMBER_ACCOUNT_IDS",
+    "organization_id": "ORGANIZATION_ID",
+    "member_role_name": "MEMBER_ROLE_NAME",
+    "partition": "AWS_PARTITION",
 }
 
 

@@ -1,7 +1,8 @@
 """DynamoDB: the checkpoint table that game backends read to re-place the sessions of an interrupted instance.
 
 One item per game session or game server. The partition key is the instance id, so one Query returns everything
-captured for an instance (schema: docs/gamelift-checkpoints.md).
+captured for an instance; the sort key starts with the instance's account, so a hub serving many accounts never lets
+one account's item overwrite another's for the same instance id (schema: docs/gamelift-checkpoints.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ WRITE_ROUNDS_MAX = 4
 _BACKOFF_SECONDS = 0.05
 
 _serializer = TypeSerializer()
+
+
+def account_checkpoint_id(account: str, checkpoint_id: str) -> str:
+    """The stored sort key: the account first, so begins_with(checkpointId, "<account>#") selects one account."""
+    return f"{account}#{checkpoint_id}"
 
 
 def game_session_checkpoint_id(game_session_id: str) -> str:

@@ -7,10 +7,14 @@ demo and the tests point the handler at moto and the GameLift fake without any c
 from __future__ import annotations
 
 import functools
+import threading
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 # What an AWS call can raise once botocore's retries are spent: an error answer, or no answer at all.
@@ -57,6 +61,134 @@ class AwsClients(NamedTuple):
 def default_clients() -> AwsClients:
     """Clients built once per execution environment and reused by every invocation."""
     return AwsClients.create()
+
+
+@functools.lru_cache(maxsize=1)
+def default_account_clients(hub_account: str, role_name: str, partition: str) -> AccountClients:
+    """The member-account clients and role credentials of this execution environment, kept across invocations."""
+    return AccountClients(default_clients(), hub_account, role_name, partition)
+
+
+class UnreachableClient:
+    """Stands in for a member account's client when its role cannot be assumed: every call raises the AssumeRole
+    error as a ClientError naming the account and role, so each step reports it for that account's notices (and
+    their alerts say it), exactly as it would report any other AWS error, while other accounts are drained as usual.
+    """
+
+    def __init__(self, code: str, reason: str):
+        self._code, self._reason = code, reason
+
+    def __getattr__(self, operation: str):
+        def refuse(*args: Any, **kwargs: Any):
+            raise ClientError({"Error": {"Code": self._code, "Message": self._reason}}, operation)
+
+        return refuse
+
+
+ROLE_SESSION_NAME = "spot-interruption-handler"
+# The services the handler acts on in the instance's account (member/template.yaml's role); the others (SNS, SQS,
+# DynamoDB) are always the hub's own.
+MEMBER_SERVICES = ("ec2", "elbv2", "autoscaling", "gamelift", "ecs", "elb")
+
+
+class AccountClients:
+    """Clients per (account, region): the function's own in the hub account, a member role's in any other.
+
+    A notice from a member account is acted on in that account and in the notice's region, through
+    `arn:<partition>:iam::<account>:role/<role_name>`. The role's credentials are kept per account for the whole
+    execution environment and refreshed by botocore shortly before they expire (RefreshableCredentials: 15 minutes
+    ahead when it can, 10 minutes ahead at the latest, one refresh at a time), so AssumeRole is called about once per
+    account and execution environment, never per notice. Clients are built once per (account, region).
+
+    Alerts, parking, follow-ups, claims and checkpoints always use the hub's SNS, SQS and DynamoDB: the clients
+    returned for a member account carry the member's MEMBER_SERVICES clients only.
+    """
+
+    def __init__(
+        self,
+        hub: AwsClients,
+        hub_account: str,
+        role_name: str,
+        partition: str = "aws",
+        session: boto3.session.Session | None = None,
+        config: Config = CLIENT_CONFIG,
+    ):
+        self.hub = hub
+        self.hub_account = hub_account
+        self.role_name = role_name
+        self.partition = partition
+        self._session = session or boto3.session.Session()
+        self._config = config
+        self._lock = threading.Lock()  # guards the two dicts below and _account_locks
+        self._account_locks: dict[str, threading.Lock] = {}
+        self._credentials: dict[str, RefreshableCredentials] = {}
+        self._clients: dict[tuple[str, str], AwsClients] = {}
+        self._sts = None
+        self.assume_role_calls = 0  # every AssumeRole sent, refused ones included: the bench reports it
+
+    def role_arn(self, account: str) -> str:
+        return f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
+
+    def for_target(self, account: str, region: str) -> AwsClients:
+        """The clients that act on instances of `account` in `region`.
+
+        When the member role is missing or refuses, the MEMBER_SERVICES clients returned raise
+        that error on every call (UnreachableClient); nothing is cached then, so the next batch tries again.
+        """
+        own = account in (self.hub_account, "unknown")
+        if own and region in (self._session.region_name, "unknown"):
+            return self.hub
+        key = (self.hub_account if own else account, region)
+        with self._lock:
+            clients = self._clients.get(key)
+            lock = self._account_locks.setdefault(key[0], threading.Lock())
+        if clients is not None:
+            return clients
+        # One batch's groups resolve in parallel: one AssumeRole per account however many regions ask for it, and
+        # an account whose STS call hangs holds up only its own notices.
+        with lock:
+            clients = self._clients.get(key)
+            if clients is None:
+                try:
+                    session = self._session if own else self._member_session(account)
+                except AWS_ERRORS as exc:
+                    reason = f"account {account}: role {self.role_arn(account)} not assumed ({describe_error(exc)})"
+                    stand_in = UnreachableClient(error_code(exc), reason)
+                    return self.hub._replace(**dict.fromkeys(MEMBER_SERVICES, stand_in))
+                make = functools.partial(session.client, region_name=region, config=self._config)
+                clients = self.hub._replace(**{service: make(service) for service in MEMBER_SERVICES})
+                with self._lock:
+                    self._clients[key] = clients
+        return clients
+
+    def _member_session(self, account: str) -> boto3.session.Session:
+        credentials = self._credentials.get(account)
+        if credentials is None:
+            # Assumed now, not on first use, so a missing or refusing role is named as such in every failure.
+            first = self._assume(account)
+            # A later refresh that fails raises the AWS error inside the call that needed it, which reports it.
+            refresh = functools.partial(self._assume, account)
+            credentials = RefreshableCredentials.create_from_metadata(first, refresh, "assume-role")
+            self._credentials[account] = credentials
+        core = botocore.session.get_session()
+        # botocore has no public setter for refreshable credentials; this is the attribute its own loaders fill.
+        core._credentials = credentials
+        return boto3.session.Session(botocore_session=core)
+
+    def _assume(self, account: str) -> dict[str, str]:
+        if self._sts is None:
+            self._sts = self._session.client("sts", config=self._config)
+        self.assume_role_calls += 1
+        answer = self._sts.assume_role(RoleArn=self.role_arn(account), RoleSessionName=ROLE_SESSION_NAME)
+        creds = answer["Credentials"]
+        expiry = creds["Expiration"]
+        expiry = expiry if isinstance(expiry, datetime) else datetime.fromisoformat(str(expiry))
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": expiry.astimezone(UTC).isoformat(),
+        }
 
 
 def error_code(exc: BaseException) -> str:

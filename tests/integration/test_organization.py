@@ -1,0 +1,276 @@
+"""Hub and spoke (issue 14): one hub handles notices of member accounts and regions through their member role.
+
+Three moto accounts and two regions: the hub (moto's default account, us-east-2) and two members, each with
+instances in us-east-2 and eu-west-1, plus a member whose role refuses the hub and an account that is no member.
+Every member is seeded as its own administrator would (local/account.account_session); the handler reaches it only
+through AssumeRole, which local/moto_fidelity.py makes refuse a missing role or one whose trust policy does not admit
+the hub. Assertions are on the state of each account and on the alerts as subscribers receive them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from spot_handler.aws import AccountClients
+from spot_handler.invocation import handle_invocation
+
+from local import moto_fidelity
+from local.account import AccountBuilder, account_session, create_member_role
+from tests.conftest import ACCOUNT, REGION
+from tests.integration.test_lifecycle_hooks import follow_ups, lifecycle_event, now_iso
+from tests.support.alerts import received_alerts
+from tests.support.events import load_event
+
+HUB = ACCOUNT
+MEMBER_A, MEMBER_B = "111111111111", "222222222222"
+REFUSING = "333333333333"  # its member role trusts another account, not the hub
+FOREIGN = "444444444444"  # neither the hub nor a member
+OTHER_REGION = "eu-west-1"
+HUB_ROLE_ARN = f"arn:aws:iam::{HUB}:role/hub-handler"
+HOOK = "spot-interruption-drain"
+
+
+@dataclass
+class Member:
+    account: str
+    region: str
+    builder: AccountBuilder
+    target_group: str
+    victim: str
+    bystander: str
+
+
+@pytest.fixture
+def organization(account):
+    """The hub (the `account` fixture) and a fleet in each member account and region: a target group of two."""
+    members: dict[tuple[str, str], Member] = {}
+    for member in (MEMBER_A, MEMBER_B, REFUSING):
+        trusted = HUB_ROLE_ARN if member != REFUSING else "arn:aws:iam::999999999999:role/someone-else"
+        create_member_role(account_session(member, REGION), trusted)
+        for region in (REGION, OTHER_REGION):
+            builder = AccountBuilder(account_session(member, region)).network()
+            arn = builder.target_group(f"web-{member[:3]}", "instance", delay=60)
+            victim = builder.spot_instance("web-1", {"TargetGroupArn": arn}).instance_id
+            bystander = builder.spot_instance("web-2", {"TargetGroupArn": arn}).instance_id
+            builder.register(arn, [victim, bystander], ports=[80])
+            members[(member, region)] = Member(member, region, builder, arn, victim, bystander)
+    accounts = AccountClients(
+        account.clients, HUB, "SpotInterruptionHandlerMember", session=boto3.session.Session(region_name=REGION)
+    )
+    return members, accounts
+
+
+def spot_notice(account_id: str, region: str, instance_id: str) -> dict:
+    event = load_event("spot-interruption-instance-tg.json", instance_id)
+    event.update(account=account_id, region=region, time=now_iso())
+    return event
+
+
+def invoke(account, accounts, *events, **settings):
+    batch = {"Records": [{"messageId": f"m-{i}", "body": json.dumps(e)} for i, e in enumerate(events)]}
+    values = {"hub_account_id": HUB, "member_account_ids": f"{MEMBER_A},{MEMBER_B},{REFUSING}", **settings}
+    return handle_invocation(batch, account.clients, account.settings(**values), accounts=accounts)
+
+
+def by_account_and_region(alerts):
+    return {(a.attributes["account_id"], a.attributes["region"]): a for a in alerts}
+
+
+def test_one_batch_of_many_accounts_and_regions_is_drained_in_each_account_and_alerted_once_each(account, organization):
+    # Given a hub fleet and member fleets in two regions, and a subscriber that wants member A's alerts only
+    members, accounts = organization
+    hub_arn = account.builder.target_group("hub-web", "instance", delay=60)
+    hub_victim = account.builder.spot_instance("hub-1", {"TargetGroupArn": hub_arn}).instance_id
+    account.builder.register(hub_arn, [hub_victim], ports=[80])
+    team_a = filtered_subscriber(account, {"account_id": [MEMBER_A]})
+    targets = [members[(m, r)] for m in (MEMBER_A, MEMBER_B) for r in (REGION, OTHER_REGION)]
+
+    # When one batch brings a notice for the hub's instance and for one instance of each member fleet
+    notices = [spot_notice(HUB, REGION, hub_victim)] + [spot_notice(t.account, t.region, t.victim) for t in targets]
+    report = invoke(account, accounts, *notices)
+
+    # Then each instance was taken out of its own account's target group, in its own region; bystanders stay
+    assert report.batch_item_failures == []
+    assert account.builder.target_states(hub_arn) == {f"{hub_victim}:80": "draining"}
+    for t in targets:
+        assert t.builder.target_states(t.target_group) == {
+            f"{t.victim}:80": "draining",
+            f"{t.bystander}:80": "healthy",
+        }, (t.account, t.region)
+    # And the member role was assumed once per member account, not per region or per notice
+    assert accounts.assume_role_calls == 2
+
+    # And one alert each, naming its account and region in the attributes, the JSON and the text
+    alerts = by_account_and_region(account.alerts())
+    assert sorted(alerts) == sorted([(HUB, REGION)] + [(t.account, t.region) for t in targets])
+    for (account_id, region), alert in alerts.items():
+        assert alert.document["account"] == account_id and alert.document["region"] == region
+        assert alert.document["outcome"] == "drained"
+        assert alert.attributes["outcome"] == "drained"
+    texts = [body for _, body in account.email_texts()]
+    for t in targets:
+        [text] = [body for body in texts if t.victim in body]
+        assert f"Account   {t.account}" in text and f"({t.region})" in text
+
+    # And the team's filtered subscription got its own account's two alerts only
+    received = received_alerts(account.clients.sqs, team_a)
+    assert sorted((a.attributes["account_id"], a.attributes["region"]) for a in received) == [
+        (MEMBER_A, OTHER_REGION),
+        (MEMBER_A, REGION),
+    ]
+
+    # When another batch of the same accounts comes to the same execution environment
+    again = [members[(m, REGION)] for m in (MEMBER_A, MEMBER_B)]
+    invoke(account, accounts, *[spot_notice(t.account, t.region, t.bystander) for t in again])
+
+    # Then it drained them with the credentials already held: no further AssumeRole
+    assert accounts.assume_role_calls == 2
+    for t in again:
+        assert t.builder.registered(t.target_group) == []
+
+
+def test_a_refusing_role_fails_only_its_accounts_notices_and_says_so_in_their_alerts(account, organization):
+    # Given a member whose role does not trust the hub, and a member whose role does
+    members, accounts = organization
+    refusing, good = members[(REFUSING, REGION)], members[(MEMBER_B, OTHER_REGION)]
+
+    # When one batch brings a notice from each
+    report = invoke(
+        account,
+        accounts,
+        spot_notice(REFUSING, REGION, refusing.victim),
+        spot_notice(MEMBER_B, OTHER_REGION, good.victim),
+    )
+
+    # Then the good member's instance is drained; the refusing member's is untouched (nothing could act there)
+    assert good.builder.target_states(good.target_group)[f"{good.victim}:80"] == "draining"
+    assert refusing.builder.registered(refusing.target_group) == sorted(
+        [f"{refusing.victim}:80", f"{refusing.bystander}:80"]
+    )
+    # And both were alerted: the refusing account's alert says it failed, naming the account, role and error
+    alerts = by_account_and_region(account.alerts())
+    assert alerts[(MEMBER_B, OTHER_REGION)].document["outcome"] == "drained"
+    failed = alerts[(REFUSING, REGION)]
+    assert failed.attributes["outcome"] == "failed" and failed.attributes["account_id"] == REFUSING
+    [failure] = failed.document["failures"]
+    assert f"account {REFUSING}: role arn:aws:iam::{REFUSING}:role/SpotInterruptionHandlerMember not assumed" in failure
+    assert "AccessDenied" in failure
+    # And the alert went out, so nothing is delivered again
+    assert report.batch_item_failures == []
+
+
+def test_a_missing_role_is_refused_the_same_way(account, organization):
+    # Given a member account listed in the parameters whose role was never created
+    _, accounts = organization
+    missing = "555555555555"
+    builder = AccountBuilder(account_session(missing, REGION)).network()
+    victim = builder.spot_instance("lonely").instance_id
+
+    # When its notice arrives
+    invoke(account, accounts, spot_notice(missing, REGION, victim), member_account_ids=missing)
+
+    # Then its alert names the account and the refusal
+    [alert] = account.alerts()
+    assert alert.attributes == {**alert.attributes, "account_id": missing, "outcome": "failed"}
+    assert "AccessDenied" in alert.document["failures"][0] and missing in alert.document["failures"][0]
+
+
+def test_a_notice_from_an_account_the_hub_does_not_serve_is_parked_with_the_reason(account, organization):
+    # Given an account that is neither the hub's nor a member, with an instance in a target group
+    members, accounts = organization
+    builder = AccountBuilder(account_session(FOREIGN, REGION)).network()
+    arn = builder.target_group("foreign-web", "instance", delay=60)
+    victim = builder.spot_instance("foreign-1", {"TargetGroupArn": arn}).instance_id
+    builder.register(arn, [victim], ports=[80])
+    member = members[(MEMBER_A, REGION)]
+
+    # When its notice arrives in a batch with a member's
+    report = invoke(
+        account, accounts, spot_notice(FOREIGN, REGION, victim), spot_notice(MEMBER_A, REGION, member.victim)
+    )
+
+    # Then it is parked in the dead-letter queue with the reason, not acted on, not alerted, and not retried
+    [parked] = account.dead_letters()
+    reason = parked["MessageAttributes"]["RejectReason"]["StringValue"]
+    assert reason.startswith(f"account {FOREIGN} is neither the hub's ({HUB}) nor a member")
+    assert json.loads(parked["Body"])["account"] == FOREIGN
+    assert builder.registered(arn) == [f"{victim}:80"]
+    assert [a.attributes["account_id"] for a in account.alerts()] == [MEMBER_A]
+    assert report.foreign == [reason] and report.rejected == [] and report.batch_item_failures == []
+    # And no AssumeRole was even tried for it
+    assert accounts.assume_role_calls == 1
+
+
+def test_with_an_organization_every_account_is_served(account, organization):
+    # Given the hub set up for an organization (its bus admits only the organization's accounts) and no member list
+    members, accounts = organization
+    member = members[(MEMBER_B, REGION)]
+
+    # When a notice of an account not listed anywhere arrives
+    invoke(
+        account, accounts, spot_notice(MEMBER_B, REGION, member.victim), member_account_ids="", organization_id="o-abc"
+    )
+
+    # Then it is acted on in that account
+    assert member.builder.target_states(member.target_group)[f"{member.victim}:80"] == "draining"
+    assert account.dead_letters() == []
+
+
+def test_a_member_lifecycle_action_is_completed_in_the_member_account_by_the_follow_up(account, organization):
+    # Given an Auto Scaling group with the handler's hook in member A's other region
+    _, accounts = organization
+    member = AccountBuilder(account_session(MEMBER_A, OTHER_REGION))
+    member.network()
+    arn = member.target_group("asg-web", "instance", delay=60)
+    victim, bystander = member.auto_scaling_group("web-asg", [arn], size=2)
+    member.lifecycle_hook("web-asg", HOOK)
+    member.register(arn, [victim, bystander], ports=[80])
+    event = lifecycle_event(victim, "web-asg")
+    event.update(account=MEMBER_A, region=OTHER_REGION)
+    token = event["detail"]["LifecycleActionToken"]
+
+    # When the lifecycle action arrives at the hub
+    invoke(account, accounts, event)
+
+    # Then the instance drains in the member account and the follow-up waits on the hub's own queue
+    assert member.target_states(arn)[f"{victim}:80"] == "draining"
+    [follow_up] = follow_ups(account)
+    assert follow_up["checks"][0]["account"] == MEMBER_A and follow_up["checks"][0]["region"] == OTHER_REGION
+
+    # When the drain is over and the follow-up comes back
+    moto_fidelity.end_draining()
+    invoke(account, accounts, follow_up)
+
+    # Then the action is completed in the member account and region, and nowhere else
+    assert moto_fidelity.lifecycle_actions(MEMBER_A, OTHER_REGION)[token]["result"] == "CONTINUE"
+    assert token not in moto_fidelity.lifecycle_actions(HUB, REGION)
+    [alert] = account.alerts()
+    assert alert.attributes["account_id"] == MEMBER_A and alert.attributes["region"] == OTHER_REGION
+
+
+def test_single_account_mode_acts_with_the_functions_own_credentials_whatever_the_notice_names(account):
+    # Given no member accounts and no organization (the default), and an instance of the hub's own
+    arn = account.builder.target_group("solo", "instance", delay=60)
+    victim = account.builder.spot_instance("solo-1", {"TargetGroupArn": arn}).instance_id
+    account.builder.register(arn, [victim], ports=[80])
+
+    # When a notice naming another account and region arrives (as a sample event copied between accounts would)
+    handle_invocation(spot_notice(FOREIGN, OTHER_REGION, victim), account.clients, account.settings())
+
+    # Then it is handled as before: in the function's own account, no AssumeRole, nothing parked
+    assert account.builder.target_states(arn) == {f"{victim}:80": "draining"}
+    assert account.dead_letters() == []
+
+
+def filtered_subscriber(account, policy: dict) -> str:
+    """An SQS queue subscribed to the alert topic with a filter policy on the message attributes."""
+    sqs, sns = account.clients.sqs, account.clients.sns
+    url = sqs.create_queue(QueueName="team-subscriber")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=account.topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"FilterPolicy": json.dumps(policy)}
+    )
+    return url
