@@ -21,6 +21,13 @@ STACK = "spot-handler"
 NO_VALUE = object()
 
 
+def member_template() -> dict[str, Any]:
+    """member/template.yaml as a dict (plain CloudFormation: no transform)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse((ROOT / "member" / "template.yaml").read_text())
+
+
 def sam_transformed(region: str = REGION) -> dict[str, Any]:
     """template.yaml after the SAM transform (code locations replaced: nothing is packaged here)."""
     import boto3
@@ -60,6 +67,8 @@ class Resolver:
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": NO_VALUE,
         }
+        # A pseudo parameter given with the parameters (e.g. AWS::Region, for a stack of another region) overrides.
+        self.pseudo |= {name: self.parameters.pop(name) for name in list(self.parameters) if name.startswith("AWS::")}
         self._conditions: dict[str, bool] = {}
 
     # ---- conditions ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Static checks of template.yaml and of the Python code, inside the test command.
+"""Static checks of template.yaml, member/template.yaml and of the Python code, inside the test command.
 
 Each test prints the tool's summary and puts it in its assertion message too, so the figures are visible with or
 without `-s`. Run alone: `.venv/bin/python -m pytest tests/template -m template`.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.template import ROOT, iam_policies, sam_transformed
+from tests.support.template import ROOT, iam_policies, member_template, sam_transformed
 
 pytestmark = pytest.mark.template
 
@@ -43,6 +43,14 @@ def test_cfn_lint_with_serverless_rules_is_clean():
     assert result.returncode == 0 and not output, summary
 
 
+def test_member_template_cfn_lint_is_clean():
+    result = run([str(BIN / "cfn-lint"), "member/template.yaml"])
+    summary = report(
+        f"cfn-lint member/template.yaml: exit {result.returncode}, {len(result.stdout.splitlines())} lines"
+    )
+    assert result.returncode == 0, summary + "\n" + result.stdout + result.stderr
+
+
 def test_sam_validate_lint_is_clean():
     result = run([str(BIN / "sam"), "validate", "--lint", "--region", "us-east-1"], timeout=600)
     output = (result.stdout + result.stderr).strip()
@@ -63,18 +71,20 @@ def ensure_checkov() -> Path:
     return CHECKOV
 
 
-def test_checkov_finds_no_failed_check_and_every_skip_is_justified():
+@pytest.mark.parametrize("template", ["template.yaml", "member/template.yaml"])
+def test_checkov_finds_no_failed_check_and_every_skip_is_justified(template):
     checkov = ensure_checkov()
     # --skip-download: the run is offline and must not depend on the vendor's API for check metadata.
     result = run(
-        [str(checkov), "-f", "template.yaml", "--framework", "cloudformation", "--skip-download", "--output", "json"],
+        [str(checkov), "-f", template, "--framework", "cloudformation", "--skip-download", "--output", "json"],
         timeout=600,
     )
     report_json = json.loads(result.stdout)
     summary_counts = report_json["summary"]
     results = report_json["results"]
     summary = report(
-        "checkov: Passed checks: {passed}, Failed checks: {failed}, Skipped checks: {skipped}".format(**summary_counts)
+        f"checkov {template}: "
+        + "Passed checks: {passed}, Failed checks: {failed}, Skipped checks: {skipped}".format(**summary_counts)
     )
     failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in results["failed_checks"]]
     unjustified = [
@@ -102,6 +112,12 @@ PARLIAMENT_ALLOWED = {
         "A role's trust policy has a Principal and no Resource by design; parliament reads every document as a "
         "permission policy. The trust policy is asserted on separately (test_trust_policies_name_one_service_each)."
     ),
+    ("InterruptionHandlerRole/interruption-handler", "CREDENTIALS_EXPOSURE"): (
+        "Hub and spoke only (OrganizationId or MemberAccountIds set): sts:AssumeRole returns credentials, which is the "
+        "point: the hub acts in a member account through its member role. Held to that one role name, in the listed "
+        "accounts (aws:ResourceAccount) or the organization (aws:ResourceOrgID); asserted by "
+        "test_the_hub_assumes_only_the_member_role_in_member_accounts_or_the_organization."
+    ),
     ("SpotDrillRole/AssumeRolePolicyDocument", "MALFORMED"): (
         "Trust policy, as above: fis.amazonaws.com only, bound to this account's experiments by aws:SourceAccount and "
         "aws:SourceArn."
@@ -117,6 +133,21 @@ PARAMETER_SETS = {
         "OpsTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
         "AlertEmail": "ops@example.com",
     },
+    # Hub and spoke: the hub bus, the AssumeRole statements and the cross-account subscriptions.
+    "hub": {
+        "OrganizationId": "o-a1b2c3d4e5",
+        "MemberAccountIds": "111111111111,222222222222",
+        "AlertSubscriberAccountIds": "333333333333",
+    },
+}
+
+MEMBER_PARAMETERS = {
+    "HubEventBusArn": "arn:aws:events:us-east-2:123456789012:event-bus/spot-handler-hub",
+    "HubHandlerRoleArn": "arn:aws:iam::123456789012:role/spot-handler-InterruptionHandlerRole-ABC",
+}
+MEMBER_PARLIAMENT_ALLOWED = {
+    ("MemberRole/AssumeRolePolicyDocument", "MALFORMED"): "Trust policy: the hub handler's role only (asserted below).",
+    ("ForwardingRole/AssumeRolePolicyDocument", "MALFORMED"): "Trust policy: events.amazonaws.com of this account.",
 }
 
 
@@ -161,6 +192,86 @@ def test_parliament_finds_nothing_above_low_in_any_policy(transformed, parameter
     for name, issue, severity, detail in findings:
         print(f"  {severity:6} {issue} in {name}: {detail}")
     assert not blocking, summary + "\n" + "\n".join(map(str, blocking))
+
+
+def test_member_template_policies_are_clean_and_grant_nothing_beyond_the_hubs_own(transformed):
+    """parliament on the member template's policies, in the role's region; the member role trusts the hub handler's
+    role alone, has no SNS, SQS, DynamoDB or KMS action, and no action the hub function lacks for its own account."""
+    member = member_template()
+    policies = iam_policies(member, {**MEMBER_PARAMETERS, "AWS::Region": "us-east-2"})
+    findings = [f for f in parliament_findings(policies) if f[2] not in ("LOW", "INFO")]
+    blocking = [f for f in findings if (f[0], f[1]) not in MEMBER_PARLIAMENT_ALLOWED]
+    summary = report(
+        f"parliament (member): {len(policies)} policies, {len(findings)} above LOW, {len(blocking)} blocking"
+    )
+    assert not blocking, summary + "\n" + "\n".join(map(str, blocking))
+
+    trust = policies["MemberRole/AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"AWS": MEMBER_PARAMETERS["HubHandlerRoleArn"]}]
+    member_actions = {
+        a for s in policies["MemberRole/spot-interruption-member"]["Statement"] for a in _actions(s) if s["Effect"]
+    }
+    hub_actions = {
+        a
+        for s in iam_policies(transformed)["InterruptionHandlerRole/interruption-handler"]["Statement"]
+        for a in _actions(s)
+    }
+    assert not {a for a in member_actions if a.split(":")[0] in ("sns", "sqs", "dynamodb", "kms")}
+    assert member_actions <= hub_actions, sorted(member_actions - hub_actions)
+    forwarding = policies["ForwardingRole/forward-to-hub"]["Statement"]
+    assert [(s["Action"], s["Resource"]) for s in forwarding] == [
+        ("events:PutEvents", MEMBER_PARAMETERS["HubEventBusArn"])
+    ]
+
+
+def test_member_role_is_created_in_one_region_only():
+    # IAM roles are global: a second region's stack creating the same role name would fail.
+    from tests.support.template import Resolver
+
+    member = member_template()
+    created = {
+        region: Resolver(member, {**MEMBER_PARAMETERS, "AWS::Region": region}).resource_exists("MemberRole")
+        for region in ("us-east-2", "eu-west-1")
+    }
+    assert created == {"us-east-2": True, "eu-west-1": False}
+
+
+def test_the_hub_assumes_only_the_member_role_in_member_accounts_or_the_organization(transformed):
+    single = iam_policies(transformed)["InterruptionHandlerRole/interruption-handler"]["Statement"]
+    assert not [s for s in single if "sts:AssumeRole" in _actions(s)]  # single account: no STS at all
+    hub = iam_policies(transformed, PARAMETER_SETS["hub"])["InterruptionHandlerRole/interruption-handler"]["Statement"]
+    assuming = [s for s in hub if "sts:AssumeRole" in _actions(s)]
+    assert [(s["Resource"], s["Condition"]) for s in assuming] == [
+        (
+            "arn:aws:iam::*:role/SpotInterruptionHandlerMember",
+            {"StringEquals": {"aws:ResourceAccount": ["111111111111", "222222222222"]}},
+        ),
+        ("arn:aws:iam::*:role/SpotInterruptionHandlerMember", {"StringEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}}),
+    ]
+    assert all(_actions(s) == ["sts:AssumeRole"] for s in assuming)
+
+
+def test_cross_account_subscribers_may_subscribe_and_nothing_more(transformed):
+    topic = iam_policies(transformed, PARAMETER_SETS["hub"])["AlertTopicPolicy/PolicyDocument"]["Statement"]
+    subscribing = {s["Sid"]: s for s in topic if s["Sid"] in ("ListedAccountsSubscribe", "OrganizationSubscribes")}
+    assert {sid: _actions(s) for sid, s in subscribing.items()} == {
+        "ListedAccountsSubscribe": ["sns:Subscribe"],
+        "OrganizationSubscribes": ["sns:Subscribe"],
+    }
+    assert subscribing["ListedAccountsSubscribe"]["Principal"] == {"AWS": ["333333333333"]}
+    assert subscribing["OrganizationSubscribes"]["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == "o-a1b2c3d4e5"
+    for statement in subscribing.values():
+        assert statement["Condition"]["StringEquals"]["sns:Protocol"] == ["sqs", "lambda", "https"]
+    # And nothing of the sort without the parameters
+    single = iam_policies(transformed)["AlertTopicPolicy/PolicyDocument"]["Statement"]
+    assert not [s for s in single if "sns:Subscribe" in _actions(s)]
+    # And the key grants subscribers nothing: SNS decrypts before it delivers
+    key = json.dumps(iam_policies(transformed, PARAMETER_SETS["hub"])["HandlerKey/KeyPolicy"])
+    assert "333333333333" not in key and "PrincipalOrgID" not in key
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
 def test_trust_policies_name_one_service_each(transformed):

@@ -94,7 +94,7 @@ MEMBER_SERVICES = ("ec2", "elbv2", "autoscaling", "gamelift", "ecs", "elb")
 class AccountClients:
     """Clients per (account, region): the function's own in the hub account, a member role's in any other.
 
-    A notice from a member account is acted on in that account and in the notice's region, through
+    A notice from a member account (or from another region of the hub's) is acted on there, through
     `arn:<partition>:iam::<account>:role/<role_name>`. The role's credentials are kept per account for the whole
     execution environment and refreshed by botocore shortly before they expire (RefreshableCredentials: 15 minutes
     ahead when it can, 10 minutes ahead at the latest, one refresh at a time), so AssumeRole is called about once per
@@ -135,10 +135,12 @@ class AccountClients:
         When the member role is missing or refuses, the MEMBER_SERVICES clients returned raise
         that error on every call (UnreachableClient); nothing is cached then, so the next batch tries again.
         """
-        own = account in (self.hub_account, "unknown")
-        if own and region in (self._session.region_name, "unknown"):
+        if account in (self.hub_account, "unknown") and region in (self._session.region_name, "unknown"):
             return self.hub
-        key = (self.hub_account if own else account, region)
+        # The function's own role acts in its own region only (template.yaml); the hub account's other regions are
+        # reached like any member's, through the member role deployed there (README "Organization").
+        account = self.hub_account if account == "unknown" else account
+        key = (account, region)
         with self._lock:
             clients = self._clients.get(key)
             lock = self._account_locks.setdefault(key[0], threading.Lock())
@@ -150,7 +152,7 @@ class AccountClients:
             clients = self._clients.get(key)
             if clients is None:
                 try:
-                    session = self._session if own else self._member_session(account)
+                    session = self._member_session(account)
                 except AWS_ERRORS as exc:
                     reason = f"account {account}: role {self.role_arn(account)} not assumed ({describe_error(exc)})"
                     stand_in = UnreachableClient(error_code(exc), reason)
