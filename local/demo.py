@@ -1,6 +1,12 @@
 """The embedded default: one Spot interruption end to end on a local AWS, with no account.
 
-    make demo            (or: python -m local.demo [--in-process | --sam-local])
+    make demo            (or: python -m local.demo [--in-process | --sam-local] [--member-account])
+
+With --member-account (make demo ARGS=--member-account) the stack is a hub (MemberAccountIds set) and the
+interrupted instance lives in member account MEMBER_ACCOUNT, seeded by that account's own administrator with the role
+member/template.yaml creates there; the notice reaches the hub's queue as the member's forwarding rule and the hub
+bus's rule deliver it (the envelope keeps the member's account), and the handler, in-process, drains the instance in
+the member account through AssumeRole.
 
 1. starts a moto server (with the project's fidelity patches) and the GameLift fake on this machine;
 2. creates the stack's resources from template.yaml itself (SAM transform, then moto's CloudFormation);
@@ -21,18 +27,20 @@ import io
 import json
 import sys
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from local import sam_local
-from local.account import AccountBuilder
+from local.account import AccountBuilder, account_session, create_member_role
 from local.cloud import LocalCloud, local_cloud
 from local.gamelift_seed import SeededGameLift, seed_gamelift
 from local.lambda_runtime import ACCOUNT, REGION, LambdaContext, QueuePoller, failed_ids, in_process_function
 
 ROOT = Path(__file__).resolve().parents[1]
+MEMBER_ACCOUNT = "111111111111"  # hub and spoke (--member-account)
 STACK = "spot-handler"
 ALERT_EMAIL = "ops@example.com"
 RUN_DIR = ROOT / ".local-run"
@@ -222,11 +230,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="then a terminate lifecycle action for the bystander: drained, and completed once its drain is over",
     )
+    parser.add_argument(
+        "--member-account",
+        action="store_true",
+        help=f"hub and spoke: interrupt an instance of member account {MEMBER_ACCOUNT}, drained through its role",
+    )
     parser.set_defaults(runner="auto")  # sam local invoke when Docker and the Lambda image are here, else in-process
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore")
     RUN_DIR.mkdir(exist_ok=True)
+    if args.member_account:
+        try:
+            parameters = {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL, "MemberAccountIds": MEMBER_ACCOUNT}
+            with local_cloud(STACK, parameters) as cloud:
+                return run_member_demo(cloud)
+        finally:
+            print("\nStopped the local moto server and the GameLift fake.")
     runtime = choose_runtime(args.runner)
     try:
         with local_cloud(STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL}) as cloud:
@@ -396,6 +416,54 @@ def _lifecycle_state(moto_fidelity, token: str) -> str:
     if action.get("result"):
         return f"completed with {action['result']} ({action.get('heartbeats', 0)} heartbeats)"
     return "waiting for the instance's registrations to leave draining"
+
+
+def run_member_demo(cloud: LocalCloud) -> int:
+    """Hub and spoke: the hub stack in ACCOUNT, an interrupted instance in MEMBER_ACCOUNT, handled in-process."""
+    outputs = cloud.stack.outputs
+    print(f"Local AWS (moto) on {cloud.endpoint}: hub account {ACCOUNT}, member account {MEMBER_ACCOUNT}, {REGION}.")
+    print(f"Hub stack '{STACK}' created from template.yaml with MemberAccountIds={MEMBER_ACCOUNT}.")
+    cloud.client("sns").subscribe(TopicArn=outputs["AlertTopicArn"], Protocol="email", Endpoint=ALERT_EMAIL)
+
+    member = account_session(MEMBER_ACCOUNT, REGION)
+    role = create_member_role(member, outputs["InterruptionHandlerRoleArn"], endpoint_url=cloud.endpoint)
+    builder = AccountBuilder(member, endpoint_url=cloud.endpoint).network()
+    scenario = seed(builder)
+    print(f"Member account {MEMBER_ACCOUNT}: role {role}, trusted by the hub handler's role only")
+    print(f"  victim {scenario.victim} (web-spot-1)   bystander {scenario.bystander} (web-spot-2)")
+    print_target_health(builder, scenario, f"Target health in {MEMBER_ACCOUNT} BEFORE the interruption:")
+
+    # What the hub bus's rule delivers: EC2's envelope, with the member's account and region (forwarding keeps them).
+    sample = json.loads((ROOT / "events" / "spot-interruption-instance-tg.json").read_text())
+    notice = dict(sample, id=str(uuid.uuid4()), account=MEMBER_ACCOUNT, region=REGION)
+    notice["time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    notice["detail"] = dict(sample["detail"], **{"instance-id": scenario.victim})
+    sqs = cloud.client("sqs")
+    sqs.send_message(QueueUrl=outputs["NoticeQueueUrl"], MessageBody=json.dumps(notice))
+    print(f"\nThe member's Spot warning for {scenario.victim} is on the hub's notice queue.")
+    poller = QueuePoller(sqs, outputs["NoticeQueueUrl"])
+    messages = poller.receive(wait_seconds=5)
+    if not messages:
+        print("The notice did not reach the queue: nothing to handle.", file=sys.stderr)
+        return 1
+
+    captured = io.StringIO()
+    # What the template sets from AWS::AccountId and MemberAccountIds (Refs the local wiring leaves to the stack).
+    environment = {**cloud.in_process_environment(), "HUB_ACCOUNT_ID": ACCOUNT, "MEMBER_ACCOUNT_IDS": MEMBER_ACCOUNT}
+    with contextlib.redirect_stdout(captured), in_process_function(environment) as lambda_handler:
+        response = lambda_handler(poller.event(messages), LambdaContext(f"{STACK}-interruption-handler"))
+    (RUN_DIR / "handler.log").write_text(captured.getvalue())
+    print(f"Handler ran in-process as the hub; response {json.dumps(response)}")
+
+    print_target_health(builder, scenario, f"Target health in {MEMBER_ACCOUNT} AFTER the interruption:")
+    print(f"\nThe alert as {ALERT_EMAIL} reads it (the hub's topic):")
+    alerts = email_as_received(outputs["AlertTopicArn"])
+    for subject, body in alerts:
+        print("  " + "-" * 72)
+        print(f"  Subject: {subject}\n")
+        print("\n".join("  " + line for line in body.splitlines()))
+        print("  " + "-" * 72)
+    return 0 if alerts and not failed_ids(response) else 1
 
 
 if __name__ == "__main__":

@@ -19,9 +19,22 @@ STACK = "spot-handler"
 
 # moto's CloudFormation skips these types with a warning and still completes the stack (local.stack names them);
 # their documents are checked statically instead (tests/template/test_static_checks.py: parliament on every policy).
-MOTO_GAPS = {"AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::CloudWatch::Alarm"}
+MOTO_GAPS = {
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SNS::Subscription",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Events::EventBusPolicy",  # the hub bus's policy: checked statically (tests/template/test_static_checks.py)
+}
 
-PARAMETERS = {"EnableSpotDrill": "true", "AlertEmail": "ops@example.com"}
+# Every optional piece on, the hub (issue 14) included, so every conditional resource is deployed too.
+PARAMETERS = {
+    "EnableSpotDrill": "true",
+    "AlertEmail": "ops@example.com",
+    "OrganizationId": "o-a1b2c3d4e5",
+    "MemberAccountIds": "111111111111,222222222222",
+    "AlertSubscriberAccountIds": "333333333333",
+}
 
 
 @pytest.fixture(scope="module")

@@ -117,9 +117,9 @@ def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
         lines.append(f"Zone      {instance.availability_zone} ({notice.region})")
     else:
         lines.append(f"Region    {notice.region}")
+        lines.append("State     not found: already terminated, or not in this account and region")
     if notice.account != "unknown":  # a hub serves many accounts: the reader must know which one it is
         lines.append(f"Account   {notice.account}")
-        lines.append("State     not found: already terminated, or not in this account and region")
     lines.append(f"Action    {notice.action_label}")
     lines.append(f"Notice    {when(notice.noticed_at)}")
     if notice.deadline:
