@@ -26,8 +26,8 @@ $(VENV)-checkov/.installed: requirements-checkov.txt
 	$(VENV)-checkov/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-demo: venv  ## run one interruption end to end on a local AWS (moto) with no account
-	$(BIN)/python -m local.demo
+demo: venv  ## run one interruption end to end on a local AWS (moto) with no account (ARGS=--member-account: hub and spoke)
+	$(BIN)/python -m local.demo $(ARGS)
 
 test: venv $(VENV)-checkov style  ## the whole test suite (what CI runs), static checks included
 	$(BIN)/python -m pytest
