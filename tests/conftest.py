@@ -17,7 +17,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpotInterruptionHandlerTe
 import boto3
 import pytest
 from moto import mock_aws
-from spot_handler.aws import AwsClients
+from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import Settings
@@ -77,11 +77,15 @@ class FakeAccount:
         *,
         clock: Callable[[], datetime] | None = None,
         budget: TimeBudget | None = None,
+        accounts: AccountClients | None = None,
         **settings,
     ) -> InvocationReport:
-        """The handler's logic on this account, as the entry point calls it (its own clients unless given)."""
+        """The handler's logic on this account, as the entry point calls it (its own clients unless given; `accounts`:
+        the member accounts' clients of a hub, as the entry point keeps them per execution environment)."""
         extra = {"clock": clock} if clock else {}
-        return handle_invocation(event, clients or self.clients, self.settings(**settings), budget=budget, **extra)
+        return handle_invocation(
+            event, clients or self.clients, self.settings(**settings), budget=budget, accounts=accounts, **extra
+        )
 
     def alerts(self) -> list[ReceivedAlert]:
         return received_alerts(self.clients.sqs, self.subscriber_queue_url)

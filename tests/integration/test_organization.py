@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import boto3
 import pytest
 from spot_handler.aws import AccountClients
-from spot_handler.invocation import handle_invocation
 
 from local import moto_fidelity
 from local.account import AccountBuilder, account_session, create_member_role
@@ -69,10 +68,13 @@ def spot_notice(account_id: str, region: str, instance_id: str) -> dict:
     return event
 
 
+HUB_SETTINGS = {"hub_account_id": HUB, "member_account_ids": f"{MEMBER_A},{MEMBER_B},{REFUSING}"}
+
+
 def invoke(account, accounts, *events, **settings):
+    """One SQS batch of the events to the hub, with the member accounts' clients of its execution environment."""
     batch = {"Records": [{"messageId": f"m-{i}", "body": json.dumps(e)} for i, e in enumerate(events)]}
-    values = {"hub_account_id": HUB, "member_account_ids": f"{MEMBER_A},{MEMBER_B},{REFUSING}", **settings}
-    return handle_invocation(batch, account.clients, account.settings(**values), accounts=accounts)
+    return account.invoke(batch, accounts=accounts, **{**HUB_SETTINGS, **settings})
 
 
 def by_account_and_region(alerts):
@@ -258,7 +260,7 @@ def test_single_account_mode_acts_with_the_functions_own_credentials_whatever_th
     account.builder.register(arn, [victim], ports=[80])
 
     # When a notice naming another account and region arrives (as a sample event copied between accounts would)
-    handle_invocation(spot_notice(FOREIGN, OTHER_REGION, victim), account.clients, account.settings())
+    account.invoke(spot_notice(FOREIGN, OTHER_REGION, victim))
 
     # Then it is handled as before: in the function's own account, no AssumeRole, nothing parked
     assert account.builder.target_states(arn) == {f"{victim}:80": "draining"}
