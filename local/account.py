@@ -19,7 +19,12 @@ MEMBER_ROLE_NAME = "SpotInterruptionHandlerMember"  # member/template.yaml's def
 def account_session(account_id: str, region: str) -> boto3.session.Session:
     """A session acting as the administrator of another moto account, for seeding it (the header moto reads to pick
     the account). Only the harness does this: the handler reaches member accounts through AssumeRole."""
-    session = boto3.session.Session(region_name=region)
+    # moto's test credentials: moto reads the account from the header below, never from these.
+    session = boto3.session.Session(
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # nosec B106 - moto's
+    )
 
     def in_account(request, **kwargs):
         request.headers["x-moto-account-id"] = account_id
