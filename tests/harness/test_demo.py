@@ -42,3 +42,21 @@ def test_demo_drains_the_victim_checkpoints_its_games_and_prints_the_alert():
     assert "services: web-api (1 task)" in out
     assert "Failures: none" in out
     assert "Stopped the local moto server and the GameLift fake." in out
+
+
+def test_member_account_demo_drains_the_members_instance_through_the_hub():
+    # When the hub-and-spoke demo runs
+    done = subprocess.run(
+        [sys.executable, "-m", "local.demo", "--member-account"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    out = done.stdout
+
+    # Then the member account's victim left every target group and the hub's alert names the member account
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    victim = re.search(r"victim\s+(i-[0-9a-f]+)", out).group(1)
+    before = out.split("Target health in 111111111111 BEFORE")[1].split("AFTER")[0]
+    after = out.split("Target health in 111111111111 AFTER")[1].split("The alert")[0]
+    assert victim in before and victim not in after
+    assert after.count("bystander") == 4
+    assert f"Subject: Spot interruption: {victim} (web-spot-1) terminate in us-east-2a: drained" in out
+    assert "Account   111111111111" in out
