@@ -110,7 +110,7 @@ def test_the_interrupted_instance_is_deregistered_in_the_emulated_elbv2(deployed
     assert len(registered) == 1, "the bystander stays registered"
     attributes = elbv2.describe_target_group_attributes(TargetGroupArn=outcome.target_group_arn)["Attributes"]
     delay = {a["Key"]: a["Value"] for a in attributes}["deregistration_delay.timeout_seconds"]
-    assert delay == "120", "a 300 s delay is lowered to the drain budget"
+    assert _ends_before_the_deadline(int(delay), outcome), "a 300 s delay is lowered to end 10 s before the deadline"
 
 
 def test_the_alert_reaches_a_queue_subscribed_to_the_deployed_topic(deployed):
@@ -127,10 +127,18 @@ def test_the_alert_reaches_a_queue_subscribed_to_the_deployed_topic(deployed):
     )
     [target_group] = document["targetGroups"]
     assert target_group["deregistered"] == [f"{instance_id}:80"]
-    assert (target_group["delayLoweredFromSeconds"], target_group["deregistrationDelaySeconds"]) == (300, 120)
+    assert target_group["delayLoweredFromSeconds"] == 300
+    assert _ends_before_the_deadline(target_group["deregistrationDelaySeconds"], deployed.outcome)
     assert document["failures"] == []
     attributes = {k: v["Value"] for k, v in alert.get("MessageAttributes", {}).items()}
     assert attributes["outcome"] == "drained" and attributes["instance_id"] == instance_id
+
+
+def _ends_before_the_deadline(delay: int, outcome: deploy_local.NoticeOutcome) -> bool:
+    """A 300 s delay outlasts the instance (deadline: the notice's time + 120 s), so the handler lowers it to end 10 s
+    before the deadline (below MaxDeregistrationDelaySeconds, 120): 110 s less the seconds from the notice to the
+    handler's look, which the rehearsal's wait bounds (outcome.seconds; a second more for rounding down)."""
+    return 110 - outcome.seconds - 1 <= delay <= 110
 
 
 def _template() -> dict:
