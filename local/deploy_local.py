@@ -8,15 +8,21 @@
 3. Seeds a Spot instance registered in a target group its tag names, subscribes an SQS queue to the deployed alert
    topic, and puts an "EC2 Spot Instance Interruption Warning" on the default event bus. The deployed rule, notice
    queue and event source mapping run the deployed function in a container from the offline Lambda image.
-4. Waits (bounded) until the target is deregistered and the alert reaches the subscriber queue, prints the alert, the
-   stack's resources and outputs, stops everything it started, and ends with the line
+4. Waits (bounded) until the target is deregistered and the alert reaches the subscriber queue.
+5. Seeds an Auto Scaling group with a terminate lifecycle hook named as the stack's LifecycleHookName, its instances
+   registered in a target group attached to the group, and puts an "EC2 Instance-terminate Lifecycle Action" for one
+   of them (a fresh token, time now) on the bus. Waits (bounded) until the deployed function has deregistered it and
+   either completed the lifecycle action or left it waiting for the drain with a follow-up delayed on the notice
+   queue (the follow-up completes it once the registration has left draining).
+6. Prints the alerts, the stack's resources and outputs, stops everything it started, and ends with the line
 
    DEPLOY stack=<status> resources=<created>/<in template, after conditions> outputs=<n> drained=<0|1> alert=<0|1>
-   deploy_s=<s>
+   deploy_s=<s> lifecycle=<0|1>
 
-Exit status 0 only when the stack is CREATE_COMPLETE with every resource, the target was drained and the alert
-arrived. Without Docker, LocalStack's prerequisites or a python3.13 it exits 2 saying what is missing (in CI, as
-set by .ci/run, that is a failure like any other). tests/deploy runs the same path in `make test`.
+Exit status 0 only when the stack is CREATE_COMPLETE with every resource, the target was drained, the alert
+arrived and the lifecycle action was handled (lifecycle=1). Without Docker, LocalStack's prerequisites or a
+python3.13 it exits 2 saying what is missing (in CI, as set by .ci/run, that is a failure like any other).
+tests/deploy runs the same path in `make test`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +55,9 @@ CONFIG_ENV = "local"
 ACCOUNT = "123456789012"
 NOTICE_EVENT = sam_local.ROOT / "events" / "spot-interruption-instance-tg.json"
 WAIT_SECONDS = 180  # for the notice to be handled: the first invocation starts the function's container
+LIFECYCLE_EVENT = sam_local.ROOT / "events" / "lifecycle-terminate.json"
+# For the lifecycle action: the follow-up that completes it is delayed 30 s (followups.CHECK_EVERY_SECONDS).
+LIFECYCLE_WAIT_SECONDS = 150
 
 
 class DeployUnavailable(RuntimeError):
@@ -59,6 +69,7 @@ class DeployedStack:
     status: str
     resources: list[dict]  # StackResourceSummaries
     outputs: dict[str, str]
+    parameters: dict[str, str]
     expected: ExpectedStack  # from template.yaml after the SAM transform and conditions, without the emulator
     # Types the emulated CloudFormation has no provider for: it reports them CREATE_COMPLETE and creates nothing.
     not_really_created: set[str] = field(default_factory=set)
@@ -107,10 +118,41 @@ class NoticeOutcome:
     @property
     def drained(self) -> bool:
         """The instance was registered before the notice and is not any more (targets read "id:port")."""
-        return self._registered(self.registered_before) and not self._registered(self.registered_after)
+        return _registered(self.registered_before, self.instance_id) and not _registered(
+            self.registered_after, self.instance_id
+        )
 
-    def _registered(self, targets: list[str]) -> bool:
-        return any(t.split(":")[0] == self.instance_id for t in targets)
+
+def _registered(targets: list[str], instance_id: str) -> bool:
+    """Targets read "id:port"."""
+    return any(t.split(":")[0] == instance_id for t in targets)
+
+
+@dataclass
+class LifecycleOutcome:
+    group: str
+    hook: str
+    token: str
+    instance_id: str
+    target_group_arn: str  # attached to the group
+    registered_before: list[str]
+    registered_after: list[str]
+    completed: bool  # Auto Scaling has no active action with the token any more
+    follow_ups_delayed: int  # the notice queue's ApproximateNumberOfMessagesDelayed, at most, while it waited
+    alert: dict | None
+    seconds: float
+
+    @property
+    def drained(self) -> bool:
+        """The instance was registered before the action and is not any more."""
+        return _registered(self.registered_before, self.instance_id) and not _registered(
+            self.registered_after, self.instance_id
+        )
+
+    @property
+    def handled(self) -> bool:
+        """Drained, and the action completed, or waiting for the drain with its follow-up on the way."""
+        return self.drained and (self.completed or self.follow_ups_delayed >= 1)
 
 
 @dataclass
@@ -121,6 +163,7 @@ class Rehearsal:
     emulator: localstack.LocalStack
     work_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
+    _builder: AccountBuilder | None = None
 
     @property
     def session(self) -> boto3.session.Session:
@@ -167,13 +210,14 @@ class Rehearsal:
             status=stack["StackStatus"],
             resources=resources,
             outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
             expected=expected_stack(self.session, STACK, overrides),
             not_really_created=set(_NO_PROVIDER.findall(self.emulator.log_path.read_text(errors="replace"))),
         )
 
     def interrupt(self, stack: DeployedStack, wait_seconds: float = WAIT_SECONDS) -> NoticeOutcome:
         """Seed a tagged Spot instance in a target group, send its interruption warning, wait for the outcome."""
-        builder = AccountBuilder(self.session, endpoint_url=self.emulator.endpoint).network()
+        builder = self.builder
         target_group = builder.target_group("rehearsal-web", "instance", delay=300)
         victim = builder.spot_instance("web-1", tags={"TargetGroupArn": target_group})
         bystander = builder.spot_instance("web-2", tags={"TargetGroupArn": target_group})
@@ -217,9 +261,110 @@ class Rehearsal:
             seconds=seconds,
         )
 
-    def _subscribe_queue(self, topic_arn: str) -> str:
+    @property
+    def builder(self) -> AccountBuilder:
+        """One network (VPC, subnets) in the emulated account for everything the rehearsal seeds."""
+        if self._builder is None:
+            self._builder = AccountBuilder(self.session, endpoint_url=self.emulator.endpoint).network()
+        return self._builder
+
+    def lifecycle_action(self, stack: DeployedStack, wait_seconds: float = LIFECYCLE_WAIT_SECONDS) -> LifecycleOutcome:
+        """Seed an Auto Scaling group with the stack's terminate hook, its instances in an attached target group, send
+        a terminate lifecycle action for one, wait until it is drained and the action completed or waiting with a
+        follow-up delayed (the lifecycle step never completes at once what is still draining)."""
+        builder = self.builder
+        hook = stack.parameters.get("LifecycleHookName") or "spot-interruption-drain"
+        notice = json.loads(LIFECYCLE_EVENT.read_text())
+        group = "rehearsal-asg"
+        target_group = builder.target_group("rehearsal-asg-web", "instance", delay=60)
+        victim, other = builder.auto_scaling_group(group, [target_group], size=2)
+        builder.lifecycle_hook(group, hook)
+        builder.register(target_group, [victim, other], ports=[80])
+        registered_before = builder.registered(target_group)
+        subscriber = self._subscribe_queue(stack.outputs["AlertTopicArn"], "rehearsal-lifecycle-subscriber")
+        token = str(uuid.uuid4())  # 36 characters, as Auto Scaling's
+        detail = {
+            **notice["detail"],
+            "LifecycleActionToken": token,
+            "AutoScalingGroupName": group,
+            "LifecycleHookName": hook,
+            "EC2InstanceId": victim,
+        }
+        group_arn = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+            "AutoScalingGroups"
+        ][0]["AutoScalingGroupARN"]
+        started = time.perf_counter()
+        self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": notice["source"],
+                    "DetailType": notice["detail-type"],
+                    "Detail": json.dumps(detail),
+                    "Resources": [group_arn],
+                    "Time": datetime.now(UTC),  # the hook's timeouts run from it
+                }
+            ]
+        )
+        alert, completed, delayed = None, False, 0
+        registered_after = registered_before
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            registered_after = builder.registered(target_group)
+            alert = alert or self._alert_for(subscriber, victim)
+            delayed = max(delayed, self._delayed(stack.outputs["NoticeQueueUrl"]))
+            completed = self.lifecycle_completed(group, hook, token, victim)
+            if completed and alert and not _registered(registered_after, victim):
+                break
+            time.sleep(2)
+        seconds = time.perf_counter() - started
+        self.timings["lifecycle"] = seconds
+        return LifecycleOutcome(
+            group=group,
+            hook=hook,
+            token=token,
+            instance_id=victim,
+            target_group_arn=target_group,
+            registered_before=registered_before,
+            registered_after=registered_after,
+            completed=completed,
+            follow_ups_delayed=delayed,
+            alert=alert,
+            seconds=seconds,
+        )
+
+    def lifecycle_completed(self, group: str, hook: str, token: str, instance_id: str) -> bool:
+        """True once the action is no longer active: a heartbeat for it is refused, as AWS refuses it. (A heartbeat
+        for an active action only extends it; completing it to find out would do the function's work.)"""
+        autoscaling = self.client("autoscaling")
+        try:
+            autoscaling.record_lifecycle_action_heartbeat(
+                AutoScalingGroupName=group, LifecycleHookName=hook, LifecycleActionToken=token, InstanceId=instance_id
+            )
+        except autoscaling.exceptions.ClientError as refused:
+            if "No active Lifecycle Action" in str(refused):
+                return True
+            raise
+        return False
+
+    def _delayed(self, queue_url: str) -> int:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessagesDelayed"])
+
+    def _alert_for(self, queue_url: str, instance_id: str) -> dict | None:
         sqs = self.client("sqs")
-        queue_url = sqs.create_queue(QueueName="rehearsal-alert-subscriber")["QueueUrl"]
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in messages.get("Messages", []):
+            envelope = json.loads(message["Body"])
+            envelope["document"] = json.loads(envelope["Message"])
+            if envelope["document"].get("instanceId") == instance_id:
+                return envelope
+        return None
+
+    def _subscribe_queue(self, topic_arn: str, name: str = "rehearsal-alert-subscriber") -> str:
+        sqs = self.client("sqs")
+        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         return queue_url
@@ -271,7 +416,12 @@ def emulated_account(work_dir: Path) -> Iterator[Rehearsal]:
         emulator.stop()
 
 
-def summary_line(stack: DeployedStack | None, outcome: NoticeOutcome | None, timings: dict[str, float]) -> str:
+def summary_line(
+    stack: DeployedStack | None,
+    outcome: NoticeOutcome | None,
+    timings: dict[str, float],
+    lifecycle: LifecycleOutcome | None = None,
+) -> str:
     status = stack.status if stack else "NONE"
     created = len(stack.created) if stack else 0
     expected = len(stack.expected.resources) if stack else 0
@@ -281,11 +431,13 @@ def summary_line(stack: DeployedStack | None, outcome: NoticeOutcome | None, tim
     deploy_s = timings.get("deploy", 0.0)
     return (
         f"DEPLOY stack={status} resources={created}/{expected} outputs={outputs} drained={drained} alert={alert} "
-        f"deploy_s={deploy_s:.0f}"
+        f"deploy_s={deploy_s:.0f} lifecycle={int(bool(lifecycle and lifecycle.handled))}"
     )
 
 
-def succeeded(stack: DeployedStack | None, outcome: NoticeOutcome | None) -> bool:
+def succeeded(
+    stack: DeployedStack | None, outcome: NoticeOutcome | None, lifecycle: LifecycleOutcome | None = None
+) -> bool:
     return bool(
         stack
         and stack.status == "CREATE_COMPLETE"
@@ -294,6 +446,8 @@ def succeeded(stack: DeployedStack | None, outcome: NoticeOutcome | None) -> boo
         and outcome
         and outcome.drained
         and outcome.alert
+        and lifecycle
+        and lifecycle.handled
     )
 
 
@@ -325,12 +479,30 @@ def _print_outcome(outcome: NoticeOutcome) -> None:
         print("\nNo alert reached the subscriber queue.")
 
 
+def _print_lifecycle(lifecycle: LifecycleOutcome) -> None:
+    print(
+        f"\nLifecycle action of {lifecycle.instance_id} (group {lifecycle.group}, hook {lifecycle.hook}, token "
+        f"{lifecycle.token}), looked at for {lifecycle.seconds:.1f} s"
+    )
+    print(f"  target group attached to the group {lifecycle.target_group_arn}")
+    print(f"  registered before: {', '.join(lifecycle.registered_before)}")
+    print(f"  registered after:  {', '.join(lifecycle.registered_after) or '(none)'}")
+    state = "completed" if lifecycle.completed else "still active (waiting for the drain)"
+    print(f"  lifecycle action: {state}; follow-ups delayed on the notice queue: {lifecycle.follow_ups_delayed}")
+    if lifecycle.alert:
+        document = lifecycle.alert["document"]
+        print(f"  alert: {lifecycle.alert.get('Subject')}")
+        print("  lifecycleAction: " + json.dumps(document.get("lifecycleAction")))
+    else:
+        print("  no alert for it reached the subscriber queue")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, help="where LocalStack keeps its state (default: a temporary dir)")
     args = parser.parse_args(argv)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="deploy-local-"))
-    stack = outcome = None
+    stack = outcome = lifecycle = None
     timings: dict[str, float] = {}
     try:
         with emulated_account(work_dir) as rehearsal:
@@ -348,16 +520,23 @@ def main(argv: list[str] | None = None) -> int:
                     "\nThe function's log:\n"
                     + rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"])
                 )
+            lifecycle = rehearsal.lifecycle_action(stack)
+            _print_lifecycle(lifecycle)
+            if not lifecycle.handled:
+                print(
+                    "\nThe function's log:\n"
+                    + rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"])
+                )
     except DeployUnavailable as missing:
         print(f"deploy-local cannot run here: {missing}", file=sys.stderr)
         return 2
     except (RuntimeError, subprocess.TimeoutExpired) as failed:  # a step failed: say which, still print the summary
         print(f"\ndeploy-local failed: {failed}", file=sys.stderr)
     print("\ntimes: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()))
-    ok = succeeded(stack, outcome)
+    ok = succeeded(stack, outcome, lifecycle)
     if not ok:
         print(f"kept for a look: {work_dir} (LocalStack's log: localstack/localstack.log)")
-    print(summary_line(stack, outcome, timings))
+    print(summary_line(stack, outcome, timings, lifecycle))
     if ok and args.work_dir is None:
         shutil.rmtree(work_dir, ignore_errors=True)
     return 0 if ok else 1

@@ -1,5 +1,6 @@
 """`sam deploy` proven: the real SAM CLI deploys template.yaml into an emulated account (LocalStack on this machine)
-and one Spot interruption warning runs through the deployed rule, queue, event source mapping and function.
+and one Spot interruption warning runs through the deployed rule, queue, event source mapping and function; then one
+terminate lifecycle action of an Auto Scaling group with the stack's hook.
 
     make deploy-local       (the same path, printed for a person: python -m local.deploy_local)
 
@@ -25,6 +26,7 @@ class Deployed:
     rehearsal: deploy_local.Rehearsal
     stack: deploy_local.DeployedStack
     outcome: deploy_local.NoticeOutcome
+    lifecycle: deploy_local.LifecycleOutcome
 
 
 @pytest.fixture(scope="module")  # one deploy for the module; LocalStack stops when its tests are done
@@ -36,11 +38,13 @@ def deployed(tmp_path_factory, deploy_summary):
             rehearsal.build()
             stack = rehearsal.deploy()
             outcome = rehearsal.interrupt(stack)
-            deploy_summary.append(deploy_local.summary_line(stack, outcome, rehearsal.timings))
+            # and then an Auto Scaling terminate lifecycle action of the stack's hook
+            lifecycle = rehearsal.lifecycle_action(stack)
+            deploy_summary.append(deploy_local.summary_line(stack, outcome, rehearsal.timings, lifecycle))
             deploy_summary.append(", ".join(f"{k} {v:.1f} s" for k, v in rehearsal.timings.items()))
-            if not (outcome.drained and outcome.alert):  # shown on failure
+            if not (outcome.drained and outcome.alert and lifecycle.handled):  # shown on failure
                 print(rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"]))
-            yield Deployed(rehearsal, stack, outcome)
+            yield Deployed(rehearsal, stack, outcome, lifecycle)
     except deploy_local.DeployUnavailable as missing:
         pytest.skip(f"deploy-local skipped: {missing}")
 
@@ -110,7 +114,7 @@ def test_the_interrupted_instance_is_deregistered_in_the_emulated_elbv2(deployed
     assert len(registered) == 1, "the bystander stays registered"
     attributes = elbv2.describe_target_group_attributes(TargetGroupArn=outcome.target_group_arn)["Attributes"]
     delay = {a["Key"]: a["Value"] for a in attributes}["deregistration_delay.timeout_seconds"]
-    assert delay == "120", "a 300 s delay is lowered to the drain budget"
+    assert _ends_before_the_deadline(int(delay), outcome), "a 300 s delay is lowered to end 10 s before the deadline"
 
 
 def test_the_alert_reaches_a_queue_subscribed_to_the_deployed_topic(deployed):
@@ -127,10 +131,60 @@ def test_the_alert_reaches_a_queue_subscribed_to_the_deployed_topic(deployed):
     )
     [target_group] = document["targetGroups"]
     assert target_group["deregistered"] == [f"{instance_id}:80"]
-    assert (target_group["delayLoweredFromSeconds"], target_group["deregistrationDelaySeconds"]) == (300, 120)
+    assert target_group["delayLoweredFromSeconds"] == 300
+    assert _ends_before_the_deadline(target_group["deregistrationDelaySeconds"], deployed.outcome)
     assert document["failures"] == []
     attributes = {k: v["Value"] for k, v in alert.get("MessageAttributes", {}).items()}
     assert attributes["outcome"] == "drained" and attributes["instance_id"] == instance_id
+
+
+def test_the_lifecycle_action_drains_the_group_instance_and_is_completed_or_waits_for_the_drain(deployed):
+    lifecycle = deployed.lifecycle
+    rehearsal = deployed.rehearsal
+    # Then the instance left the target group attached to its group; the other member stays
+    health = rehearsal.client("elbv2").describe_target_health(TargetGroupArn=lifecycle.target_group_arn)
+    registered = [d["Target"]["Id"] for d in health["TargetHealthDescriptions"]]
+    assert lifecycle.instance_id in {t.split(":")[0] for t in lifecycle.registered_before}
+    assert lifecycle.instance_id not in registered
+    assert len(registered) == 1, "the group's other instance stays registered"
+    # and the action was completed (by the follow-up, once the drain was over) or waits for the drain with its
+    # follow-up delayed on the notice queue, never left alone
+    completed = lifecycle.completed or rehearsal.lifecycle_completed(
+        lifecycle.group, lifecycle.hook, lifecycle.token, lifecycle.instance_id
+    )
+    assert completed or lifecycle.follow_ups_delayed >= 1
+    # the hook is the stack's (LifecycleHookName), its GlobalTimeout as AWS computes it: local/moto_fidelity's
+    # lifecycle patch runs in LocalStack's moto (min(172,800, 100 x the 300 s heartbeat timeout))
+    assert lifecycle.hook == deployed.stack.parameters["LifecycleHookName"] == "spot-interruption-drain"
+    [hook] = rehearsal.client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=lifecycle.group)[
+        "LifecycleHooks"
+    ]
+    assert (hook["LifecycleHookName"], hook["GlobalTimeout"]) == (lifecycle.hook, 30_000)
+    # and its alert says so
+    assert lifecycle.alert is not None, "no alert for the lifecycle action reached the subscriber queue"
+    document = lifecycle.alert["document"]
+    assert (document["instanceId"], document["detailType"]) == (
+        lifecycle.instance_id,
+        "EC2 Instance-terminate Lifecycle Action",
+    )
+    action = document["lifecycleAction"]
+    assert (action["autoScalingGroup"], action["hook"]) == (lifecycle.group, lifecycle.hook)
+    [target_group] = document["targetGroups"]
+    assert target_group["deregistered"] == [f"{lifecycle.instance_id}:80"]
+
+
+def test_the_deploy_line_keeps_its_fields_and_ends_with_lifecycle(deployed):
+    line = deploy_local.summary_line(deployed.stack, deployed.outcome, deployed.rehearsal.timings, deployed.lifecycle)
+    fields = dict(field.split("=", 1) for field in line.split()[1:])
+    assert list(fields) == ["stack", "resources", "outputs", "drained", "alert", "deploy_s", "lifecycle"]
+    assert (fields["drained"], fields["alert"], fields["lifecycle"]) == ("1", "1", "1")
+
+
+def _ends_before_the_deadline(delay: int, outcome: deploy_local.NoticeOutcome) -> bool:
+    """A 300 s delay outlasts the instance (deadline: the notice's time + 120 s), so the handler lowers it to end 10 s
+    before the deadline (below MaxDeregistrationDelaySeconds, 120): 110 s less the seconds from the notice to the
+    handler's look, which the rehearsal's wait bounds (outcome.seconds; a second more for rounding down)."""
+    return 110 - outcome.seconds - 1 <= delay <= 110
 
 
 def _template() -> dict:

@@ -5,9 +5,16 @@ license plan". The handler drains target groups (ELBv2), discovers an Auto Scali
 completes its lifecycle actions, and looks for ECS container instances and Classic Load Balancers of the instance
 (its ECS step otherwise reports "clusters not listed" and the outcome turns partial).
 moto's backends live in LocalStack's process, so these share its EC2 instances.
+
+Gap: moto (the moto-ext LocalStack bundles too) has no CompleteLifecycleAction or RecordLifecycleActionHeartbeat, and
+reports every hook's GlobalTimeout as 172,800 s. Filled by the patch the moto-based tests use,
+local/moto_fidelity.py's `_apply_autoscaling_lifecycle_actions` (one implementation), applied to this process's moto.
 """
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 from localstack.aws.skeleton import Skeleton
 from localstack.aws.spec import load_service
@@ -28,8 +35,18 @@ def elbv2() -> Service:
     return _moto_service("elbv2")
 
 
+def _apply_lifecycle_actions() -> None:
+    """local/moto_fidelity.py of this checkout, loaded by its path (it imports only the standard library and moto)."""
+    path = Path(__file__).resolve().parents[4] / "local" / "moto_fidelity.py"
+    spec = importlib.util.spec_from_file_location("spot_moto_fidelity", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module._apply_autoscaling_lifecycle_actions()
+
+
 @aws_provider(api="autoscaling")
 def autoscaling() -> Service:
+    _apply_lifecycle_actions()  # before the first Auto Scaling request reaches moto
     return _moto_service("autoscaling")
 
 
