@@ -24,21 +24,22 @@ def test_demo_drains_the_victim_checkpoints_its_games_and_prints_the_alert():
     before = out.split("Target health BEFORE")[1].split("GameLift BEFORE")[0]
     assert victim in before and victim not in after
     assert after.count("bystander") == 4
-    assert "web-instance-tg  delay 120 s" in after  # lowered from 300 s
+    # lowered from 300 s to end 10 s before the deadline (the notice is seconds old: about 108 s, under the 120 s cap)
+    assert 100 <= int(re.search(r"web-instance-tg  delay +(\d+) s", after).group(1)) <= 110
     # the game sessions stopped taking players and were checkpointed
     gamelift_after = out.split("GameLift AFTER")[1]
     assert gamelift_after.count("new players: DENY_ALL") == 2
     assert re.search(r"Checkpoint items in DynamoDB table \S+ for i-[0-9a-f]+: 4", out)
-    # the Classic Load Balancer kept only the bystander (draining lowered to 120 s), and the victim's container
+    # the Classic Load Balancer kept only the bystander (draining lowered the same way), and the victim's container
     # instance is DRAINING while the bystander's stays ACTIVE
     classic_after = out.split("Classic Load Balancer and ECS AFTER")[1].split("Checkpoint items")[0]
-    assert "connection draining 120 s" in classic_after
+    assert 100 <= int(re.search(r"connection draining (\d+) s", classic_after).group(1)) <= 110
     assert victim not in classic_after and classic_after.count("bystander") == 2
     assert re.search(r"\(victim\): DRAINING", classic_after) and re.search(r"\(bystander\): ACTIVE", classic_after)
     # and the e-mail alert reads as designed
     assert f"Subject: Spot interruption: {victim} (web-spot-1) terminate in us-east-2a: drained" in out
-    assert "delay lowered 300 s -> 120 s" in out
-    assert "connection draining lowered 300 s -> 120 s" in out
+    assert re.search(r"delay lowered 300 s -> 1[01][0-9] s", out)
+    assert re.search(r"connection draining lowered 300 s -> 1[01][0-9] s", out)
     assert "services: web-api (1 task)" in out
     assert "Failures: none" in out
     assert "Stopped the local moto server and the GameLift fake." in out
