@@ -183,6 +183,17 @@ class AccountBuilder:
         )
         return arn
 
+    def instance_serving_everywhere(self, name: str, target_group: str, cluster: str = "game"):
+        """A Spot instance in a target group (port 80), behind a Classic Load Balancer and an ECS container instance
+        of `cluster`, tagged with all three: (instance, Classic Load Balancer name, container instance ARN)."""
+        classic = self.classic_load_balancer(f"legacy-{name}", draining_timeout=60)
+        self.ecs_cluster(cluster)
+        tags = {"TargetGroupArn": target_group, "LoadBalancerName": classic, "ECSCluster": cluster}
+        instance = self.spot_instance(name, tags=tags)
+        self.register(target_group, [instance.instance_id], ports=[80])
+        self.register_classic(classic, [instance.instance_id])
+        return instance, classic, self.container_instance(cluster, instance.instance_id)
+
     def instance_in_target_group(
         self,
         target_group: str,

@@ -140,3 +140,28 @@ def gamelift_state(gamelift_fake) -> GameLiftState:
     state.max_page_size = 100
     yield state
     assert state.bugs == [], "the fake answered outside the GameLift model"
+
+
+# ---- lines the slow suites print after the results (timings, the DEPLOY line) -------------------------------------
+
+_SUMMARIES: dict[str, list[str]] = {}
+
+
+@pytest.fixture(scope="session")
+def e2e_timings() -> list[str]:
+    """sam build and each sam local invoke, timed: printed after the test results."""
+    return _SUMMARIES.setdefault("e2e timings", [])
+
+
+@pytest.fixture(scope="session")
+def deploy_summary() -> list[str]:
+    """The deploy rehearsal's DEPLOY line and timings: printed after the test results."""
+    return _SUMMARIES.setdefault("deploy-local", [])
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, lines in _SUMMARIES.items():
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)

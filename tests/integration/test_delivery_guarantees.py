@@ -367,12 +367,7 @@ def test_hanging_target_group_does_not_keep_the_other_drain_steps_from_draining(
     # ECS container instance
     b = guarded.builder
     stuck = b.target_group("stuck", delay=60)
-    classic = b.classic_load_balancer("legacy-web", draining_timeout=60)
-    b.ecs_cluster("game")
-    victim = b.spot_instance("web-1", tags={"TargetGroupArn": stuck, "LoadBalancerName": classic, "ECSCluster": "game"})
-    b.register(stuck, [victim.instance_id], ports=[80])
-    b.register_classic(classic, [victim.instance_id])
-    container_instance = b.container_instance("game", victim.instance_id)
+    victim, classic, container_instance = b.instance_serving_everywhere("web-1", stuck)
     injector = FaultInjector([Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang")])
     injector.install(guarded.clients.elbv2)
     try:

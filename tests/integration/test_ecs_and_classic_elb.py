@@ -224,12 +224,7 @@ def test_instance_not_registered_with_its_classic_load_balancer_counts_as_done(a
 def test_an_instance_in_a_target_group_a_classic_load_balancer_and_an_ecs_cluster_leaves_all_three(account):
     b = account.builder
     tg = b.target_group("web", delay=60)
-    clb = b.classic_load_balancer("legacy-web", draining_timeout=60)
-    b.ecs_cluster("game")
-    victim = b.spot_instance("all-1", tags={"TargetGroupArn": tg, "LoadBalancerName": clb, "ECSCluster": "game"})
-    b.register(tg, [victim.instance_id], ports=[80])
-    b.register_classic(clb, [victim.instance_id])
-    ci = b.container_instance("game", victim.instance_id)
+    victim, clb, ci = b.instance_serving_everywhere("all-1", tg)
 
     account.invoke(load_event(CLASSIC_EVENT, victim.instance_id))
 
