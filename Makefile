@@ -26,7 +26,7 @@ $(VENV)-checkov/.installed: requirements-checkov.txt
 	$(VENV)-checkov/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-demo: venv  ## run one interruption end to end on a local AWS (moto) with no account (ARGS=--member-account: hub and spoke)
+demo: venv  ## one interruption end to end on a local AWS with no account (ARGS=--lifecycle: a lifecycle hook too; ARGS=--member-account: hub and spoke)
 	$(BIN)/python -m local.demo $(ARGS)
 
 test: venv $(VENV)-checkov style  ## the whole test suite (what CI runs), static checks included
@@ -57,7 +57,7 @@ build: venv  ## sam build (needs a python3.13 on PATH or under pyenv)
 deploy: build  ## sam deploy --guided into your account
 	$(BIN)/sam deploy --guided
 
-deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, one Spot warning through the stack
+deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, a Spot warning and a lifecycle action through the stack
 	$(BIN)/python -m local.deploy_local
 
 bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 5 min)
