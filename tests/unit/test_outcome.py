@@ -28,7 +28,7 @@ def drained(attempts: int = 1, took_out: int = 1, failures: tuple[str, ...] = ()
     )
 
 
-CHECKPOINTED = StepReport("GameLift", "gameLift", acted=True)
+CHECKPOINTED = StepReport("GameLift", "gameLift")
 CHECKPOINT_FAILED = StepReport("GameLift", "gameLift", failures=["fleet f: DescribeGameSessions AccessDenied: no"])
 
 

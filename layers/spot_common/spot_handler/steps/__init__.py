@@ -44,7 +44,6 @@ class StepReport:
     failures: list[str] = field(default_factory=list)  # each names what failed and why
     drain_attempts: int = 0  # drain steps: places the instance was to be taken out of (target groups, ...)
     drained: int = 0  # drain steps: of those, how many took it out (or found it already out)
-    acted: bool = False  # the step did something for this instance (a checkpoint stored, an action completed)
     sent_at: datetime | None = None  # drain steps: when the first drain request went out
     data: Any = None  # the step's own record, for later steps of the same invocation (e.g. what was deregistered)
     follow_up: Any = None  # a followups.Check to send as a delayed message once the steps are done

@@ -27,7 +27,6 @@ class GameLiftCheckpointStep:
                 key=self.key,
                 render=lambda listed, r=report: (r.summary_lines(listed), r.document()),
                 failures=report.failures,
-                acted=True,
                 data=report,
             )
             for instance_id, report in reports.items()

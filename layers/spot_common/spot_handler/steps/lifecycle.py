@@ -99,7 +99,6 @@ class LifecycleStep:
                 key=self.key,
                 render=lambda listed, lines=lines, document=document: (lines, document),
                 failures=failures,
-                acted=bool(done.completed),
                 follow_up=done.rescheduled[0] if done.rescheduled else None,
             )
         return reports
@@ -126,5 +125,4 @@ def _complete_now(autoscaling, plan: InstancePlan, facts: dict, draining: bool =
         key=LifecycleStep.key,
         render=lambda listed: ([head, line], {**facts, "completed": done, "waitingFor": 0, "result": "CONTINUE"}),
         failures=failures,
-        acted=done,
     )
