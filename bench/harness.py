@@ -225,6 +225,7 @@ def run_both(
         f"{min(sizes)}/{sorted(sizes)[len(sizes) // 2]}/{max(sizes)}"
         if sizes
         else "invocations: 0",
+        f"execution environments created: {ours_run.environments} (one more only while every other was busy)",
         f"records reported failed (would return after the visibility timeout): {ours_run.batch_item_failures}",
         f"follow-ups: {ours_run.follow_up_records} delayed messages handled in {ours_run.follow_up_invocations} "
         f"invocations (their SendMessageBatch and DescribeTargetHealth calls are counted above)",

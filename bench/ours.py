@@ -4,8 +4,9 @@ Model of the event source mapping (template.yaml: BatchSize, MaxBatchingWindowSe
 - a poller gathers messages into a batch until it holds BatchSize or MaximumBatchingWindowInSeconds have passed
   since it started gathering (it starts as soon as one message is there and an invocation slot is free);
 - at most MaxConcurrency invocations run at once; while all are busy, messages wait in the queue;
-- each concurrent slot is one execution environment with its own clients and caches, reused by every invocation
-  it serves (warm starts), as Lambda reuses environments.
+- an execution environment (its own clients and caches) is created only when an invocation finds every existing
+  one busy, as Lambda scales out; an idle one is reused (warm start), the one idle longest first, so every
+  environment created keeps being used and pays for its own caches.
 The poller's own ReceiveMessage/DeleteMessage calls are made by the Lambda service, not by the function, so they
 are not simulated and not counted. Records failed through ReportBatchItemFailures would come back after the
 queue's visibility timeout (360 s), long after the deadline; the bench counts them instead.
@@ -42,6 +43,7 @@ class OursRun:
     errors: list[str] = field(default_factory=list)  # invocations that raised (Lambda would retry the whole batch)
     follow_up_records: int = 0  # the handler's own delayed messages it was handed back
     follow_up_invocations: int = 0
+    environments: int = 0  # execution environments created: the peak of concurrent invocations
 
 
 @contextlib.contextmanager
@@ -70,14 +72,19 @@ def run_ours(
     """Deliver every notice at start_at + its offset and let the modelled event source invoke the handler."""
     run = OursRun()
     lock = threading.Lock()
-    environments: queue.SimpleQueue[AwsClients] = queue.SimpleQueue()
-    with endpoint(endpoint_url):
-        for _ in range(mapping.max_concurrency):
-            environments.put(AwsClients.create(session))
+    idle: queue.SimpleQueue[AwsClients] = queue.SimpleQueue()  # first in, first out: the one idle longest
     slots = threading.Semaphore(mapping.max_concurrency)
 
+    def environment() -> AwsClients:
+        try:
+            return idle.get_nowait()
+        except queue.Empty:
+            with lock:
+                run.environments += 1
+                return AwsClients.create(session)
+
     def invoke(records: list[dict], done=None) -> None:
-        clients = environments.get()
+        clients = environment()
         failed: set[str] = set()
         try:
             report = handle_invocation({"Records": records}, clients, settings)
@@ -89,7 +96,7 @@ def run_ours(
             with lock:
                 run.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
-            environments.put(clients)
+            idle.put(clients)
             if done is not None:
                 done(failed)
             slots.release()
@@ -97,7 +104,11 @@ def run_ours(
     pending = list(notices)  # in arrival order
     next_index = 0
     hard_stop = start_at + time_limit_s
-    with ThreadPoolExecutor(max_workers=mapping.max_concurrency, thread_name_prefix="invocation") as pool:
+    # Every client any environment builds (its first, or one for another account or region) points at the server.
+    with (
+        endpoint(endpoint_url),
+        ThreadPoolExecutor(max_workers=mapping.max_concurrency, thread_name_prefix="invocation") as pool,
+    ):
         while next_index < len(pending) and time.time() < hard_stop:
             slots.acquire()
             # Wait for the first message, then gather until the batch is full or the window has passed.
