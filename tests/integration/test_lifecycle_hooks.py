@@ -318,3 +318,65 @@ def test_a_drain_that_certainly_ends_before_the_deadline_needs_no_follow_up(acco
     invoke(account, spot_event(victim.instance_id))
 
     assert follow_ups(account) == []
+
+
+@pytest.mark.parametrize("window", [0, 10, 30])
+def test_a_deadline_look_is_due_early_enough_to_arrive_through_the_batching_window(account, window):
+    # Given a Spot warning 60 s old whose 120 s delay outlasts the instance (delays left as they are), and an event
+    # source that may hold a follow-up for `window` seconds before handing it over
+    b = account.builder
+    arn = b.target_group("slow", "instance", delay=120)
+    victim = b.spot_instance("slow-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+    event = spot_event(victim.instance_id, seconds_ago=60)
+    deadline = datetime.fromisoformat(event["time"].replace("Z", "+00:00")) + timedelta(seconds=120)
+
+    invoke(account, event, max_deregistration_delay=None, notice_batching_window=window)
+
+    # Then the look is due at least 10 s plus the window before the deadline, within one 10 s grid step of it
+    [follow_up] = follow_ups(account)
+    [check] = follow_up["checks"]
+    due = datetime.fromisoformat(check["due"].replace("Z", "+00:00"))
+    lead = (deadline - due).total_seconds()
+    assert 10 + window <= lead < 20 + window
+
+
+def test_a_deadline_look_that_could_not_arrive_before_the_deadline_is_not_sent(account):
+    # Given a Spot warning 90 s old (30 s left) and a 30 s batching window: a look could only arrive too late
+    b = account.builder
+    arn = b.target_group("slow", "instance", delay=120)
+    victim = b.spot_instance("slow-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+
+    invoke(
+        account,
+        spot_event(victim.instance_id, seconds_ago=90),
+        max_deregistration_delay=None,
+        notice_batching_window=30,
+    )
+
+    # Then the instance is drained and alerted, and no follow-up is scheduled
+    assert account.builder.target_states(arn)[f"{victim.instance_id}:80"] == "draining"
+    [alert] = account.alerts()
+    assert alert.document["outcome"] == "drained"
+    assert follow_ups(account) == []
+
+
+@pytest.mark.parametrize(("window", "heartbeats"), [(0, 0), (10, 1)])
+def test_a_heartbeat_is_recorded_when_the_next_look_could_arrive_after_the_heartbeat_timeout(
+    account, window, heartbeats
+):
+    # Given a hook with a 60 s heartbeat timeout whose action started 15 s ago (it expires in about 45 s); the next
+    # look is due in 30 s and must act 10 s before expiry, so it is in time only if it can arrive at once
+    _, victim, _ = fleet_with_hook(account, heartbeat_timeout=60, delay=600)
+    event = lifecycle_event(victim, "web-asg", seconds_ago=15)
+    token = event["detail"]["LifecycleActionToken"]
+
+    invoke(account, event, notice_batching_window=window)
+
+    # Then a heartbeat is recorded now exactly when the batching window could make the next look late
+    recorded = completions().get(token, {})  # an action neither heartbeat nor completed is not recorded at all
+    assert recorded.get("heartbeats", 0) == heartbeats
+    assert "result" not in recorded
+    [follow_up] = follow_ups(account)
+    assert follow_up["checks"][0]["token"] == token

@@ -70,3 +70,15 @@ def test_settings_cannot_be_changed_after_validation():
 
     with pytest.raises(AttributeError):
         settings.alert_topic_arn = ""  # type: ignore[misc]
+
+
+def test_the_batching_window_is_read_in_seconds_and_held_to_the_event_sources_range():
+    from spot_handler.settings import InvalidSettings
+
+    assert (
+        settings_from({"ALERT_TOPIC_ARN": TOPIC, "NOTICE_BATCHING_WINDOW_SECONDS": "10"}).notice_batching_window == 10
+    )
+    assert Settings(alert_topic_arn=TOPIC).notice_batching_window == 0  # local runs: handed over at once
+    for bad in ("301", "-1"):
+        with pytest.raises(InvalidSettings, match="NOTICE_BATCHING_WINDOW_SECONDS must be 0 to 300"):
+            settings_from({"ALERT_TOPIC_ARN": TOPIC, "NOTICE_BATCHING_WINDOW_SECONDS": bad})

@@ -159,9 +159,11 @@ class FollowUpReport:
 
 
 def handle_follow_ups(
-    checks: list[Check], clients: AwsClients, queue_url: str, clock: Callable[[], datetime]
+    checks: list[Check], clients: AwsClients, queue_url: str, clock: Callable[[], datetime], delivery_s: int = 0
 ) -> FollowUpReport:
-    """Look at what each check deregistered, then complete, heartbeat, look again later, or report."""
+    """Look at what each check deregistered, then complete, heartbeat, look again later, or report.
+
+    `delivery_s`: how late a follow-up may reach the function after it is due (the batching window)."""
     report = FollowUpReport()
     now = clock()
     draining, unreadable = _still_draining(clients.elbv2, checks, now)
@@ -174,7 +176,7 @@ def handle_follow_ups(
             else:
                 report.finished_in_time.append(check)
             continue
-        act_on_lifecycle(clients.autoscaling, check, left, error, now, report)
+        act_on_lifecycle(clients.autoscaling, check, left, error, now, report, delivery_s)
     report.failures += schedule(clients.sqs, queue_url, report.rescheduled, now)
     return report
 
@@ -210,13 +212,22 @@ def _still_draining(elbv2, checks: list[Check], now: datetime) -> tuple[list[dic
 
 
 def act_on_lifecycle(
-    autoscaling, check: Check, left: dict, error: str | None, now: datetime, report: FollowUpReport
+    autoscaling,
+    check: Check,
+    left: dict,
+    error: str | None,
+    now: datetime,
+    report: FollowUpReport,
+    delivery_s: int = 0,
 ) -> str:
     """Complete the check's lifecycle action, or keep it alive and look again later; what was done, in words.
 
-    `left`: its registrations still draining; `error`: why they could not be read (then they count as draining).
+    `left`: its registrations still draining; `error`: why they could not be read (then they count as draining);
+    `delivery_s`: how late the next look may arrive after it is due (the batching window).
     """
-    next_look = now + timedelta(seconds=CHECK_EVERY_SECONDS + EXPIRY_MARGIN_SECONDS)
+    # The next look is due CHECK_EVERY_SECONDS from now but may arrive up to delivery_s later: a heartbeat or the
+    # completion has to happen now if the hook's time could run out before it.
+    next_look = now + timedelta(seconds=CHECK_EVERY_SECONDS + delivery_s + EXPIRY_MARGIN_SECONDS)
     running_out = check.global_expires is not None and next_look >= check.global_expires
     if (not left and not error) or running_out:
         why = "its hook's time is running out" if left or error else "nothing of it is draining"

@@ -187,7 +187,9 @@ def _follow_up(
     follow_ups = FollowUpReport()
     for target_checks in by_target.values():
         member = targets.clients_for(target_checks[0].account, target_checks[0].region)
-        done = handle_follow_ups(target_checks, member, settings.notice_queue_url, clock)
+        done = handle_follow_ups(
+            target_checks, member, settings.notice_queue_url, clock, settings.notice_batching_window
+        )
         for name in ("completed", "rescheduled", "finished_in_time", "unfinished", "failures"):
             getattr(follow_ups, name).extend(getattr(done, name))
         follow_ups.heartbeats += done.heartbeats

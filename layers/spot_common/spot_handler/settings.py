@@ -27,6 +27,9 @@ class Settings:
     idempotency_table_name: str = ""
     lifecycle_hook_name: str = "spot-interruption-drain"  # terminate lifecycle actions of other hooks are not ours
     notice_queue_url: str = ""  # where follow-ups go (delayed messages on the notice queue); empty: none
+    # The event source's MaximumBatchingWindowInSeconds: a follow-up due at T reaches the function by T + this, so
+    # looks that must happen before a deadline or a hook's timeout are scheduled this much earlier.
+    notice_batching_window: int = 0
     ecs_cluster_tag_key: str = "ECSCluster"
     discover_ecs_clusters: bool = True
     classic_load_balancer_tag_key: str = "LoadBalancerName"
@@ -46,6 +49,8 @@ class Settings:
         cap = self.max_deregistration_delay
         if cap is not None and not 0 <= cap <= 3600:
             raise InvalidSettings(f"MAX_DEREGISTRATION_DELAY_SECONDS must be 0 to 3600 or off, not {cap}")
+        if not 0 <= self.notice_batching_window <= 300:
+            raise InvalidSettings(f"NOTICE_BATCHING_WINDOW_SECONDS must be 0 to 300, not {self.notice_batching_window}")
 
     @property
     def organization_mode(self) -> bool:
@@ -91,6 +96,7 @@ _ENV = {
     "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
     "lifecycle_hook_name": "LIFECYCLE_HOOK_NAME",
     "notice_queue_url": "NOTICE_QUEUE_URL",
+    "notice_batching_window": "NOTICE_BATCHING_WINDOW_SECONDS",
     "ecs_cluster_tag_key": "ECS_CLUSTER_TAG_KEY",
     "discover_ecs_clusters": "DISCOVER_ECS_CLUSTERS",
     "classic_load_balancer_tag_key": "CLASSIC_LOAD_BALANCER_TAG_KEY",

@@ -35,8 +35,10 @@ class DeadlineCheckStep:
         if not context.settings.notice_queue_url:  # follow-ups are off (NOTICE_QUEUE_URL unset)
             return reports
         now = context.clock()
+        # The look is due DEADLINE_CHECK_SECONDS before the deadline, plus the batching window it may wait in.
+        lead = timedelta(seconds=DEADLINE_CHECK_SECONDS + context.settings.notice_batching_window)
         for plan in plans:
-            if _on_grid(plan.notice.deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS)) <= now:
+            if _on_grid(plan.notice.deadline - lead) <= now:
                 continue  # too late to look before the deadline: the instance is going, whatever is draining
             drains = earlier.get(plan.instance_id, [])
             targets, delays = deregistered_by(drains)
@@ -57,7 +59,7 @@ class DeadlineCheckStep:
                 region=plan.notice.region,
                 instance_id=plan.instance_id,
                 notice_id=plan.notice.notice_id,
-                due=_on_grid(deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS)),
+                due=_on_grid(deadline - lead),
                 deregistered_at=now,
                 targets=targets,
                 delays={arn: delays.get(arn) for arn in targets},

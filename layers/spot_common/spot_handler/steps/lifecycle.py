@@ -76,7 +76,9 @@ class LifecycleStep:
             )
             # As a follow-up would: the hook may already be near its heartbeat or global timeout.
             done = FollowUpReport()
-            state = act_on_lifecycle(autoscaling, check, targets, None, now, done)
+            state = act_on_lifecycle(
+                autoscaling, check, targets, None, now, done, context.settings.notice_batching_window
+            )
             count = sum(len(t) for t in targets.values())
             lines = [f"- group {action.group_name}, hook {action.hook_name}: the instance goes {action.where_to}"]
             if done.rescheduled:
