@@ -57,7 +57,7 @@ build: venv  ## sam build (needs a python3.13 on PATH or under pyenv)
 deploy: build  ## sam deploy --guided into your account
 	$(BIN)/sam deploy --guided
 
-deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, a Spot warning and a lifecycle action through the stack
+deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, a Spot warning and a lifecycle action through the stack, a member account's warning through the hub
 	$(BIN)/python -m local.deploy_local
 
 bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 5 min)

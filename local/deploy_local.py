@@ -14,14 +14,21 @@
    of them (a fresh token, time now) on the bus. Waits (bounded) until the deployed function has deregistered it and
    either completed the lifecycle action or left it waiting for the drain with a follow-up delayed on the notice
    queue (the follow-up completes it once the registration has left draining).
-6. Prints the alerts, the stack's resources and outputs, stops everything it started, and ends with the line
+6. Hub and spoke: the stack is deployed as a hub (MemberAccountIds=MEMBER_ACCOUNT). member/template.yaml is
+   deployed into that second emulated account (CloudFormation, with the member's credentials; parameters from the hub
+   stack's outputs), an instance of that account is registered in a target group its tag names, and a Spot warning is
+   put on the member's default bus. The member's forwarding rule (through its role) puts it on the hub's bus, the
+   hub bus's rule sends it to the notice queue, and the deployed function assumes the member role and deregisters
+   the instance in the member account. Waits (bounded) for that and for the alert, which names the member account.
+7. Prints the alerts, the stack's resources and outputs, stops everything it started, and ends with the line
 
    DEPLOY stack=<status> resources=<created>/<in template, after conditions> outputs=<n> drained=<0|1> alert=<0|1>
-   deploy_s=<s> lifecycle=<0|1>
+   deploy_s=<s> lifecycle=<0|1> member_stack=<status> member_drained=<0|1> member_alert=<0|1>
 
 Exit status 0 only when the stack is CREATE_COMPLETE with every resource, the target was drained, the alert
-arrived and the lifecycle action was handled (lifecycle=1). Without Docker, LocalStack's prerequisites or a
-python3.13 it exits 2 saying what is missing (in CI, as set by .ci/run, that is a failure like any other).
+arrived, the lifecycle action was handled (lifecycle=1), and the member stack is CREATE_COMPLETE, its instance
+drained by the hub and the alert for it (account_id: the member) arrived. Without Docker, LocalStack's prerequisites
+or a python3.13 it exits 2 saying what is missing (in CI, as set by .ci/run, that is a failure like any other).
 tests/deploy runs the same path in `make test`.
 """
 
@@ -58,6 +65,11 @@ WAIT_SECONDS = 180  # for the notice to be handled: the first invocation starts 
 LIFECYCLE_EVENT = sam_local.ROOT / "events" / "lifecycle-terminate.json"
 # For the lifecycle action: the follow-up that completes it is delayed 30 s (followups.CHECK_EVERY_SECONDS).
 LIFECYCLE_WAIT_SECONDS = 150
+# Hub and spoke: the second emulated account, and the stack member/template.yaml makes there.
+MEMBER_ACCOUNT = "111111111111"
+MEMBER_STACK = "spot-interruption-member"
+MEMBER_TEMPLATE = sam_local.ROOT / "member" / "template.yaml"
+MEMBER_STACK_WAIT_SECONDS = 120
 
 
 class DeployUnavailable(RuntimeError):
@@ -156,6 +168,17 @@ class LifecycleOutcome:
 
 
 @dataclass
+class MemberStack:
+    """member/template.yaml as the emulated CloudFormation created it in MEMBER_ACCOUNT."""
+
+    status: str
+    resources: list[dict]  # StackResourceSummaries
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+    seconds: float
+
+
+@dataclass
 class Rehearsal:
     """An emulated account on this machine, with the SAM CLI pointed at it."""
 
@@ -164,6 +187,7 @@ class Rehearsal:
     work_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
     _builder: AccountBuilder | None = None
+    _member_builder: AccountBuilder | None = None
 
     @property
     def session(self) -> boto3.session.Session:
@@ -194,8 +218,9 @@ class Rehearsal:
         self.timings["build"] = time.perf_counter() - started
 
     def deploy(self) -> DeployedStack:
-        """`sam deploy --config-env local`, then what the emulated CloudFormation made of the stack."""
-        overrides = {"Architecture": sam_local.ARCHITECTURE}
+        """`sam deploy --config-env local`, then what the emulated CloudFormation made of the stack: a hub, with
+        MEMBER_ACCOUNT as its member (its own account's notices are handled as in a single-account stack)."""
+        overrides = {"Architecture": sam_local.ARCHITECTURE, "MemberAccountIds": MEMBER_ACCOUNT}
         started = time.perf_counter()
         self._sam("deploy", "--parameter-overrides", " ".join(f"{k}={v}" for k, v in overrides.items()), timeout=900)
         self.timings["deploy"] = time.perf_counter() - started
@@ -217,25 +242,97 @@ class Rehearsal:
 
     def interrupt(self, stack: DeployedStack, wait_seconds: float = WAIT_SECONDS) -> NoticeOutcome:
         """Seed a tagged Spot instance in a target group, send its interruption warning, wait for the outcome."""
-        builder = self.builder
+        subscriber = self._subscribe_queue(stack.outputs["AlertTopicArn"])
+        outcome = self._spot_warning(self.builder, ACCOUNT, subscriber, wait_seconds)
+        self.timings["notice"] = outcome.seconds
+        return outcome
+
+    def member_session(self) -> boto3.session.Session:
+        """The member account's administrator (LocalStack: the access key id is the account id). Only the rehearsal
+        uses it, to deploy member/template.yaml and seed the account; the hub's function gets in through the role."""
+        return boto3.session.Session(
+            aws_access_key_id=MEMBER_ACCOUNT, aws_secret_access_key="local", region_name=REGION
+        )
+
+    def member_client(self, service: str):
+        return self.member_session().client(service, endpoint_url=self.emulator.endpoint)
+
+    def deploy_member(self, stack: DeployedStack, wait_seconds: float = MEMBER_STACK_WAIT_SECONDS) -> MemberStack:
+        """member/template.yaml into MEMBER_ACCOUNT as a StackSet instance would be (plain CloudFormation, so no SAM
+        CLI): its parameters are the hub stack's outputs."""
+        parameters = {
+            "HubEventBusArn": stack.outputs["HubEventBusArn"],
+            "HubHandlerRoleArn": stack.outputs["InterruptionHandlerRoleArn"],
+            "MemberRoleName": stack.parameters.get("MemberRoleName") or "SpotInterruptionHandlerMember",
+            "LifecycleHookName": stack.parameters.get("LifecycleHookName") or "spot-interruption-drain",
+        }
+        cloudformation = self.member_client("cloudformation")
+        started = time.perf_counter()
+        cloudformation.create_stack(
+            StackName=MEMBER_STACK,
+            TemplateBody=MEMBER_TEMPLATE.read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_NAMED_IAM"],  # the member role has a name (the hub assumes it by name)
+        )
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            member = cloudformation.describe_stacks(StackName=MEMBER_STACK)["Stacks"][0]
+            if not member["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        seconds = time.perf_counter() - started
+        self.timings["member_deploy"] = seconds
+        resources = [
+            summary
+            for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=MEMBER_STACK)
+            for summary in page["StackResourceSummaries"]
+        ]
+        return MemberStack(
+            status=member["StackStatus"],
+            resources=resources,
+            outputs={o["OutputKey"]: o["OutputValue"] for o in member.get("Outputs", [])},
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in member.get("Parameters", [])},
+            seconds=seconds,
+        )
+
+    @property
+    def member_builder(self) -> AccountBuilder:
+        """One network in the member account for what the rehearsal seeds there."""
+        if self._member_builder is None:
+            self._member_builder = AccountBuilder(self.member_session(), endpoint_url=self.emulator.endpoint).network()
+        return self._member_builder
+
+    def member_interrupt(self, stack: DeployedStack, wait_seconds: float = WAIT_SECONDS) -> NoticeOutcome:
+        """A Spot warning on the member's default bus, for a tagged instance of the member account: forwarded to the
+        hub's bus by the member stack's rule and drained in the member account by the hub's function."""
+        subscriber = self._subscribe_queue(stack.outputs["AlertTopicArn"], "rehearsal-member-subscriber")
+        outcome = self._spot_warning(self.member_builder, MEMBER_ACCOUNT, subscriber, wait_seconds)
+        self.timings["member_notice"] = outcome.seconds
+        return outcome
+
+    def _spot_warning(
+        self, builder: AccountBuilder, account: str, subscriber: str, wait_seconds: float
+    ) -> NoticeOutcome:
+        """In `account` (builder's): a tagged Spot instance and a bystander in a target group; the victim's
+        interruption warning on that account's default bus; wait until it is deregistered and its alert is in
+        `subscriber`."""
         target_group = builder.target_group("rehearsal-web", "instance", delay=300)
         victim = builder.spot_instance("web-1", tags={"TargetGroupArn": target_group})
         bystander = builder.spot_instance("web-2", tags={"TargetGroupArn": target_group})
         builder.register(target_group, [victim.instance_id, bystander.instance_id], ports=[80])
         registered_before = builder.registered(target_group)
-        subscriber = self._subscribe_queue(stack.outputs["AlertTopicArn"])
 
         notice = json.loads(NOTICE_EVENT.read_text())
         notice["detail"]["instance-id"] = victim.instance_id
         started = time.perf_counter()
         # A fresh notice, as EC2 sends it: EventBridge stamps the time (the deadline is that time + 120 s).
-        self.client("events").put_events(
+        builder.client("events").put_events(
             Entries=[
                 {
                     "Source": notice["source"],
                     "DetailType": notice["detail-type"],
                     "Detail": json.dumps(notice["detail"]),
-                    "Resources": [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{victim.instance_id}"],
+                    "Resources": [f"arn:aws:ec2:{REGION}:{account}:instance/{victim.instance_id}"],
                     "Time": datetime.now(UTC),
                 }
             ]
@@ -245,12 +342,11 @@ class Rehearsal:
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             registered_after = builder.registered(target_group)
-            alert = alert or self._first_alert(subscriber)
-            if alert and not any(t.startswith(victim.instance_id) for t in registered_after):
+            alert = alert or self._alert_for(subscriber, victim.instance_id)
+            if alert and not _registered(registered_after, victim.instance_id):
                 break
             time.sleep(1)
         seconds = time.perf_counter() - started
-        self.timings["notice"] = seconds
         return NoticeOutcome(
             instance_id=victim.instance_id,
             target_group_arn=target_group,
@@ -357,7 +453,7 @@ class Rehearsal:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for message in messages.get("Messages", []):
             envelope = json.loads(message["Body"])
-            envelope["document"] = json.loads(envelope["Message"])
+            envelope["document"] = json.loads(envelope["Message"])  # the "default" key of the JSON message structure
             if envelope["document"].get("instanceId") == instance_id:
                 return envelope
         return None
@@ -368,15 +464,6 @@ class Rehearsal:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         return queue_url
-
-    def _first_alert(self, queue_url: str) -> dict | None:
-        sqs = self.client("sqs")
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
-        if not messages:
-            return None
-        envelope = json.loads(messages[0]["Body"])
-        envelope["document"] = json.loads(envelope["Message"])  # the "sqs" key of the JSON message structure
-        return envelope
 
     def function_logs(self, function_name: str, limit: int = 60) -> str:
         """The deployed function's log lines in the emulated CloudWatch Logs (shown when the notice is not handled)."""
@@ -421,6 +508,8 @@ def summary_line(
     outcome: NoticeOutcome | None,
     timings: dict[str, float],
     lifecycle: LifecycleOutcome | None = None,
+    member_stack: MemberStack | None = None,
+    member_outcome: NoticeOutcome | None = None,
 ) -> str:
     status = stack.status if stack else "NONE"
     created = len(stack.created) if stack else 0
@@ -431,12 +520,27 @@ def summary_line(
     deploy_s = timings.get("deploy", 0.0)
     return (
         f"DEPLOY stack={status} resources={created}/{expected} outputs={outputs} drained={drained} alert={alert} "
-        f"deploy_s={deploy_s:.0f} lifecycle={int(bool(lifecycle and lifecycle.handled))}"
+        f"deploy_s={deploy_s:.0f} lifecycle={int(bool(lifecycle and lifecycle.handled))} "
+        f"member_stack={member_stack.status if member_stack else 'NONE'} "
+        f"member_drained={int(bool(member_outcome and member_outcome.drained))} "
+        f"member_alert={int(member_alert_names_the_member(member_outcome))}"
     )
 
 
+def member_alert_names_the_member(outcome: NoticeOutcome | None) -> bool:
+    """The alert for the member's instance arrived and says whose it is (the account_id message attribute)."""
+    if not (outcome and outcome.alert):
+        return False
+    attributes = outcome.alert.get("MessageAttributes", {})
+    return attributes.get("account_id", {}).get("Value") == MEMBER_ACCOUNT
+
+
 def succeeded(
-    stack: DeployedStack | None, outcome: NoticeOutcome | None, lifecycle: LifecycleOutcome | None = None
+    stack: DeployedStack | None,
+    outcome: NoticeOutcome | None,
+    lifecycle: LifecycleOutcome | None = None,
+    member_stack: MemberStack | None = None,
+    member_outcome: NoticeOutcome | None = None,
 ) -> bool:
     return bool(
         stack
@@ -448,6 +552,11 @@ def succeeded(
         and outcome.alert
         and lifecycle
         and lifecycle.handled
+        and member_stack
+        and member_stack.status == "CREATE_COMPLETE"
+        and member_outcome
+        and member_outcome.drained
+        and member_alert_names_the_member(member_outcome)
     )
 
 
@@ -464,8 +573,8 @@ def _print_stack(stack: DeployedStack) -> None:
         print(f"  {key:<34} {value}")
 
 
-def _print_outcome(outcome: NoticeOutcome) -> None:
-    print(f"\nInterruption warning for {outcome.instance_id}, handled in {outcome.seconds:.1f} s")
+def _print_outcome(outcome: NoticeOutcome, where: str = "") -> None:
+    print(f"\nInterruption warning for {outcome.instance_id}{where}, handled in {outcome.seconds:.1f} s")
     print(f"  target group {outcome.target_group_arn}")
     print(f"  registered before: {', '.join(outcome.registered_before)}")
     print(f"  registered after:  {', '.join(outcome.registered_after) or '(none)'}")
@@ -474,9 +583,19 @@ def _print_outcome(outcome: NoticeOutcome) -> None:
         print(
             f"\nAlert received by the queue subscribed to the alert topic:\n  Subject: {outcome.alert.get('Subject')}"
         )
+        attributes = {k: v["Value"] for k, v in outcome.alert.get("MessageAttributes", {}).items()}
+        print("  message attributes: " + json.dumps(attributes))
         print("  " + json.dumps(outcome.alert["document"], indent=2).replace("\n", "\n  "))
     else:
         print("\nNo alert reached the subscriber queue.")
+
+
+def _print_member_stack(member: MemberStack) -> None:
+    print(f"\nMember stack {MEMBER_STACK} in account {MEMBER_ACCOUNT}: {member.status} ({member.seconds:.0f} s)")
+    for r in sorted(member.resources, key=lambda r: r["LogicalResourceId"]):
+        print(f"  {r['LogicalResourceId']:<42} {r['ResourceType']:<36} {r['ResourceStatus']}")
+    for key, value in sorted(member.outputs.items()):
+        print(f"  {key:<34} {value}")
 
 
 def _print_lifecycle(lifecycle: LifecycleOutcome) -> None:
@@ -502,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="where LocalStack keeps its state (default: a temporary dir)")
     args = parser.parse_args(argv)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="deploy-local-"))
-    stack = outcome = lifecycle = None
+    stack = outcome = lifecycle = member_stack = member_outcome = None
     timings: dict[str, float] = {}
     try:
         with emulated_account(work_dir) as rehearsal:
@@ -527,16 +646,25 @@ def main(argv: list[str] | None = None) -> int:
                     "\nThe function's log:\n"
                     + rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"])
                 )
+            member_stack = rehearsal.deploy_member(stack)
+            _print_member_stack(member_stack)
+            member_outcome = rehearsal.member_interrupt(stack)
+            _print_outcome(member_outcome, f" in member account {MEMBER_ACCOUNT} (forwarded to the hub)")
+            if not (member_outcome.drained and member_alert_names_the_member(member_outcome)):
+                print(
+                    "\nThe function's log:\n"
+                    + rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"])
+                )
     except DeployUnavailable as missing:
         print(f"deploy-local cannot run here: {missing}", file=sys.stderr)
         return 2
     except (RuntimeError, subprocess.TimeoutExpired) as failed:  # a step failed: say which, still print the summary
         print(f"\ndeploy-local failed: {failed}", file=sys.stderr)
     print("\ntimes: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()))
-    ok = succeeded(stack, outcome, lifecycle)
+    ok = succeeded(stack, outcome, lifecycle, member_stack, member_outcome)
     if not ok:
         print(f"kept for a look: {work_dir} (LocalStack's log: localstack/localstack.log)")
-    print(summary_line(stack, outcome, timings, lifecycle))
+    print(summary_line(stack, outcome, timings, lifecycle, member_stack, member_outcome))
     if ok and args.work_dir is None:
         shutil.rmtree(work_dir, ignore_errors=True)
     return 0 if ok else 1

@@ -1,6 +1,8 @@
 """`sam deploy` proven: the real SAM CLI deploys template.yaml into an emulated account (LocalStack on this machine)
 and one Spot interruption warning runs through the deployed rule, queue, event source mapping and function; then one
-terminate lifecycle action of an Auto Scaling group with the stack's hook.
+terminate lifecycle action of an Auto Scaling group with the stack's hook. The stack is a hub: member/template.yaml is
+deployed into a second emulated account, and a Spot warning there is forwarded to the hub's bus and drained in the
+member account by the hub's function through the member role.
 
     make deploy-local       (the same path, printed for a person: python -m local.deploy_local)
 
@@ -27,6 +29,8 @@ class Deployed:
     stack: deploy_local.DeployedStack
     outcome: deploy_local.NoticeOutcome
     lifecycle: deploy_local.LifecycleOutcome
+    member_stack: deploy_local.MemberStack
+    member_outcome: deploy_local.NoticeOutcome
 
 
 @pytest.fixture(scope="module")  # one deploy for the module; LocalStack stops when its tests are done
@@ -40,11 +44,16 @@ def deployed(tmp_path_factory, deploy_summary):
             outcome = rehearsal.interrupt(stack)
             # and then an Auto Scaling terminate lifecycle action of the stack's hook
             lifecycle = rehearsal.lifecycle_action(stack)
-            deploy_summary.append(deploy_local.summary_line(stack, outcome, rehearsal.timings, lifecycle))
+            # and the member template is deployed into a second account, where a Spot warning is put on its bus
+            member_stack = rehearsal.deploy_member(stack)
+            member_outcome = rehearsal.member_interrupt(stack)
+            deploy_summary.append(
+                deploy_local.summary_line(stack, outcome, rehearsal.timings, lifecycle, member_stack, member_outcome)
+            )
             deploy_summary.append(", ".join(f"{k} {v:.1f} s" for k, v in rehearsal.timings.items()))
-            if not (outcome.drained and outcome.alert and lifecycle.handled):  # shown on failure
+            if not deploy_local.succeeded(stack, outcome, lifecycle, member_stack, member_outcome):  # shown on failure
                 print(rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"]))
-            yield Deployed(rehearsal, stack, outcome, lifecycle)
+            yield Deployed(rehearsal, stack, outcome, lifecycle, member_stack, member_outcome)
     except deploy_local.DeployUnavailable as missing:
         pytest.skip(f"deploy-local skipped: {missing}")
 
@@ -68,6 +77,15 @@ def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformatio
     assert not {"AlertEmailSubscription", "SpotDrillRole", "SpotDrillExperiment"} & {
         r["LogicalResourceId"] for r in stack.resources
     }
+    # a hub of listed member accounts: its bus, the bus policy naming them, the bus's rules; no organization policy
+    logical_ids = {r["LogicalResourceId"] for r in stack.created}
+    assert {
+        "HubEventBus",
+        "HubEventBusMembersPolicy",
+        "HubSpotInterruptionRule",
+        "HubLifecycleActionRule",
+    } <= logical_ids
+    assert "HubEventBusOrganizationPolicy" not in logical_ids
     assert sorted(stack.outputs) == stack.expected.outputs
 
 
@@ -173,11 +191,99 @@ def test_the_lifecycle_action_drains_the_group_instance_and_is_completed_or_wait
     assert target_group["deregistered"] == [f"{lifecycle.instance_id}:80"]
 
 
-def test_the_deploy_line_keeps_its_fields_and_ends_with_lifecycle(deployed):
-    line = deploy_local.summary_line(deployed.stack, deployed.outcome, deployed.rehearsal.timings, deployed.lifecycle)
+def test_the_member_template_is_deployed_into_the_second_account_wired_to_the_hub(deployed):
+    member = deployed.member_stack
+    hub_outputs = deployed.stack.outputs
+    # Then every resource of member/template.yaml is created (in the hub's region the member role is one of them)
+    assert member.status == "CREATE_COMPLETE"
+    assert {r["LogicalResourceId"] for r in member.resources} == set(
+        _template(deploy_local.MEMBER_TEMPLATE)["Resources"]
+    )
+    assert {r["ResourceStatus"] for r in member.resources} == {"CREATE_COMPLETE"}
+    assert member.parameters["HubEventBusArn"] == hub_outputs["HubEventBusArn"]
+    assert member.parameters["HubHandlerRoleArn"] == hub_outputs["InterruptionHandlerRoleArn"]
+    # in the member account, not the hub's
+    rehearsal = deployed.rehearsal
+    [summary] = rehearsal.member_client("cloudformation").describe_stacks(StackName=deploy_local.MEMBER_STACK)["Stacks"]
+    assert f":{deploy_local.MEMBER_ACCOUNT}:stack/" in summary["StackId"]
+    # its Spot rule on the member's default bus targets the hub's bus through the forwarding role
+    [target] = rehearsal.member_client("events").list_targets_by_rule(
+        Rule=_physical_id(member, "SpotInterruptionForwardRule")
+    )["Targets"]
+    assert (target["Arn"], target["RoleArn"]) == (hub_outputs["HubEventBusArn"], member.outputs["ForwardingRoleArn"])
+    # the member role is trusted by the hub's handler role only
+    role = rehearsal.member_client("iam").get_role(RoleName=member.parameters["MemberRoleName"])["Role"]
+    assert role["Arn"] == member.outputs["MemberRoleArn"]
+    [statement] = _document(role["AssumeRolePolicyDocument"])["Statement"]
+    assert statement["Principal"] == {"AWS": hub_outputs["InterruptionHandlerRoleArn"]}
+    # and the hub's bus lets the member account put events on it
+    bus = rehearsal.client("events").describe_event_bus(Name=hub_outputs["HubEventBusArn"])
+    [statement] = _document(bus["Policy"])["Statement"]
+    assert deploy_local.MEMBER_ACCOUNT in json.dumps(statement["Principal"])
+    assert statement["Action"] == "events:PutEvents"
+
+
+def test_a_notice_from_the_member_account_is_forwarded_to_the_hub_and_drained_in_the_member_account(deployed):
+    outcome = deployed.member_outcome
+    member = deployed.rehearsal.member_client("elbv2")
+    # Then the member's instance left the member's target group; the bystander stays
+    assert f":{deploy_local.MEMBER_ACCOUNT}:targetgroup/" in outcome.target_group_arn
+    health = member.describe_target_health(TargetGroupArn=outcome.target_group_arn)["TargetHealthDescriptions"]
+    registered = [d["Target"]["Id"] for d in health]
+    assert outcome.instance_id in {t.split(":")[0] for t in outcome.registered_before}
+    assert outcome.instance_id not in registered
+    assert len(registered) == 1, "the bystander stays registered"
+    attributes = member.describe_target_group_attributes(TargetGroupArn=outcome.target_group_arn)["Attributes"]
+    delay = {a["Key"]: a["Value"] for a in attributes}["deregistration_delay.timeout_seconds"]
+    assert _ends_before_the_deadline(int(delay), outcome)
+    # (the hub's own credentials do not see the member's target groups: only the member role could have drained it)
+    hub_groups = deployed.rehearsal.client("elbv2").describe_target_groups()["TargetGroups"]
+    assert outcome.target_group_arn not in {g["TargetGroupArn"] for g in hub_groups}
+    # and the hub's alert says whose instance it was: account and region in the document and the message attributes
+    alert = outcome.alert
+    assert alert is not None, "no alert for the member's instance reached the subscriber queue"
+    assert alert["TopicArn"] == deployed.stack.outputs["AlertTopicArn"]
+    document = alert["document"]
+    assert (document["instanceId"], document["account"], document["region"], document["outcome"]) == (
+        outcome.instance_id,
+        deploy_local.MEMBER_ACCOUNT,
+        deploy_local.REGION,
+        "drained",
+    )
+    [target_group] = document["targetGroups"]
+    assert target_group["deregistered"] == [f"{outcome.instance_id}:80"]
+    assert document["failures"] == []
+    message_attributes = {k: v["Value"] for k, v in alert["MessageAttributes"].items()}
+    assert (message_attributes["account_id"], message_attributes["region"]) == (
+        deploy_local.MEMBER_ACCOUNT,
+        deploy_local.REGION,
+    )
+
+
+def test_the_deploy_line_keeps_its_fields_and_ends_with_the_member_fields(deployed):
+    line = deploy_local.summary_line(
+        deployed.stack,
+        deployed.outcome,
+        deployed.rehearsal.timings,
+        deployed.lifecycle,
+        deployed.member_stack,
+        deployed.member_outcome,
+    )
     fields = dict(field.split("=", 1) for field in line.split()[1:])
-    assert list(fields) == ["stack", "resources", "outputs", "drained", "alert", "deploy_s", "lifecycle"]
+    assert list(fields) == [
+        "stack",
+        "resources",
+        "outputs",
+        "drained",
+        "alert",
+        "deploy_s",
+        "lifecycle",
+        "member_stack",
+        "member_drained",
+        "member_alert",
+    ]
     assert (fields["drained"], fields["alert"], fields["lifecycle"]) == ("1", "1", "1")
+    assert (fields["member_stack"], fields["member_drained"], fields["member_alert"]) == ("CREATE_COMPLETE", "1", "1")
 
 
 def _ends_before_the_deadline(delay: int, outcome: deploy_local.NoticeOutcome) -> bool:
@@ -187,7 +293,19 @@ def _ends_before_the_deadline(delay: int, outcome: deploy_local.NoticeOutcome) -
     return 110 - outcome.seconds - 1 <= delay <= 110
 
 
-def _template() -> dict:
+def _template(path=deploy_local.sam_local.TEMPLATE) -> dict:
     from samcli.yamlhelper import yaml_parse
 
-    return yaml_parse((deploy_local.sam_local.TEMPLATE).read_text())
+    return yaml_parse(path.read_text())
+
+
+def _physical_id(stack: deploy_local.MemberStack, logical_id: str) -> str:
+    [resource] = [r for r in stack.resources if r["LogicalResourceId"] == logical_id]
+    return resource["PhysicalResourceId"]
+
+
+def _document(policy: str | dict) -> dict:
+    """A policy document as IAM or EventBridge returns it (a string, URL-encoded or not, or already parsed)."""
+    from urllib.parse import unquote
+
+    return policy if isinstance(policy, dict) else json.loads(unquote(policy))
