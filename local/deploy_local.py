@@ -178,6 +178,19 @@ class MemberStack:
     seconds: float
 
 
+def _described(cloudformation, name: str) -> tuple[str, list[dict], dict[str, str], dict[str, str]]:
+    """A stack's status, resources (all pages), outputs and parameters, as the emulated CloudFormation reports them."""
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    resources = [
+        summary
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name)
+        for summary in page["StackResourceSummaries"]
+    ]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return stack["StackStatus"], resources, outputs, parameters
+
+
 @dataclass
 class Rehearsal:
     """An emulated account on this machine, with the SAM CLI pointed at it."""
@@ -224,18 +237,12 @@ class Rehearsal:
         started = time.perf_counter()
         self._sam("deploy", "--parameter-overrides", " ".join(f"{k}={v}" for k, v in overrides.items()), timeout=900)
         self.timings["deploy"] = time.perf_counter() - started
-        cloudformation = self.client("cloudformation")
-        stack = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
-        resources = [
-            summary
-            for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=STACK)
-            for summary in page["StackResourceSummaries"]
-        ]
+        status, resources, outputs, parameters = _described(self.client("cloudformation"), STACK)
         return DeployedStack(
-            status=stack["StackStatus"],
+            status=status,
             resources=resources,
-            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
+            outputs=outputs,
+            parameters=parameters,
             expected=expected_stack(self.session, STACK, overrides),
             not_really_created=set(_NO_PROVIDER.findall(self.emulator.log_path.read_text(errors="replace"))),
         )
@@ -276,24 +283,14 @@ class Rehearsal:
         )
         deadline = time.monotonic() + wait_seconds
         while True:
-            member = cloudformation.describe_stacks(StackName=MEMBER_STACK)["Stacks"][0]
-            if not member["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+            status = cloudformation.describe_stacks(StackName=MEMBER_STACK)["Stacks"][0]["StackStatus"]
+            if not status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
                 break
             time.sleep(1)
         seconds = time.perf_counter() - started
         self.timings["member_deploy"] = seconds
-        resources = [
-            summary
-            for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=MEMBER_STACK)
-            for summary in page["StackResourceSummaries"]
-        ]
-        return MemberStack(
-            status=member["StackStatus"],
-            resources=resources,
-            outputs={o["OutputKey"]: o["OutputValue"] for o in member.get("Outputs", [])},
-            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in member.get("Parameters", [])},
-            seconds=seconds,
-        )
+        status, resources, outputs, parameters = _described(cloudformation, MEMBER_STACK)
+        return MemberStack(status=status, resources=resources, outputs=outputs, parameters=parameters, seconds=seconds)
 
     @property
     def member_builder(self) -> AccountBuilder:
