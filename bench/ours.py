@@ -5,7 +5,8 @@ Model of the event source mapping (template.yaml: BatchSize, MaxBatchingWindowSe
   since it started gathering (it starts as soon as one message is there and an invocation slot is free);
 - at most MaxConcurrency invocations run at once; while all are busy, messages wait in the queue;
 - each concurrent slot is one execution environment with its own clients and caches, reused by every invocation
-  it serves (warm starts), as Lambda reuses environments.
+  it serves (warm starts), as Lambda reuses environments; with member accounts (bench/accounts.py) that includes
+  its member-role credentials and clients (aws/clients.AccountClients), as the deployed function keeps them.
 The poller's own ReceiveMessage/DeleteMessage calls are made by the Lambda service, not by the function, so they
 are not simulated and not counted. Records failed through ReportBatchItemFailures would come back after the
 queue's visibility timeout (360 s), long after the deadline; the bench counts them instead.
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import boto3
-from spot_handler.aws import AwsClients
+from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
@@ -42,6 +43,8 @@ class OursRun:
     errors: list[str] = field(default_factory=list)  # invocations that raised (Lambda would retry the whole batch)
     follow_up_records: int = 0  # the handler's own delayed messages it was handed back
     follow_up_invocations: int = 0
+    environments_used: set[int] = field(default_factory=set)  # the concurrency slots that served an invocation
+    assume_role_calls: int = 0  # AssumeRole sent by every environment's AccountClients (hub and spoke only)
 
 
 @contextlib.contextmanager
@@ -71,16 +74,23 @@ def run_ours(
     run = OursRun()
     lock = threading.Lock()
     environments: queue.SimpleQueue[AwsClients] = queue.SimpleQueue()
+    accounts: dict[int, AccountClients] = {}  # per environment, with member accounts: clients and role credentials
     with endpoint(endpoint_url):
         for _ in range(mapping.max_concurrency):
-            environments.put(AwsClients.create(session))
+            environments.put(clients := AwsClients.create(session))
+            if settings.organization_mode:
+                accounts[id(clients)] = AccountClients(
+                    clients, settings.hub_account_id, settings.member_role_name, settings.partition, session=session
+                )
     slots = threading.Semaphore(mapping.max_concurrency)
 
     def invoke(records: list[dict], done=None) -> None:
         clients = environments.get()
         failed: set[str] = set()
+        with lock:
+            run.environments_used.add(id(clients))
         try:
-            report = handle_invocation({"Records": records}, clients, settings)
+            report = handle_invocation({"Records": records}, clients, settings, accounts=accounts.get(id(clients)))
             failed = set(report.batch_item_failures)
             with lock:
                 run.batch_item_failures += len(report.batch_item_failures)
@@ -97,7 +107,10 @@ def run_ours(
     pending = list(notices)  # in arrival order
     next_index = 0
     hard_stop = start_at + time_limit_s
-    with ThreadPoolExecutor(max_workers=mapping.max_concurrency, thread_name_prefix="invocation") as pool:
+    scope = contextlib.ExitStack()
+    if accounts:  # member clients and STS are built during the run (a member's first notice): same server for them
+        scope.enter_context(endpoint(endpoint_url))
+    with scope, ThreadPoolExecutor(max_workers=mapping.max_concurrency, thread_name_prefix="invocation") as pool:
         while next_index < len(pending) and time.time() < hard_stop:
             slots.acquire()
             # Wait for the first message, then gather until the batch is full or the window has passed.
@@ -122,6 +135,7 @@ def run_ours(
             pool.submit(invoke, batch)
         if settings.notice_queue_url:
             _deliver_follow_ups(run, mapping, endpoint_url, settings.notice_queue_url, hard_stop, slots, pool, invoke)
+    run.assume_role_calls = sum(a.assume_role_calls for a in accounts.values())
     return run
 
 
