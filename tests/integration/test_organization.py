@@ -285,9 +285,11 @@ def test_a_batch_of_many_accounts_is_claimed_in_one_transaction_and_completed_in
     members, accounts = organization
     table = idempotency_table(account)
     sent = []
-    account.clients.dynamodb.meta.events.register(
-        "provide-client-params.dynamodb.TransactWriteItems", lambda params, **_: sent.append(len(params["TransactItems"]))
-    )
+
+    def count(params, **_):
+        sent.append(len(params["TransactItems"]))
+
+    account.clients.dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", count)
     targets = [members[(m, r)] for m in (MEMBER_A, MEMBER_B) for r in (REGION, OTHER_REGION)]
     notices = [spot_notice(t.account, t.region, t.victim) for t in targets]
 
