@@ -61,6 +61,9 @@ class Organization:
     # Filled by the runs: what the server counted, per design and account, and what ours' environments did.
     calls_by_account: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     assume_role_by_account: dict[str, int] = field(default_factory=dict)  # ours, per member account (server-side)
+    out_of_service: dict[str, dict[str, tuple[int, int, int]]] = field(default_factory=dict)  # design -> account ->
+    # (instances the server saw taken out of service, instances, still registered after the run)
+    _left: dict[str, int] = field(default_factory=dict)
     assume_role_baseline: int = 0
     assume_role_client_side: int = 0
     environments_used: int = 0
@@ -90,7 +93,8 @@ class Organization:
             register_all(tenant.builder, tenant.fleet)
 
     def still_registered(self) -> int:
-        return sum(still_registered(t.builder, t.fleet) for t in self.tenants)
+        self._left = {t.account: still_registered(t.builder, t.fleet) for t in self.tenants}
+        return sum(self._left.values())
 
     def baseline(self, endpoint_url: str) -> PerAccountBaseline:
         return PerAccountBaseline(self, endpoint_url)
@@ -99,6 +103,15 @@ class Organization:
 
     def record(self, design: str, stats: dict, ours: OursRun | None = None) -> None:
         self.calls_by_account[design] = stats.get("calls_by_account", {})
+        removed = set(stats.get("deregistered", {}))
+        self.out_of_service[design] = {
+            t.account: (
+                sum(1 for key in t.fleet.by_target() if key in removed),
+                len(t.fleet.members),
+                self._left.get(t.account, -1),
+            )
+            for t in self.tenants
+        }
         assumed = {account: int(n) for account, n in stats.get("assume_role", {}).items()}
         if ours is None:
             self.assume_role_baseline = sum(assumed.values())
@@ -125,8 +138,9 @@ class Organization:
     def report(self) -> list[str]:
         lines = [
             f"\n== Accounts: hub {self.hub.account} and {len(self.members)} members "
-            f"({', '.join(t.account for t in self.members)}), {len(self.hub.fleet.members)} instances each "
-            "(ours: hub and spoke; baseline: deployed in every account)"
+            f"({', '.join(t.account for t in self.members)}); instances: "
+            + "/".join(str(len(t.fleet.members)) for t in self.tenants)
+            + " (ours: hub and spoke; baseline: deployed in every account)"
         ]
         for design, by_account in self.calls_by_account.items():
             lines.append(f"  {design}: API calls per account (ELB calls in brackets; each account has its own buckets)")
@@ -135,6 +149,11 @@ class Organization:
                 elb = sum(n for op, n in calls.items() if op.startswith("elasticloadbalancing:"))
                 role = "hub" if tenant is self.hub else "member"
                 lines.append(f"    {tenant.account} ({role:<6}) {sum(calls.values()):>6}  ({elb} ELB)")
+            drained = self.out_of_service.get(design, {})
+            lines.append(
+                "    out of service / instances (still registered after the run): "
+                + ", ".join(f"{a} {done}/{n} ({left})" for a, (done, n, left) in drained.items())
+            )
             others = sorted(set(by_account) - {t.account for t in self.tenants})
             for account in others:  # a call that reached no account of the scenario would be a bench bug
                 lines.append(f"    {account} (other!) {sum(by_account[account].values()):>6}")
