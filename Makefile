@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test unit integration harness style lint build deploy deploy-local bench e2e reliability drill clean
+.PHONY: help venv demo test unit integration harness style lint build deploy deploy-local bench bench-org e2e reliability drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-n
 
 bench-mixed: venv  ## the same with a mixed fleet: target groups, ECS container instances, Classic Load Balancers
 	$(BIN)/python -m bench --mixed $(ARGS)
+
+bench-org: venv  ## the same over 5 accounts: a hub and 4 members (hub and spoke), AssumeRole calls against their bound
+	$(BIN)/python -m bench --accounts 5 $(ARGS)
 
 reliability: venv  ## 1,000+ notices through SQS with injected AWS faults; ends with the RESULT line (about 1 min)
 	$(BIN)/python -m pytest -m reliability tests/reliability -q -p no:cacheprovider

@@ -110,9 +110,13 @@ def run_baseline(
     endpoint_url: str,
     topic_arn: str,
     start_at: float,
+    handler=None,
 ) -> BaselineRun:
-    """Invoke the baseline once per notice, each at start_at + its offset, concurrently as Lambda would."""
-    handler = BlogSampleBaseline(session, endpoint_url, topic_arn)
+    """Invoke the baseline once per notice, each at start_at + its offset, concurrently as Lambda would.
+
+    `handler`: anything with BlogSampleBaseline's handle(event), e.g. one deployment per account (bench/accounts.py).
+    """
+    handler = handler or BlogSampleBaseline(session, endpoint_url, topic_arn)
     run = BaselineRun()
     lock = threading.Lock()
 

@@ -26,6 +26,7 @@ from spot_handler.aws import AwsClients
 from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
+from bench.accounts import Organization, seed_organization
 from bench.baseline import BlogSampleBaseline, run_baseline
 from bench.ours import BENCH_QUEUE_ARN, endpoint, run_ours
 from bench.scenario import (
@@ -195,8 +196,17 @@ def idempotency_table(builder: AccountBuilder, name: str = "bench-idempotency") 
 
 
 def run_both(
-    scenario: Scenario, mapping: EventSourceMapping, server: BenchServer, session, builder, fleet, idempotency: str = ""
+    scenario: Scenario,
+    mapping: EventSourceMapping,
+    server: BenchServer,
+    session,
+    builder,
+    fleet,
+    idempotency: str = "",
+    org: Organization | None = None,
 ):
+    """Ours, then the baseline, from the same state. With `org` (--accounts), the fleet is spread over its accounts:
+    ours runs as the hub with member roles, the baseline once per account (bench/accounts.py)."""
     notices = make_notices(fleet, scenario)
     latency = scenario.latency_s
     buckets = ELB_BUCKETS if scenario.throttle else None
@@ -205,6 +215,7 @@ def run_both(
     settings = Settings(
         alert_topic_arn=fleet.topic_arn, idempotency_table_name=idempotency, notice_queue_url=notice_queue
     )
+    settings = org.settings(settings) if org else settings
     limit = scenario.arrival_window_s + TAIL_S
 
     server.configure(latency, buckets, seed=scenario.seed, drain_seconds=DRAIN_SECONDS)
@@ -213,9 +224,10 @@ def run_both(
     wait_until_quiet(server, 10)
     stats = server.stats()
     server.configure(None, None)
-    ours = figures(
-        "OURS: batched handler, SQS event source", stats, fleet, notices, start_at, still_registered(builder, fleet)
-    )
+    left = org.still_registered() if org else still_registered(builder, fleet)
+    ours = figures("OURS: batched handler, SQS event source", stats, fleet, notices, start_at, left)
+    if org:
+        org.record("ours (hub and spoke)", stats, ours_run)
     sizes = ours_run.batch_sizes
     ours.notes += [
         f"event source: BatchSize {mapping.batch_size}, MaxBatchingWindowSeconds {mapping.batching_window_s:g}, "
@@ -233,10 +245,11 @@ def run_both(
     if ours_run.errors:
         ours.notes.append(f"invocations that raised: {len(ours_run.errors)} (first: {ours_run.errors[0]})")
 
-    register_all(builder, fleet)
+    org.register_all() if org else register_all(builder, fleet)
     server.configure(latency, buckets, seed=scenario.seed)
     start_at = time.time() + 0.5
-    base_run = run_baseline(notices, session, server.url, fleet.topic_arn, start_at)
+    handler = org.baseline(server.url) if org else None
+    base_run = run_baseline(notices, session, server.url, fleet.topic_arn, start_at, handler)
     wait_until_quiet(server, 10)
     stats = server.stats()
     server.configure(None, None)
@@ -246,8 +259,10 @@ def run_both(
         fleet,
         notices,
         start_at,
-        still_registered(builder, fleet),
+        org.still_registered() if org else still_registered(builder, fleet),
     )
+    if org:
+        org.record("baseline (one deployment per account)", stats)
     base.notes += [
         f"invocations: {base_run.invocations} (one per notice, concurrent as Lambda would run them)",
         f"errors swallowed by the sample's bare except: {len(base_run.swallowed_errors)}"
@@ -391,7 +406,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-latency", action="store_true", help="no injected per-call latency")
     parser.add_argument("--no-throttle", action="store_true", help="no ELB token bucket")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the import-time measurement")
-    parser.add_argument("--chart", default=str(CHART), help="where to write the PNG ('' for none)")
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="spread the fleet over N accounts: the hub's and N-1 members' (hub and spoke; the baseline deployed in "
+        "each account), reporting AssumeRole against its bound (bench/accounts.py)",
+    )
+    parser.add_argument(
+        "--chart",
+        default=None,
+        help=f"where to write the PNG ('' for none; default {CHART.name}, none with --accounts)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batching-window", type=float, help="override MaxBatchingWindowSeconds (template default)")
     parser.add_argument("--batch-size", type=int, help="override BatchSize (template default)")
@@ -403,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         "two DynamoDB transactions)",
     )
     args = parser.parse_args(argv)
+    if args.chart is None:
+        args.chart = "" if args.accounts > 1 else str(CHART)  # the committed chart is the single-account run's
     scenario = Scenario(
         instances=args.instances,
         target_groups=args.target_groups,
@@ -430,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         builder = AccountBuilder(session, endpoint_url=server.url).network(subnet_prefix=20)
         began = time.time()
-        fleet = seed_fleet(builder, scenario)
+        org = seed_organization(builder, scenario, args.accounts, server.url) if args.accounts > 1 else None
+        fleet = org.fleet if org else seed_fleet(builder, scenario)
         kinds = Counter(fleet.target_groups.values())
         members = Counter(m.target_type for m in fleet.members)
         print(
@@ -438,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{members['instance'] + members['ip']} in {kinds['instance'] + kinds['ip']} target groups "
             f"({kinds['ip']} ip-type), {members['ecs']} ECS container instances in {kinds['ecs']} clusters, "
             f"{members['classic']} behind {kinds['classic']} Classic Load Balancers"
+            + (f", over {args.accounts} accounts (a hub and {args.accounts - 1} members)" if org else "")
         )
         print(
             f"scenario: {scenario.instances} notices within {scenario.arrival_window_s:g} s, "
@@ -446,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}"
         )
         table = "" if args.no_idempotency else idempotency_table(builder)
-        notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet, table)
+        notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet, table, org)
         ours.notes.append(
             f"idempotency claims in DynamoDB table {table} (as deployed)"
             if table
@@ -454,8 +484,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print_figures(ours)
         print_figures(base)
+        if org:
+            print("\n".join(org.report()))
         cpu_table = "" if args.no_idempotency else idempotency_table(builder, "bench-idempotency-cpu")
-        cpu_ours, cpu_base = cpu_per_notice(mapping, server, session, builder, fleet, scenario, cpu_table)
+        # With --accounts: measured on the hub account's own instances (the single-account path)
+        cpu_fleet = org.hub.fleet if org else fleet
+        cpu_ours, cpu_base = cpu_per_notice(mapping, server, session, builder, cpu_fleet, scenario, cpu_table)
     finally:
         server.stop()
 
@@ -489,5 +523,13 @@ def main(argv: list[str] | None = None) -> int:
         f"RESULT api_calls_ours={ours.total_calls} api_calls_baseline={base.total_calls} ratio={ratio:.1f} "
         f"missed_ours={ours.missed} missed_baseline={base.missed} "
         f"p95_ours_s={ours.percentile(95):.2f} p95_baseline_s={base.percentile(95):.2f}"
+        + (
+            f" accounts={args.accounts} assume_roles={org.assume_roles} assume_role_bound={org.assume_role_bound}"
+            if org
+            else ""
+        )
     )
+    if org and not org.bound_holds:
+        print(f"AssumeRole calls exceed their bound: {org.assume_roles} > {org.assume_role_bound}", file=sys.stderr)
+        return 1
     return 0

@@ -6,7 +6,8 @@ Model of the event source mapping (template.yaml: BatchSize, MaxBatchingWindowSe
 - at most MaxConcurrency invocations run at once; while all are busy, messages wait in the queue;
 - an execution environment (its own clients and caches) is created only when an invocation finds every existing
   one busy, as Lambda scales out; an idle one is reused (warm start), the one idle longest first, so every
-  environment created keeps being used and pays for its own caches.
+  environment created keeps being used and pays for its own caches; with member accounts (bench/accounts.py) that
+  includes its member-role credentials and clients (aws/clients.AccountClients), as the deployed function keeps them.
 The poller's own ReceiveMessage/DeleteMessage calls are made by the Lambda service, not by the function, so they
 are not simulated and not counted. Records failed through ReportBatchItemFailures would come back after the
 queue's visibility timeout (360 s), long after the deadline; the bench counts them instead.
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import boto3
-from spot_handler.aws import AwsClients
+from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.invocation import handle_invocation
 from spot_handler.settings import Settings
 
@@ -44,6 +45,8 @@ class OursRun:
     follow_up_records: int = 0  # the handler's own delayed messages it was handed back
     follow_up_invocations: int = 0
     environments: int = 0  # execution environments created: the peak of concurrent invocations
+    environments_used: set[int] = field(default_factory=set)  # the environments that served an invocation
+    assume_role_calls: int = 0  # AssumeRole sent by every environment's AccountClients (hub and spoke only)
 
 
 @contextlib.contextmanager
@@ -73,6 +76,7 @@ def run_ours(
     run = OursRun()
     lock = threading.Lock()
     idle: queue.SimpleQueue[AwsClients] = queue.SimpleQueue()  # first in, first out: the one idle longest
+    accounts: dict[int, AccountClients] = {}  # per environment, with member accounts: clients and role credentials
     slots = threading.Semaphore(mapping.max_concurrency)
 
     def environment() -> AwsClients:
@@ -81,13 +85,20 @@ def run_ours(
         except queue.Empty:
             with lock:
                 run.environments += 1
-                return AwsClients.create(session)
+                clients = AwsClients.create(session)
+                if settings.organization_mode:
+                    accounts[id(clients)] = AccountClients(
+                        clients, settings.hub_account_id, settings.member_role_name, settings.partition, session=session
+                    )
+                return clients
 
     def invoke(records: list[dict], done=None) -> None:
         clients = environment()
         failed: set[str] = set()
+        with lock:
+            run.environments_used.add(id(clients))
         try:
-            report = handle_invocation({"Records": records}, clients, settings)
+            report = handle_invocation({"Records": records}, clients, settings, accounts=accounts.get(id(clients)))
             failed = set(report.batch_item_failures)
             with lock:
                 run.batch_item_failures += len(report.batch_item_failures)
@@ -133,6 +144,7 @@ def run_ours(
             pool.submit(invoke, batch)
         if settings.notice_queue_url:
             _deliver_follow_ups(run, mapping, endpoint_url, settings.notice_queue_url, hard_stop, slots, pool, invoke)
+    run.assume_role_calls = sum(a.assume_role_calls for a in accounts.values())
     return run
 
 

@@ -48,6 +48,7 @@ class Member:
     target_group_arn: str  # or, for the other kinds, the ECS cluster or the Classic Load Balancer name
     target_type: str  # "instance" or "ip" (target groups), "ecs" or "classic"
     container_instance_arn: str = ""
+    account: str = ""  # the account it runs in (bench/accounts.py); "" for the sample event's
 
     @property
     def target_id(self) -> str:
@@ -181,7 +182,8 @@ def notices(fleet: Fleet, scenario: Scenario) -> list[Notice]:
     for member, offset in zip(order, offsets):
         event = dict(template)
         event["id"] = str(uuid.UUID(int=rng.getrandbits(128)))
-        event["resources"] = [f"arn:aws:ec2:{template['region']}:{template['account']}:instance/{member.instance_id}"]
+        event["account"] = member.account or template["account"]
+        event["resources"] = [f"arn:aws:ec2:{template['region']}:{event['account']}:instance/{member.instance_id}"]
         event["detail"] = {**template["detail"], "instance-id": member.instance_id}
         result.append(Notice(member, offset, event))
     return result

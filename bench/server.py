@@ -5,8 +5,10 @@
 moto (with the project's fidelity patches, local/moto_fidelity.py) answers every call; the middleware in front of it
 - counts every request by service and operation, throttled ones and retries included (that is what AWS sees);
 - adds a per-call latency drawn uniformly from a range (half before moto answers, half after);
-- runs the account's ELB API token buckets and answers over-budget ELBv2 calls the way AWS does: HTTP 400, query
-  protocol error document, Error Code "Throttling", message "Rate exceeded";
+- runs ELB's API token buckets, one set per account and Region as AWS does, and answers over-budget ELBv2 calls the
+  way AWS does: HTTP 400, query protocol error document, Error Code "Throttling", message "Rate exceeded";
+- counts calls per account too (the account moto serves the request in: bench/accounts.py's multi-account run), and
+  every AssumeRole by the account of the role it asks for;
 - timestamps every target that a successful DeregisterTargets removed (and every instance a successful
   DeregisterInstancesFromLoadBalancer removed, every container instance UpdateContainerInstancesState set to
   DRAINING), so both designs are timed the same way, on the server side, at the moment the load balancer stops
@@ -26,7 +28,9 @@ import argparse
 import io
 import json
 import logging
+import os
 import random
+import re
 import sys
 import threading
 import time
@@ -90,6 +94,21 @@ def operation_of(environ: dict, body: bytes) -> tuple[str, str]:
     return service, action
 
 
+ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def region_of(environ: dict) -> str:
+    """The Region of a SigV4-signed request (its credential scope), "" when unsigned."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) >= 4 else ""
+
+
+def role_account(body: bytes) -> str:
+    """The account of the role an AssumeRole request asks for (its RoleArn's fifth field)."""
+    arn = parse_qs(body.decode("utf-8", "replace")).get("RoleArn", [""])[0].split(":")
+    return arn[4] if len(arn) > 4 else "unknown"
+
+
 class BenchMiddleware:
     """Latency, ELB throttling and call counting in front of a WSGI app (moto's)."""
 
@@ -97,20 +116,23 @@ class BenchMiddleware:
         self.app = app
         self.lock = threading.Lock()
         self.latency: tuple[float, float] | None = None
-        self.buckets: dict[str, TokenBucket] = {}
+        self.bucket_specs: dict[str, dict] = {}  # bucket name -> {"burst", "refill_per_second"}
+        self.buckets: dict[tuple[str, str, str], TokenBucket] = {}  # (account, region, bucket name), made on first use
         self.rng = random.Random(0)
         self.calls: Counter = Counter()
         self.throttled: Counter = Counter()
         self.deregistered: dict[str, float] = {}  # "target group ARN|target id" -> first time it was removed
         self.largest: dict[str, int] = {}  # "service:Operation" -> largest request body seen, in bytes
+        self.calls_by_account: dict[str, Counter] = {}  # account -> "service:Operation" -> requests
+        self.assume_role: Counter = Counter()  # account of the role asked for -> AssumeRole requests
+        self.accounts_by_key: dict[str, str] = {}  # access key id -> account (a key never changes account)
 
     def configure(self, config: dict) -> None:
         with self.lock:
             latency = config.get("latency")
             self.latency = (float(latency[0]), float(latency[1])) if latency else None
             self.buckets = {}
-            for name, spec in (config.get("buckets") or {}).items():
-                self.buckets[name] = TokenBucket(float(spec["burst"]), float(spec["refill_per_second"]))
+            self.bucket_specs = dict(config.get("buckets") or {})
             self.rng = random.Random(config.get("seed", 0))
             drain = config.get("drain_seconds")
             # How long a deregistered target drains: AWS ends a drain once its in-flight requests are done, which
@@ -123,6 +145,8 @@ class BenchMiddleware:
             self.throttled.clear()
             self.deregistered.clear()
             self.largest.clear()
+            self.calls_by_account.clear()
+            self.assume_role.clear()
 
     def stats(self) -> dict:
         with self.lock:
@@ -131,19 +155,50 @@ class BenchMiddleware:
                 "throttled": dict(self.throttled),
                 "deregistered": dict(self.deregistered),
                 "largest": dict(self.largest),
+                "calls_by_account": {account: dict(calls) for account, calls in self.calls_by_account.items()},
+                "assume_role": dict(self.assume_role),
             }
 
     def _delay(self) -> float:
         with self.lock:
             return self.rng.uniform(*self.latency) if self.latency else 0.0
 
-    def _admit(self, service: str, operation: str) -> bool:
+    def _admit(self, service: str, operation: str, account: str, region: str) -> bool:
         if service != ELB_SERVICE:
             return True
         bucket_name = "elb_describe" if operation.startswith("Describe") else "elb_mutating"
         with self.lock:
-            bucket = self.buckets.get(bucket_name)
-            return bucket is None or bucket.take()
+            spec = self.bucket_specs.get(bucket_name)
+            if spec is None:
+                return True
+            # ELB throttles per account and Region: each has buckets of its own.
+            bucket = self.buckets.get((account, region, bucket_name))
+            if bucket is None:
+                bucket = TokenBucket(float(spec["burst"]), float(spec["refill_per_second"]))
+                self.buckets[(account, region, bucket_name)] = bucket
+            return bucket.take()
+
+    def _account_of(self, environ: dict) -> str:
+        """The account moto serves the request in, found the way moto finds it (BaseResponse.get_current_account):
+        the MOTO_ACCOUNT_ID variable, else the x-moto-account-id header (how the bench seeds other accounts and
+        how its per-account baseline reaches them), else the access key: moto's own get_account_id_from maps the
+        keys of assumed-role credentials to the role's account and anything else to its default account."""
+        if "MOTO_ACCOUNT_ID" in os.environ:
+            return os.environ["MOTO_ACCOUNT_ID"]
+        header = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        if header:
+            return header
+        match = ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        key = match.group(1) if match else ""
+        with self.lock:
+            account = self.accounts_by_key.get(key)
+        if account is None:
+            from moto.iam.models import get_account_id_from
+
+            account = get_account_id_from(key)
+            with self.lock:
+                self.accounts_by_key[key] = account
+        return account
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -157,13 +212,17 @@ class BenchMiddleware:
         environ["wsgi.input"] = io.BytesIO(body)
         service, operation = operation_of(environ, body)
         key = f"{service}:{operation}"
+        account, region = self._account_of(environ), region_of(environ)
         with self.lock:
             self.calls[key] += 1
             self.largest[key] = max(self.largest.get(key, 0), len(body))
+            self.calls_by_account.setdefault(account, Counter())[key] += 1
+            if key == "sts:AssumeRole":
+                self.assume_role[role_account(body)] += 1
         delay = self._delay()
         time.sleep(delay / 2)
 
-        if not self._admit(service, operation):
+        if not self._admit(service, operation, account, region):
             with self.lock:
                 self.throttled[key] += 1
             time.sleep(delay / 2)

@@ -54,3 +54,38 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
     assert out.count("still registered after the run: 0") == 2
     assert out.count("(20/20 deregistered)") == 2
     assert chart.stat().st_size > 0
+
+
+ORG_RESULT = re.compile(
+    RESULT.pattern.removesuffix("$") + r" accounts=(\d+) assume_roles=(\d+) assume_role_bound=(\d+)$"
+)
+DRAINED = re.compile(r"(\d{12}) (\d+)/(\d+) \((-?\d+)\)")
+
+
+def test_tiny_mass_reclaim_over_three_accounts_drains_every_account_and_bounds_assume_role(capsys):
+    # Given 20 Spot instances over 3 accounts (the hub's and two members', each with its own two target groups),
+    # interrupted within 2 s, no injected latency; ours is the hub acting through the member roles, the baseline is
+    # deployed in every account
+    argv = ["--instances", "20", "--target-groups", "6", "--accounts", "3", "--window", "2"]
+
+    # When the harness runs both designs
+    assert main([*argv, "--no-latency", "--no-cold-start"]) == 0
+
+    # Then both took every instance out of service in time, in every account, and left none registered
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    match = ORG_RESULT.match(last)
+    assert match, last
+    missed_ours, missed_baseline = int(match.group(4)), int(match.group(5))
+    assert missed_ours == 0 and missed_baseline == 0
+    per_design = [DRAINED.findall(line) for line in out.splitlines() if "out of service / instances" in line]
+    assert len(per_design) == 2
+    for accounts in per_design:
+        assert len(accounts) == 3
+        assert all(done == total and left == "0" for _, done, total, left in accounts), accounts
+        assert sum(int(total) for _, _, total, _ in accounts) == 20
+    # And ours assumed each member's role at most once per execution environment: within accounts x environments
+    accounts, assume_roles, bound = (int(match.group(i)) for i in (8, 9, 10))
+    assert accounts == 3
+    assert 1 <= assume_roles <= bound <= (accounts - 1) * 5  # MaxConcurrency 5: at most 5 environments
+    assert "baseline: 0 (deployed in each account" in out and ": holds" in out

@@ -276,3 +276,36 @@ def filtered_subscriber(account, policy: dict) -> str:
         TopicArn=account.topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"FilterPolicy": json.dumps(policy)}
     )
     return url
+
+
+def test_a_batch_of_many_accounts_is_claimed_in_one_transaction_and_completed_in_one(account, organization):
+    # Given the hub's idempotency table, and a count of the transactions the hub's DynamoDB client sends
+    from tests.integration.test_delivery_guarantees import idempotency_table
+
+    members, accounts = organization
+    table = idempotency_table(account)
+    sent = []
+
+    def count(params, **_):
+        sent.append(len(params["TransactItems"]))
+
+    account.clients.dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", count)
+    targets = [members[(m, r)] for m in (MEMBER_A, MEMBER_B) for r in (REGION, OTHER_REGION)]
+    notices = [spot_notice(t.account, t.region, t.victim) for t in targets]
+
+    # When one batch brings notices of two accounts in two regions (four groups)
+    report = invoke(account, accounts, *notices, idempotency_table_name=table)
+
+    # Then every group was drained and alerted, and the four groups' interruptions were claimed in one transaction
+    # and completed in another, not two per group
+    assert report.batch_item_failures == [] and len(account.alerts()) == 4
+    for t in targets:
+        assert t.builder.target_states(t.target_group)[f"{t.victim}:80"] == "draining"
+    assert sent == [4, 4]
+
+    # When the same notices come again (EventBridge re-sends them)
+    again = invoke(account, accounts, *notices, idempotency_table_name=table)
+
+    # Then they are duplicates of interruptions already alerted: no second alert
+    assert again.duplicates == 4 and again.batch_item_failures == []
+    assert account.alerts() == []

@@ -9,7 +9,7 @@ from datetime import datetime
 from spot_handler.alert import compose_alert
 from spot_handler.aws import AwsClients
 from spot_handler.aws.autoscaling import target_groups_of
-from spot_handler.aws.claims import NoticeClaims
+from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import publish_alerts
@@ -53,6 +53,7 @@ def handle_notices(
     settings: Settings,
     clock: Callable[[], datetime] = utcnow,
     budget: TimeBudget | None = None,
+    batch_claims: BatchClaims | None = None,
 ) -> list[NoticeResult]:
     """Drain, checkpoint, complete lifecycle actions and alert for a batch of notices; one result per notice.
 
@@ -61,17 +62,20 @@ def handle_notices(
     interruption already alerted is skipped; one claimed elsewhere, or whose claim is unknown, is not checkpointed or
     alerted here, and is delivered again. Every signal of one interruption (a Spot warning, a lifecycle action) is one
     incident: one alert, from the first signal; a later one still completes its own lifecycle action.
+
+    `batch_claims`: when these notices are one (account, region) group of a larger batch, the batch's claims, sent
+    for every group at once (invocation.handle_by_target), which the caller settles once every group is done.
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     context = StepContext(clients, settings, clock, budget)
-    claims = NoticeClaims.open(clients.dynamodb, settings.idempotency_table_name)
-    claiming = claims.start(notices)  # in the background, while the instances are looked up and drained
+    # In the background, while the instances are looked up and drained
+    claims = batch_claims or BatchClaims.start(clients.dynamodb, settings.idempotency_table_name, notices)
     plans = plan_notices(notices, clients, settings, budget)
     in_scope = [plan for plan in plans if plan.ignored_reason is None]
     # First, all at once: nothing may delay taking instances out of service, nor one drain hold up another.
     reports = run_steps(DRAIN_STEPS, context, in_scope, concurrent=True)
 
-    claimed = claiming.wait(budget)
+    claimed = claims.wait(budget)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     owned = [plan for plan in active if claimed.owned(plan.notice)]
     first: dict[str, InstancePlan] = {}  # one alert per interruption: from its first signal in the batch
@@ -98,7 +102,9 @@ def handle_notices(
         )
         for plan in plans
     ]
-    claims.settle(claimed, [r.notice for r in results if r.handled], [r.notice for r in results if not r.handled])
+    claims.report(claimed, [r.notice for r in results if r.handled], [r.notice for r in results if not r.handled])
+    if batch_claims is None:
+        claims.settle()
     return results
 
 

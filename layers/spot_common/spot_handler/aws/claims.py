@@ -247,6 +247,50 @@ class NoticeClaims:
         return results
 
 
+class BatchClaims:
+    """The claims of one batch: claimed in one transaction (per 100 interruptions), completed in one, however many
+    (account, region) groups handle the batch (invocation.handle_by_target).
+
+    Each group waits for the claims with its own budget and reports what became of its notices; once every group has
+    reported, settle() completes and releases them together. Each notice is settled by what its own group saw of its
+    claim, as if the group had claimed alone. With one group this is exactly start, wait, settle.
+    """
+
+    def __init__(self, claims: NoticeClaims, notices: list[InterruptionNotice]):
+        self._claims = claims
+        self._pending = claims.start(notices)
+        self._lock = threading.Lock()
+        self._seen = ClaimResults()
+        self._late: set[int] = set()  # id() of the late futures already kept
+        self._alerted: list[InterruptionNotice] = []
+        self._not_alerted: list[InterruptionNotice] = []
+
+    @classmethod
+    def start(cls, dynamodb, table_name: str, notices: list[InterruptionNotice]) -> BatchClaims:
+        """Claim every interruption of `notices` in the background."""
+        return cls(NoticeClaims.open(dynamodb, table_name), notices)
+
+    def wait(self, budget) -> ClaimResults:
+        return self._pending.wait(budget)
+
+    def report(self, claimed: ClaimResults, alerted, not_alerted) -> None:
+        """What one group saw of its notices' claims (`claimed`, from wait) and which of them were alerted."""
+        keys = {n.interruption_key for n in [*alerted, *not_alerted]}
+        with self._lock:
+            self._seen.states |= {k: v for k, v in claimed.states.items() if k in keys}
+            self._seen.reasons |= {k: v for k, v in claimed.reasons.items() if k in keys}
+            for keys_and_future in claimed.late:
+                if id(keys_and_future[1]) not in self._late:
+                    self._late.add(id(keys_and_future[1]))
+                    self._seen.late.append(keys_and_future)
+            self._alerted += alerted
+            self._not_alerted += not_alerted
+
+    def settle(self) -> None:
+        """Complete the claims of the notices alerted (or that needed none) and release the others, together."""
+        self._claims.settle(self._seen, self._alerted, self._not_alerted)
+
+
 def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:
     """Powertools' persistence layer as this handler configures it (key, window, function name).
 
