@@ -164,7 +164,7 @@ class Organization:
             f"    AssumeRole sent by the handler's AccountClients: {self.assume_role_client_side}; "
             f"baseline: {self.assume_role_baseline} (deployed in each account, it needs none)",
             f"    bound: {len(self.members)} member accounts x {self.environments_used} execution environments "
-            f"(MaxConcurrency slots that served an invocation) = {self.assume_role_bound}: "
+            f"(execution environments that served an invocation) = {self.assume_role_bound}: "
             + ("holds" if self.bound_holds else "EXCEEDED"),
         ]
         return lines

@@ -213,7 +213,10 @@ def run_both(
     sqs = builder.client("sqs")
     notice_queue = sqs.create_queue(QueueName="bench-NoticeQueue")["QueueUrl"]  # where ours sends its follow-ups
     settings = Settings(
-        alert_topic_arn=fleet.topic_arn, idempotency_table_name=idempotency, notice_queue_url=notice_queue
+        alert_topic_arn=fleet.topic_arn,
+        idempotency_table_name=idempotency,
+        notice_queue_url=notice_queue,
+        notice_batching_window=math.ceil(mapping.batching_window_s),  # as the template passes it to the function
     )
     settings = org.settings(settings) if org else settings
     limit = scenario.arrival_window_s + TAIL_S

@@ -10,6 +10,7 @@ if their delay had passed, and hand them to the handler the way the event source
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -272,6 +273,14 @@ def test_a_spot_warning_still_draining_at_its_deadline_gets_a_second_alert(accou
     [group] = second.document["targetGroups"]
     assert group["name"] == "slow" and group["stillDrainingCount"] == 2 and group["deregistrationDelaySeconds"] == 120
     assert "drain unfinished" in second.subject and len(second.subject) < 100
+    # And it says when the look really happened (here at once; a look may arrive up to the batching window after it
+    # was due), not when it was due
+    looked = datetime.fromisoformat(second.document["checkedAt"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - looked).total_seconds()) < 10
+    left = int((datetime.fromisoformat(second.document["deadline"].replace("Z", "+00:00")) - looked).total_seconds())
+    email = " ".join(account.email_texts()[-1][1].split())
+    said = int(re.search(r"draining (\d+) s before its deadline", email).group(1))
+    assert abs(said - left) <= 1 and said > 30  # when due, it would say 10-20 s
 
 
 def test_a_spot_warning_whose_drain_finished_in_time_gets_no_second_alert(account):
@@ -380,3 +389,49 @@ def test_a_heartbeat_is_recorded_when_the_next_look_could_arrive_after_the_heart
     assert "result" not in recorded
     [follow_up] = follow_ups(account)
     assert follow_up["checks"][0]["token"] == token
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(("window", "heartbeats"), [(0, 0), (10, 1)])
+def test_a_follow_up_records_a_heartbeat_when_its_next_look_could_arrive_after_the_heartbeat_timeout(
+    account, window, heartbeats
+):
+    # Given a lifecycle action waiting for its drain (60 s heartbeat timeout, so the first handling needs none) and
+    # its follow-up, looked at when the heartbeat has about 45 s left
+    _, victim, _ = fleet_with_hook(account, heartbeat_timeout=60, delay=600)
+    event = lifecycle_event(victim, "web-asg")
+    token = event["detail"]["LifecycleActionToken"]
+    invoke(account, event)
+    assert token not in completions()
+    [follow_up] = follow_ups(account)
+    follow_up["checks"][0]["heartbeat_expires"] = now_iso(-45)
+
+    # When the follow-up comes back through an event source that may hold the next one for `window` seconds
+    invoke(account, follow_up, notice_batching_window=window)
+
+    # Then it keeps the action alive now exactly when the next look (30 s + window + 10 s margin) could be too late
+    recorded = completions().get(token, {})
+    assert recorded.get("heartbeats", 0) == heartbeats
+    assert "result" not in recorded
+    [again] = follow_ups(account)
+    assert again["checks"][0]["token"] == token
+
+
+@pytest.mark.parametrize("window", [0, 10])
+def test_with_a_heartbeat_timeout_shorter_than_a_look_the_next_look_is_due_in_time_to_arrive_before_it(account, window):
+    # Given a hook with the shortest heartbeat timeout Auto Scaling allows (30 s) and a long drain
+    _, victim, _ = fleet_with_hook(account, heartbeat_timeout=30, delay=600)
+    event = lifecycle_event(victim, "web-asg")
+
+    invoke(account, event, notice_batching_window=window)
+
+    # Then the heartbeat was recorded, and the next look is due early enough to arrive (up to `window` late) 10 s
+    # before the renewed heartbeat runs out, rather than 30 s from now
+    [follow_up] = follow_ups(account)
+    [check] = follow_up["checks"]
+    due, expires = _at(check["due"]), _at(check["heartbeat_expires"])
+    assert (expires - due).total_seconds() >= window + 10
+    assert due >= datetime.now(UTC) - timedelta(seconds=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 import unicodedata
+from datetime import datetime
 
 from spot_handler.aws.notify import ALERT_MAX_BYTES, OutgoingAlert, entry_bytes
 from spot_handler.models import target_group_name
@@ -252,11 +253,15 @@ def _units(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: str) -> OutgoingAlert:
+def compose_drain_unfinished(
+    check, draining: dict[str, list[str]], entry_id: str, looked_at: datetime | None = None
+) -> OutgoingAlert:
     """The second alert of an interruption whose registrations were still draining just before its deadline.
 
-    `check` is the followups.Check that looked; `draining` {target group ARN: registrations still draining}.
+    `check` is the followups.Check that looked; `draining` {target group ARN: registrations still draining};
+    `looked_at`: when the look happened (it arrives up to the batching window after it was due; default: when due).
     """
+    looked_at = looked_at or check.due
     count = sum(len(targets) for targets in draining.values())
     where = check.availability_zone or check.region
     name = f" ({check.instance_name})" if check.instance_name else ""
@@ -278,7 +283,7 @@ def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: st
     ]
     lines = [
         f"Drain unfinished: {check.instance_id}{name} still had {count} registration(s) draining "
-        f"{int((check.deadline - check.due).total_seconds())} s before its deadline.",
+        f"{int((check.deadline - looked_at).total_seconds())} s before its deadline.",
         "Connections still open then may be cut when the instance goes.",
         "",
         f"Instance  {check.instance_id}{name}",
@@ -303,7 +308,7 @@ def compose_drain_unfinished(check, draining: dict[str, list[str]], entry_id: st
         "region": check.region,
         "account": check.account,
         "deadline": iso_utc(check.deadline),
-        "checkedAt": iso_utc(check.due),
+        "checkedAt": iso_utc(looked_at),
         "outcome": "drain-unfinished",
         "stillDrainingCount": count,
         "targetGroups": groups,

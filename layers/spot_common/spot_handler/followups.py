@@ -38,6 +38,7 @@ DETAIL_TYPE = "Drain follow-up"
 CHECK_EVERY_SECONDS = 30  # a lifecycle action waiting for its targets is looked at this often
 DEADLINE_CHECK_SECONDS = 10  # a Spot warning's targets are looked at this long before its deadline
 EXPIRY_MARGIN_SECONDS = 10  # act this long before a hook's heartbeat or global timeout runs out
+RETRY_SECONDS = 10  # a refused completion is tried again this much later
 COMPLETION_TRIES = 5  # a completion refused this often (AccessDenied, say) is left to the hook's default result
 _SHARED_DELAY_SECONDS = 5  # checks due within this of each other travel in one message
 
@@ -239,15 +240,27 @@ def act_on_lifecycle(
                 tries = check.failed_completions + 1
                 if running_out or tries >= COMPLETION_TRIES:
                     return f"NOT completed ({describe_error(exc)}): the hook's default result applies when it times out"
-                retry = dataclasses.replace(check, due=now + timedelta(seconds=10), failed_completions=tries)
-                report.rescheduled.append(retry)
-                return "not completed yet: CompleteLifecycleAction failed, tried again shortly"
+                retry = dataclasses.replace(check, failed_completions=tries)
+                state = _keep_alive(autoscaling, retry, retry.targets, now, report, delivery_s, RETRY_SECONDS)
+                return state or "not completed yet: CompleteLifecycleAction failed, tried again shortly"
         logger.info(
             "lifecycle action completed",
             extra={"instance_id": check.instance_id, "group": check.group, "result": "CONTINUE", "why": why},
         )
         report.completed.append(check)
         return f"completed with CONTINUE: {why}"
+    remaining = left or check.targets  # unreadable: look at all of them again
+    state = _keep_alive(autoscaling, check, remaining, now, report, delivery_s, CHECK_EVERY_SECONDS)
+    return state or "waiting for its registrations to leave draining"
+
+
+def _keep_alive(
+    autoscaling, check: Check, targets: dict, now: datetime, report: FollowUpReport, delivery_s: int, every: int
+) -> str | None:
+    """Record a heartbeat if the hook's heartbeat could run out before the next look arrives, and schedule that look:
+    `every` seconds from now, or earlier, so that it arrives (up to delivery_s after it is due) EXPIRY_MARGIN_SECONDS
+    before the heartbeat runs out. Returns what happened instead when the action is no longer active."""
+    next_look = now + timedelta(seconds=every + delivery_s + EXPIRY_MARGIN_SECONDS)
     if check.heartbeat_expires is not None and next_look >= check.heartbeat_expires:
         try:
             asg.record_heartbeat(autoscaling, check.group, check.hook, check.token, check.instance_id)
@@ -257,8 +270,9 @@ def act_on_lifecycle(
             if error_code(exc) == "ValidationError":  # no longer active: nothing left to wait for
                 return "no longer active (completed elsewhere, or timed out)"
             report.failures.append(f"{check.instance_id}: RecordLifecycleActionHeartbeat: {describe_error(exc)}")
-    remaining = left or check.targets  # unreadable: look at all of them again
-    report.rescheduled.append(
-        dataclasses.replace(check, targets=remaining, due=now + timedelta(seconds=CHECK_EVERY_SECONDS))
-    )
-    return "waiting for its registrations to leave draining"
+    due = now + timedelta(seconds=every)
+    if check.heartbeat_expires is not None:  # a heartbeat timeout shorter than `every` plus the window and margin
+        latest = check.heartbeat_expires - timedelta(seconds=delivery_s + EXPIRY_MARGIN_SECONDS)
+        due = max(now, min(due, latest))
+    report.rescheduled.append(dataclasses.replace(check, targets=targets, due=due))
+    return None

@@ -204,7 +204,11 @@ def _follow_up(
         for name in ("completed", "rescheduled", "finished_in_time", "unfinished", "failures"):
             getattr(follow_ups, name).extend(getattr(done, name))
         follow_ups.heartbeats += done.heartbeats
-    alerts = [compose_drain_unfinished(check, left, str(i)) for i, (check, left) in enumerate(follow_ups.unfinished)]
+    looked_at = clock()
+    alerts = [
+        compose_drain_unfinished(check, left, str(i), looked_at)
+        for i, (check, left) in enumerate(follow_ups.unfinished)
+    ]
     failed = publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
     unsent = {id(follow_ups.unfinished[int(entry)][0]) for entry in failed}
     for check, _ in follow_ups.unfinished:
