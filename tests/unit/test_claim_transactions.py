@@ -109,3 +109,22 @@ def test_a_failed_call_leaves_every_claim_unknown():
 
     assert {states[i][0] for i in INSTANCES} == {Claim.UNKNOWN}
     assert "ProvisionedThroughputExceededException" in states[INSTANCES[0]][1]
+
+
+def test_a_group_waits_only_for_the_transactions_that_hold_its_own_claims():
+    # Given two claim transactions of one batch: the first answered, the second (another group's) never answering
+    from concurrent.futures import Future
+
+    from spot_handler.aws.claims import PendingClaims, Written
+
+    answered, hanging = Future(), Future()
+    answered.set_result({"a": Written(done=True)})
+    pending = PendingClaims([(["a"], answered), (["b"], hanging)], NoticeClaims()._to_claim)
+    budget = TimeBudget.start()
+
+    # When the group holding "a" waits for its claims
+    mine = pending.wait(budget, only={"a"})
+
+    # Then the group's wait is over at once, with its claim owned and nothing late of another group's
+    assert mine.states == {"a": Claim.OWNED} and mine.late == []
+    assert budget.remaining() > budget.work_seconds - 1

@@ -75,7 +75,7 @@ def handle_notices(
     # First, all at once: nothing may delay taking instances out of service, nor one drain hold up another.
     reports = run_steps(DRAIN_STEPS, context, in_scope, concurrent=True)
 
-    claimed = claims.wait(budget)
+    claimed = claims.wait(budget, notices)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     owned = [plan for plan in active if claimed.owned(plan.notice)]
     first: dict[str, InstancePlan] = {}  # one alert per interruption: from its first signal in the batch

@@ -97,9 +97,13 @@ class PendingClaims:
         self._transactions = transactions
         self._to_claim = to_claim
 
-    def wait(self, budget) -> ClaimResults:
+    def wait(self, budget, only: set[str] | None = None) -> ClaimResults:
+        """What became of the claims, waiting at most the budget; with `only`, just the transactions holding one of
+        those interruption keys (a group of a larger batch never spends its budget on another group's claims)."""
         results = ClaimResults()
         for keys, future in self._transactions:
+            if only is not None and only.isdisjoint(keys):
+                continue
             try:
                 answers = {
                     key: self._to_claim(written) for key, written in future.result(timeout=budget.remaining()).items()
@@ -270,8 +274,10 @@ class BatchClaims:
         """Claim every interruption of `notices` in the background."""
         return cls(NoticeClaims.open(dynamodb, table_name), notices)
 
-    def wait(self, budget) -> ClaimResults:
-        return self._pending.wait(budget)
+    def wait(self, budget, notices: list[InterruptionNotice] | None = None) -> ClaimResults:
+        """The claims of `notices` (one group's; default: all), waiting at most the group's own budget."""
+        only = None if notices is None else {n.interruption_key for n in notices}
+        return self._pending.wait(budget, only)
 
     def report(self, claimed: ClaimResults, alerted, not_alerted) -> None:
         """What one group saw of its notices' claims (`claimed`, from wait) and which of them were alerted."""
