@@ -309,3 +309,21 @@ def test_a_batch_of_many_accounts_is_claimed_in_one_transaction_and_completed_in
     # Then they are duplicates of interruptions already alerted: no second alert
     assert again.duplicates == 4 and again.batch_item_failures == []
     assert account.alerts() == []
+
+
+def test_two_signals_of_one_interruption_naming_different_regions_make_one_alert(account, organization):
+    # Given a member's instance, and two signals of its interruption in one batch: its Spot warning, naming its
+    # region, and a lifecycle action for it naming another region, as a misrouted or crafted copy could
+    members, accounts = organization
+    member = members[(MEMBER_A, REGION)]
+    warning = spot_notice(MEMBER_A, REGION, member.victim)
+    action = lifecycle_event(member.victim, "web-asg")
+    action.update(account=MEMBER_A, region=OTHER_REGION)
+
+    invoke(account, accounts, warning, action)
+
+    # Then it is one interruption, handled by one group: drained where the warning said, and one alert, not one per
+    # region (each group would otherwise have been told it owned the interruption's claim)
+    assert member.builder.registered(member.target_group) == [f"{member.bystander}:80"]
+    alerts = account.alerts()
+    assert [(a.attributes["account_id"], a.attributes["instance_id"]) for a in alerts] == [(MEMBER_A, member.victim)]

@@ -100,8 +100,12 @@ def handle_by_target(
     accounts in `make bench-org`).
     """
     groups: dict[tuple[str, str], list[InterruptionNotice]] = {}
+    group_of: dict[str, tuple[str, str]] = {}  # interruption -> its group: the (account, region) its first notice names
     for notice in notices:
-        groups.setdefault(targets.key(notice.account, notice.region), []).append(notice)
+        # Every signal of one interruption goes to one group, even one naming another region: two groups would each
+        # be told they own its claim, and each alert.
+        key = group_of.setdefault(notice.interruption_key, targets.key(notice.account, notice.region))
+        groups.setdefault(key, []).append(notice)
 
     if len(groups) == 1:
         clients = targets.clients_for(notices[0].account, notices[0].region)
