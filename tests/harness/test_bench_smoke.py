@@ -87,5 +87,15 @@ def test_tiny_mass_reclaim_over_three_accounts_drains_every_account_and_bounds_a
     # And ours assumed each member's role at most once per execution environment: within accounts x environments
     accounts, assume_roles, bound = (int(match.group(i)) for i in (8, 9, 10))
     assert accounts == 3
-    assert 1 <= assume_roles <= bound <= (accounts - 1) * 5  # MaxConcurrency 5: at most 5 environments
+    # (from counters independent of the harness's own verdict: the environments the event-source model created, the
+    # server's AssumeRole count per member account, and the handler's AccountClients' own count)
+    environments = int(re.search(r"execution environments created: (\d+)", out).group(1))
+    assert 1 <= environments <= 5  # MaxConcurrency 5
+    assert bound == (accounts - 1) * environments
+    per_member = re.search(r"per member account: ([^;]+);", out).group(1)
+    counted = {account: int(n) for account, n in re.findall(r"(\d{12}) (\d+)", per_member)}
+    assert len(counted) == accounts - 1  # every member's role assumed, and no AssumeRole into the hub's own account
+    assert all(1 <= n <= environments for n in counted.values()), counted
+    assert assume_roles == sum(counted.values())
+    assert f"AssumeRole sent by the handler's AccountClients: {assume_roles};" in out
     assert "baseline: 0 (deployed in each account" in out and ": holds" in out
