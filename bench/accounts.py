@@ -118,7 +118,7 @@ class Organization:
             return
         self.assume_role_by_account = assumed
         self.assume_role_client_side = ours.assume_role_calls
-        self.environments_used = len(ours.environments_used)
+        self.environments_used = ours.environments  # each created serves at once
 
     @property
     def assume_roles(self) -> int:

@@ -45,7 +45,6 @@ class OursRun:
     follow_up_records: int = 0  # the handler's own delayed messages it was handed back
     follow_up_invocations: int = 0
     environments: int = 0  # execution environments created: the peak of concurrent invocations
-    environments_used: set[int] = field(default_factory=set)  # the environments that served an invocation
     assume_role_calls: int = 0  # AssumeRole sent by every environment's AccountClients (hub and spoke only)
 
 
@@ -95,8 +94,6 @@ def run_ours(
     def invoke(records: list[dict], done=None) -> None:
         clients = environment()
         failed: set[str] = set()
-        with lock:
-            run.environments_used.add(id(clients))
         try:
             report = handle_invocation({"Records": records}, clients, settings, accounts=accounts.get(id(clients)))
             failed = set(report.batch_item_failures)
