@@ -248,21 +248,20 @@ class BenchMiddleware:
         return chunks
 
     def _record_deregistration(self, body: bytes) -> None:
-        form = parse_qs(body.decode("utf-8", "replace"))
-        arn = form.get("TargetGroupArn", [""])[0]
-        now = time.time()
-        with self.lock:
-            for name, values in form.items():
-                if name.startswith("Targets.member.") and name.endswith(".Id"):
-                    self.deregistered.setdefault(f"{arn}|{values[0]}", now)
+        self._record_removed(body, "TargetGroupArn", "Targets.member.", ".Id")
 
     def _record_classic_deregistration(self, body: bytes) -> None:
+        self._record_removed(body, "LoadBalancerName", "Instances.member.", ".InstanceId")
+
+    def _record_removed(self, body: bytes, owner: str, prefix: str, suffix: str) -> None:
+        """Timestamp every target a query-protocol request removed from `owner` (its target group or load balancer):
+        the members named `prefix`N`suffix`."""
         form = parse_qs(body.decode("utf-8", "replace"))
-        name = form.get("LoadBalancerName", [""])[0]
+        name = form.get(owner, [""])[0]
         now = time.time()
         with self.lock:
             for key, values in form.items():
-                if key.startswith("Instances.member.") and key.endswith(".InstanceId"):
+                if key.startswith(prefix) and key.endswith(suffix):
                     self.deregistered.setdefault(f"{name}|{values[0]}", now)
 
     def _record_container_instances_draining(self, body: bytes) -> None:
