@@ -109,7 +109,7 @@ def dynamodb_calls(client) -> list[tuple[str, int]]:
     return calls
 
 
-def test_a_batch_is_claimed_in_one_transaction_and_completed_in_another(guarded):
+def test_a_batch_is_claimed_in_one_transaction_and_nothing_more_is_written(guarded):
     # Given a batch of 30 interruptions, one of which was already alerted by an earlier invocation
     arn = guarded.builder.target_group("web", delay=60)
     victims = [guarded.builder.spot_instance(f"web-{n}", tags={"TargetGroupArn": arn}).instance_id for n in range(30)]
@@ -119,22 +119,30 @@ def test_a_batch_is_claimed_in_one_transaction_and_completed_in_another(guarded)
     calls = dynamodb_calls(guarded.clients.dynamodb)
 
     # When the batch arrives
-    report = guarded.invoke(sqs_event_of(*(notice_body(v) for v in victims)))
+    event = sqs_event_of(*(notice_body(v) for v in victims))
+    report = guarded.invoke(event)
 
     # Then the 29 new interruptions are alerted once each and the alerted one is a duplicate
     assert report.batch_item_failures == [] and report.duplicates == 1
     assert sorted(a.document["instanceId"] for a in guarded.alerts()) == sorted(set(victims) - {victims[7]})
     assert [r.notice.instance_id for r in report.results if r.duplicate] == [victims[7]]
-    # with one claim transaction, sent again without the duplicate DynamoDB named, and one completion transaction
-    assert calls == [("TransactWriteItems", 30), ("TransactWriteItems", 29), ("TransactWriteItems", 29)]
-    # And every record is Powertools' own: its persistence layer reads each one back as COMPLETED
+    # with one claim transaction, sent again without the duplicate DynamoDB named, and no completion writes
+    assert calls == [("TransactWriteItems", 30), ("TransactWriteItems", 29)]
+    # And every record is Powertools' own (its persistence layer reads each one back), held by its notice's message
     from spot_handler.aws.claims import _record_data, persistence_layer
     from spot_handler.models import parse_notice
 
     powertools = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
+    message_of = {json.loads(r["body"])["detail"]["instance-id"]: f"sqs:{r['messageId']}" for r in event["Records"]}
     for victim in victims:
         record = powertools.get_record(_record_data(parse_notice(notice_body(victim))))
-        assert record.status == "COMPLETED"
+        assert record.status == "INPROGRESS"
+        item = guarded.clients.dynamodb.get_item(TableName=IDEMPOTENCY_TABLE, Key={"id": {"S": record.idempotency_key}})
+        holder = item["Item"]["holder"]["S"]
+        if victim == victims[7]:  # still held by the message of the earlier invocation that alerted it
+            assert holder not in message_of.values()
+        else:
+            assert holder == message_of[victim]
 
 
 def test_more_than_100_interruptions_are_claimed_in_transactions_of_100(guarded):
@@ -146,7 +154,7 @@ def test_more_than_100_interruptions_are_claimed_in_transactions_of_100(guarded)
     report = guarded.invoke(sqs_event_of(*(notice_body(v) for v in victims)))
 
     assert report.batch_item_failures == [] and len(guarded.alerts()) == 130
-    assert sorted(calls) == sorted([("TransactWriteItems", 100), ("TransactWriteItems", 30)] * 2)
+    assert sorted(calls) == sorted([("TransactWriteItems", 100), ("TransactWriteItems", 30)])
 
 
 def test_a_transaction_conflict_is_sent_again_and_every_interruption_is_alerted(guarded, monkeypatch):
@@ -169,7 +177,7 @@ def test_a_transaction_conflict_is_sent_again_and_every_interruption_is_alerted(
 
     # Then nothing was lost to the conflict: the claims went again, and each interruption has one alert
     assert injector.injected[("dynamodb", "TransactWriteItems", "conflict")] == 1
-    assert calls == [("TransactWriteItems", 3)] * 3  # the cancelled claim, its second send, the completion
+    assert calls == [("TransactWriteItems", 3)] * 2  # the cancelled claim and its second send
     assert report.batch_item_failures == []
     assert sorted(a.document["instanceId"] for a in guarded.alerts()) == sorted(victims)
 
@@ -237,6 +245,59 @@ def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     assert guarded.alerts() == []
     assert report.batch_item_failures == [event["Records"][0]["messageId"]]
     assert "another invocation" in report.results[0].alert_error
+
+
+def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message(guarded):
+    from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS, NoticeClaims, _record_data, persistence_layer
+    from spot_handler.models import parse_notice
+
+    from local.lambda_runtime import sqs_event, sqs_record
+
+    # Given an interruption claimed by a receive of message M whose invocation died before answering (a timeout, an
+    # out-of-memory kill), longer ago than an invocation can run
+    arn, instance = web_instance(guarded)
+    body, message = notice_body(instance), str(uuid.uuid4())
+    notice = parse_notice(body)._replace(delivery=message)
+    NoticeClaims.open(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).start([notice]).wait(TimeBudget.start())
+    key = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).get_record(_record_data(notice))
+    guarded.clients.dynamodb.update_item(
+        TableName=IDEMPOTENCY_TABLE,
+        Key={"id": {"S": key.idempotency_key}},
+        UpdateExpression="SET expiration = expiration - :age",
+        ExpressionAttributeValues={":age": {"N": str(OWNER_INVOCATION_SECONDS + 5)}},
+    )
+
+    # When an EC2 re-notice of the same interruption comes in another message
+    other = guarded.invoke(sqs_event_of(notice_body(instance, id=str(uuid.uuid4()))))
+
+    # Then it is a duplicate (M carries the alert): reported successful, no alert
+    assert other.batch_item_failures == [] and other.duplicates == 1 and guarded.alerts() == []
+
+    # When SQS delivers M again, after its visibility timeout
+    again = guarded.invoke(sqs_event([sqs_record(body, message_id=message)]))
+
+    # Then this receive takes the interruption over: drained and alerted, once
+    assert again.batch_item_failures == [] and again.duplicates == 0
+    assert guarded.builder.registered(arn) == []
+    [alert] = guarded.alerts()
+    assert alert.document["instanceId"] == instance
+
+
+def test_the_same_message_twice_at_once_is_handled_once(guarded):
+    from local.lambda_runtime import sqs_event, sqs_record
+
+    # Given a message being handled by one invocation (its claim just made)
+    _arn, instance = web_instance(guarded)
+    body, message = notice_body(instance), str(uuid.uuid4())
+    first = guarded.invoke(sqs_event([sqs_record(body, message_id=message)]))
+    assert first.batch_item_failures == [] and len(guarded.alerts()) == 1
+
+    # When SQS (at least once) hands the same message to another invocation within an invocation's run time
+    second = guarded.invoke(sqs_event([sqs_record(body, message_id=message)]))
+
+    # Then no second alert: the message is delivered again later, when the claim says its first receive is over
+    assert guarded.alerts() == []
+    assert second.batch_item_failures == [message]
 
 
 def test_duplicate_makes_no_second_checkpoint(guarded, handler_clients, gamelift_state):

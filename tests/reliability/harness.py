@@ -162,10 +162,6 @@ def _claims(request: dict) -> bool:
     return '"Put":' in request.get("body", "")
 
 
-def _completions(request: dict) -> bool:
-    return '"Update":' in request.get("body", "")
-
-
 def faults(clock: SimulatedClock, denied_arn: str) -> list[Fault]:
     return [
         Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "throttle", rate=0.2),
@@ -188,12 +184,11 @@ def faults(clock: SimulatedClock, denied_arn: str) -> list[Fault]:
         Fault("ec2", "DescribeInstances", "throttle", rate=0.1),
         Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=clock.within(4, 9)),  # SNS down
         Fault("sns", "PublishBatch", "throttle", rate=0.1),
-        # Claims and completions are both TransactWriteItems: claims put, completions update
+        # Claims are TransactWriteItems of Puts (nothing is written when an alert is out: aws/claims.py)
         Fault("dynamodb", "TransactWriteItems", "throttle", rate=0.1, only_if=_claims),
         Fault("dynamodb", "TransactWriteItems", "timeout", rate=0.03, only_if=_claims),
         Fault("dynamodb", "TransactWriteItems", "conflict", rate=0.1),
         Fault("dynamodb", "*", "5xx", active=clock.within(12, 16)),  # the idempotency table down for a while
-        Fault("dynamodb", "TransactWriteItems", "5xx", rate=0.1, only_if=_completions),
         Fault("sqs", "SendMessage", "5xx", rate=0.2),
         Fault("elastic-load-balancing-v2", "DescribeTargetHealth", "hang", active=clock.within(HANG_AT, HANG_AT + 1)),
     ]

@@ -274,6 +274,18 @@ def _actions(statement: dict) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
+def test_an_invocation_ends_before_its_claims_count_as_abandoned_or_its_messages_come_back(transformed):
+    """aws/claims.py reads a claim older than OWNER_INVOCATION_SECONDS as held by no running invocation, and the
+    queue must not deliver a message again while the invocation that has it may still run."""
+    from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS
+
+    resources = transformed["Resources"]
+    [handler] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    timeout = handler["Properties"]["Timeout"]
+    visibility = resources["NoticeQueue"]["Properties"]["VisibilityTimeout"]
+    assert timeout <= OWNER_INVOCATION_SECONDS < visibility
+
+
 def test_trust_policies_name_one_service_each(transformed):
     policies = iam_policies(transformed, PARAMETER_SETS["all-options"])
     trusts = {name: doc for name, doc in policies.items() if name.endswith("/AssumeRolePolicyDocument")}

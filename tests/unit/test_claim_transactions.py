@@ -3,9 +3,13 @@ botocore's Stubber answers (and checks every request against the DynamoDB model)
 
 from __future__ import annotations
 
+import functools
+import time
+
 import boto3
+import pytest
 from botocore.stub import ANY, Stubber
-from spot_handler.aws.claims import SENDS_PER_ACTION, Claim, NoticeClaims
+from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS, SENDS_PER_ACTION, WINDOW_SECONDS, Claim, NoticeClaims
 from spot_handler.budget import TimeBudget
 from spot_handler.models import parse_notice
 
@@ -119,7 +123,7 @@ def test_a_group_waits_only_for_the_transactions_that_hold_its_own_claims():
 
     answered, hanging = Future(), Future()
     answered.set_result({"a": Written(done=True)})
-    pending = PendingClaims([(["a"], answered), (["b"], hanging)], NoticeClaims()._to_claim)
+    pending = PendingClaims([(["a"], answered), (["b"], hanging)], functools.partial(NoticeClaims()._to_claim, {}))
     budget = TimeBudget.start()
 
     # When the group holding "a" waits for its claims
@@ -128,3 +132,71 @@ def test_a_group_waits_only_for_the_transactions_that_hold_its_own_claims():
     # Then the group's wait is over at once, with its claim owned and nothing late of another group's
     assert mine.states == {"a": Claim.OWNED} and mine.late == []
     assert budget.remaining() > budget.work_seconds - 1
+
+
+def record(holder: str | None, claimed_seconds_ago: float) -> dict:
+    """An in-progress record as DynamoDB returns it when a claim's condition fails (expiry = claim + window)."""
+    item = {
+        "status": {"S": "INPROGRESS"},
+        "expiration": {"N": str(int(time.time() - claimed_seconds_ago + WINDOW_SECONDS))},
+    }
+    if holder is not None:
+        item["holder"] = {"S": holder}
+    return item
+
+
+def found(dynamodb, stub: Stubber, items: list[dict], deliveries: list[str]) -> dict[str, tuple[Claim, str]]:
+    stub.add_client_error(
+        "transact_write_items",
+        "TransactionCanceledException",
+        "Transaction cancelled",
+        http_status_code=400,
+        modeled_fields={"CancellationReasons": [{"Code": "ConditionalCheckFailed", "Item": i} for i in items]},
+    )
+    given = [n._replace(delivery=d) for n, d in zip(notices(), deliveries, strict=False)]
+    return claim(dynamodb, given)
+
+
+OLD = OWNER_INVOCATION_SECONDS + 30  # the holder's invocation is over
+YOUNG = OWNER_INVOCATION_SECONDS / 2  # it may still be running
+
+
+@pytest.mark.parametrize(
+    ("holder", "age", "expected", "why"),
+    [
+        ("sqs:msg-1", OLD, Claim.OWNED, ""),  # an earlier receive of this very message died: this one takes over
+        ("sqs:msg-1", YOUNG, Claim.BUSY, "another receive of this message is handling"),  # one message, twice at once
+        ("sqs:msg-9", OLD, Claim.DONE, "another notice of this interruption holds its claim"),
+        ("sqs:msg-9", YOUNG, Claim.DONE, "another notice of this interruption holds its claim"),  # it carries the alert
+        ("invocation:x", YOUNG, Claim.BUSY, "another invocation is handling"),  # a direct invocation, maybe running
+        ("invocation:x", OLD, Claim.DONE, "another notice of this interruption holds its claim"),
+        (None, YOUNG, Claim.BUSY, "another invocation is handling"),  # written by Powertools for another caller
+        (None, OLD, Claim.DONE, "another notice of this interruption holds its claim"),
+    ],
+)
+def test_a_claim_found_in_place_is_read_by_its_holder_and_age(holder, age, expected, why):
+    dynamodb = boto3.client("dynamodb", region_name="us-east-2")
+    with Stubber(dynamodb) as stub:
+        states = found(dynamodb, stub, [record(holder, age)], ["msg-1"])
+        stub.assert_no_pending_responses()
+
+    state, reason = states[INSTANCES[0]]
+    assert state is expected and why in reason
+
+
+def test_each_claim_names_the_message_that_brought_its_notice_and_nothing_else_is_written():
+    dynamodb = boto3.client("dynamodb", region_name="us-east-2")
+    sent = []
+    dynamodb.meta.events.register("provide-client-params.dynamodb.*", lambda params, **_: sent.append(params))
+    given = [n._replace(delivery=f"msg-{i}") for i, n in enumerate(notices())]
+    with Stubber(dynamodb) as stub:
+        written(stub, 3)
+        claims = NoticeClaims.open(dynamodb, TABLE)
+        results = claims.start(given).wait(TimeBudget.start())
+        claims.settle(results, alerted=given, not_alerted=[])
+        stub.assert_no_pending_responses()
+
+    [transaction] = sent
+    holders = [action["Put"]["Item"]["holder"]["S"] for action in transaction["TransactItems"]]
+    assert holders == ["sqs:msg-0", "sqs:msg-1", "sqs:msg-2"]
+    assert {action["Put"]["Item"]["status"]["S"] for action in transaction["TransactItems"]} == {"INPROGRESS"}

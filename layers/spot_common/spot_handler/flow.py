@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from spot_handler.aws.autoscaling import target_groups_of
 from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
-from spot_handler.aws.notify import publish_alerts
+from spot_handler.aws.notify import OutgoingAlert, publish_alerts
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import schedule
@@ -54,6 +55,7 @@ def handle_notices(
     clock: Callable[[], datetime] = utcnow,
     budget: TimeBudget | None = None,
     batch_claims: BatchClaims | None = None,
+    publish: Callable[[list[OutgoingAlert]], dict[str, str]] | None = None,
 ) -> list[NoticeResult]:
     """Drain, checkpoint, complete lifecycle actions and alert for a batch of notices; one result per notice.
 
@@ -63,8 +65,9 @@ def handle_notices(
     alerted here, and is delivered again. Every signal of one interruption (a Spot warning, a lifecycle action) is one
     incident: one alert, from the first signal; a later one still completes its own lifecycle action.
 
-    `batch_claims`: when these notices are one (account, region) group of a larger batch, the batch's claims, sent
-    for every group at once (invocation.handle_by_target), which the caller settles once every group is done.
+    `batch_claims`, `publish`: when these notices are one (account, region) group of a larger batch, the batch's
+    claims, sent for every group at once, which the caller settles once every group is done; and the batch's
+    PublishBatch stream, which pools the groups' partial requests (invocation.handle_by_target).
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     context = StepContext(clients, settings, clock, budget)
@@ -87,7 +90,8 @@ def handle_notices(
     _schedule_follow_ups(context, reports)
     outcomes = {id(plan): InterruptionOutcome(plan, reports.get(plan.instance_id, [])) for plan in alerting}
 
-    alert_errors = _alert(clients, settings, list(outcomes.values()))
+    publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
+    alert_errors = _alert(publish, list(outcomes.values()))
     later = [plan for plan in owned if id(plan) not in outcomes]
     alert_errors |= {  # a later signal of an interruption shares its first signal's fate
         id(plan): alert_errors[id(first[plan.notice.interruption_key])] for plan in later
@@ -124,7 +128,9 @@ def _schedule_follow_ups(context: StepContext, reports: dict[str, list[StepRepor
         report.failures.append(f"{report.step}: follow-up not scheduled ({'; '.join(errors)[:300]})")
 
 
-def _alert(clients: AwsClients, settings: Settings, outcomes: list[InterruptionOutcome]) -> dict[int, str | None]:
+def _alert(
+    publish: Callable[[list[OutgoingAlert]], dict[str, str]], outcomes: list[InterruptionOutcome]
+) -> dict[int, str | None]:
     """Publish one alert per outcome; {id(plan): why its alert did not go out, or None}."""
     alerts, failed = [], {}
     for i, outcome in enumerate(outcomes):
@@ -132,7 +138,7 @@ def _alert(clients: AwsClients, settings: Settings, outcomes: list[InterruptionO
             alerts.append(compose_alert(outcome, entry_id=str(i)))
         except Exception as exc:  # noqa: BLE001 - one alert that cannot be written must not hold back the others
             failed[str(i)] = f"alert could not be composed ({type(exc).__name__}: {exc})"
-    failed |= publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
+    failed |= publish(alerts)
     return {id(outcome.plan): failed.get(str(i)) for i, outcome in enumerate(outcomes)}
 
 

@@ -79,6 +79,7 @@ class InterruptionNotice(NamedTuple):
     region: str
     account: str
     lifecycle: LifecycleAction | None = None  # terminate lifecycle actions only
+    delivery: str = ""  # the SQS message that brought it (invocation.py): its claim names it (aws/claims.py)
 
     @property
     def incident(self) -> str:

@@ -3,23 +3,36 @@
 Records are Powertools idempotency records in DynamoDB (DynamoDBPersistenceLayer, IdempotencyConfig with
 expires_after_seconds; TTL attribute `expiration`). The key is the instance and the notice type, so it catches both
 kinds of duplicate: EventBridge re-sending an event (same id, same instance and type) and EC2 sending another notice
-for the same interruption (a new id, same instance and type). A record lasts WINDOW_SECONDS from its last write; a
-later notice of the same type for the same instance is a new interruption.
+for the same interruption (a new id, same instance and type). A record lasts WINDOW_SECONDS from its claim; a later
+notice of the same type for the same instance is a new interruption.
 
 Why the persistence layer directly and not @idempotent_function: the decorator claims, runs and completes one call.
 A batch is handled as a whole (one DescribeInstances, one DeregisterTargets per target group, one PublishBatch per
-ten alerts), so its notices are claimed before the lookup and completed only after their alerts are published.
+ten alerts), so its notices are claimed before the lookup, all at once.
 
-Why in transactions: one PutItem to claim and one UpdateItem to complete each notice is 2,000 DynamoDB calls for a
-reclaim of 1,000 instances (bench/). Here a batch's claims go in one TransactWriteItems (up to 100 actions) and its
-completions in another. Powertools still composes every write: the persistence layer is given a stand-in client
-(_Composer) that keeps the PutItem, UpdateItem or DeleteItem request save_inprogress, save_success or delete_record
-would send, and each request becomes one action of the transaction. So the records, their hashed keys, their
-conditions and expiry are Powertools' own, and a record written here reads back through Powertools like any other.
-BatchWriteItem would not do: it takes no conditions, and a claim is a conditional put. A transaction is all or
-nothing; when it is cancelled DynamoDB says, action by action, why (CancellationReasons, with the record that made a
-condition fail), and the actions that did not cause it are sent again. botocore gives each transaction a
-ClientRequestToken, so its own retry of a transaction that did succeed is answered as a success, not as a conflict.
+A claim names its holder: the SQS message that brought the notice (attribute `holder`, `sqs:<messageId>`). That is
+what makes a completion write unnecessary. The queue is the record of completion: Lambda deletes a message its
+invocation handled, and delivers again only one that was reported failed (whose claim the handler released) or
+whose invocation died. So a claim found in place says:
+- held by another message: that message carries the interruption's alert, or is delivered again until it has, so
+  this notice is a duplicate (DONE), whether or not the other is still at work;
+- held by this very message: once the invocation that claimed it is over (OWNER_INVOCATION_SECONDS after the
+  claim), an earlier receive of it died before answering, so this receive takes the interruption over (OWNED);
+  before that, SQS delivered the message twice at once (BUSY: delivered again later);
+- held by no message (a direct invocation, or a record Powertools wrote for another caller): BUSY while its holder
+  may still run, then DONE.
+An interruption costs one write, where claiming and then completing (Powertools' own cycle) cost two.
+
+Why in transactions: one PutItem per notice is 1,000 DynamoDB calls for a reclaim of 1,000 instances (bench/). Here
+a batch's claims go in one TransactWriteItems (up to 100 actions). Powertools still composes every write: the
+persistence layer is given a stand-in client (_Composer) that keeps the PutItem or DeleteItem request
+save_inprogress or delete_record would send, and each request becomes one action of the transaction (a claim's
+with the holder added). So the records, their hashed keys, their conditions and expiry are Powertools' own, and a
+record written here reads back through Powertools like any other. BatchWriteItem would not do: it takes no
+conditions, and a claim is a conditional put. A transaction is all or nothing; when it is cancelled DynamoDB says,
+action by action, why (CancellationReasons, with the record that made a condition fail), and the actions that did
+not cause it are sent again. botocore gives each transaction a ClientRequestToken, so its own retry of a
+transaction that did succeed is answered as a success, not as a conflict.
 """
 
 from __future__ import annotations
@@ -27,6 +40,8 @@ from __future__ import annotations
 import enum
 import functools
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -45,15 +60,22 @@ logger = Logger(child=True)
 # interruption lasts; shorter than the 4 x 360 s the queue keeps redelivering (VisibilityTimeout x maxReceiveCount - 1),
 # so a claim left behind by a crashed invocation expires while its notice can still be redelivered.
 WINDOW_SECONDS = 900
-# A claim is held for the whole window even if its holder dies: a late alert is better than a doubled one, and every
-# failure the handler sees releases its claims explicitly (see NoticeClaims.settle).
+# Powertools' own put condition lets anyone take over an in-progress record once its in-progress expiry is past. A
+# claim is never completed (the module's docstring), so that expiry is the window: whether a holder is gone is
+# decided here, from the claim's age and holder, not by Powertools' condition.
 HOLD_MILLIS = WINDOW_SECONDS * 1000
+# The longest an invocation can run: template.yaml's function Timeout (tests/unit/test_template_resources.py keeps
+# them in step). A claim older than this is not held by a running invocation.
+OWNER_INVOCATION_SECONDS = 60
+HOLDER_ATTR = "holder"
+MESSAGE_HOLDER = "sqs:"  # a holder that is a queue message, which the queue delivers again until it is handled
+STATUS_ATTR, EXPIRY_ATTR = "status", "expiration"  # DynamoDBPersistenceLayer's defaults, as persistence_layer() uses
 TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
 SENDS_PER_ACTION = 3  # an action cancelled by a conflict or throttling is sent again, up to this many sends in all
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 MAX_PARALLEL_TRANSACTIONS = 8  # batches of more than 100 interruptions
 SETTLE_WAIT_SECONDS = 20.0  # how long settle() waits for a claim that outlived the work budget, and for its own writes
-STATUS_COMPLETED = "COMPLETED"
+STATUS_COMPLETED = "COMPLETED"  # records of a Powertools-decorated call, or of earlier versions of this handler
 
 
 class Claim(enum.Enum):
@@ -93,7 +115,9 @@ class ClaimResults:
 class PendingClaims:
     """Claim transactions running in the background while the instances are looked up."""
 
-    def __init__(self, transactions: list[tuple[list[str], Future]], to_claim: Callable[[Written], tuple[Claim, str]]):
+    def __init__(
+        self, transactions: list[tuple[list[str], Future]], to_claim: Callable[[str, Written], tuple[Claim, str]]
+    ):
         self._transactions = transactions
         self._to_claim = to_claim
 
@@ -106,7 +130,8 @@ class PendingClaims:
                 continue
             try:
                 answers = {
-                    key: self._to_claim(written) for key, written in future.result(timeout=budget.remaining()).items()
+                    key: self._to_claim(key, written)
+                    for key, written in future.result(timeout=budget.remaining()).items()
                 }
             except FutureTimeout:
                 results.late.append((keys, future))
@@ -120,7 +145,7 @@ class PendingClaims:
 
 
 class NoticeClaims:
-    """Claim, complete and release interruptions in the idempotency table. Without a table every notice is OWNED."""
+    """Claim and release interruptions in the idempotency table. Without a table every notice is OWNED."""
 
     def __init__(self, dynamodb=None, table_name: str = ""):
         self._dynamodb = dynamodb
@@ -131,29 +156,33 @@ class NoticeClaims:
         return cls(dynamodb, table_name)
 
     def start(self, notices: list[InterruptionNotice]) -> PendingClaims:
-        """Claim every interruption of the batch, in the background (one transaction per 100 interruptions)."""
-        if self._layer is None or not notices:
-            return PendingClaims([], self._to_claim)
+        """Claim every interruption of the batch, in the background (one transaction per 100 interruptions).
+
+        Each claim is held by the message that brought its notice; a notice that came in no message (a direct
+        invocation) is held by this invocation alone, which no later delivery can be."""
+        invocation = f"invocation:{uuid.uuid4()}"
         unique = {n.interruption_key: n for n in notices}
-        actions = {
-            key: self._compose(
-                lambda n: self._layer.save_inprogress(_record_data(n), remaining_time_in_millis=HOLD_MILLIS), notice
-            )
-            for key, notice in unique.items()
-        }
-        return PendingClaims(self._send_in_background(actions), self._to_claim)
+        holders = {k: f"{MESSAGE_HOLDER}{n.delivery}" if n.delivery else invocation for k, n in unique.items()}
+        to_claim = functools.partial(self._to_claim, holders)
+        if self._layer is None or not notices:
+            return PendingClaims([], to_claim)
+        actions = {key: self._claim_action(notice, holders[key]) for key, notice in unique.items()}
+        return PendingClaims(self._send_in_background(actions), to_claim)
 
     def settle(self, claims: ClaimResults, alerted: list[InterruptionNotice], not_alerted: list[InterruptionNotice]):
-        """Complete the claims of notices whose alert went out (or that needed none); release the others.
+        """Release the claims of notices whose alert did not go out; those alerted (or that needed none) keep theirs
+        as they are: nothing is written for them.
 
-        A released claim lets the redelivered notice be claimed again. A claim that answered after the budget is
-        released if it turned out to be ours, since its notice was not alerted. Failures are logged, not raised: the
-        alerts are out, and a claim that stays in progress only holds duplicates back until the window ends.
+        A released claim lets the redelivered notice be claimed again at once. A claim that answered after the budget
+        is released if it turned out to be ours, since its notice was not alerted. Failures are logged, not raised: a
+        claim left in place is taken over by its own message's next delivery once its invocation is over.
         """
         if self._layer is None:
             return
-        complete = {n.interruption_key: n for n in alerted if claims.owned(n)}
-        release = {n.interruption_key: n for n in not_alerted if claims.owned(n) and n.interruption_key not in complete}
+        alerted_keys = {n.interruption_key for n in alerted if claims.owned(n)}
+        release = {
+            n.interruption_key: n for n in not_alerted if claims.owned(n) and n.interruption_key not in alerted_keys
+        }
         by_key = {n.interruption_key: n for n in not_alerted}
         for keys, future in claims.late:
             try:
@@ -167,10 +196,6 @@ class NoticeClaims:
             release |= {key: by_key[key] for key, written in answers.items() if written.done and key in by_key}
 
         actions = {
-            key: self._compose(lambda n: self._layer.save_success(_record_data(n), {"noticeId": n.notice_id}), n)
-            for key, n in complete.items()
-        }
-        actions |= {
             key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
             for key, n in release.items()
         }
@@ -181,9 +206,9 @@ class NoticeClaims:
                 answers = dict.fromkeys(keys, Written(error=f"no answer within {SETTLE_WAIT_SECONDS:.0f} s"))
             for key, written in answers.items():
                 if not written.done:
-                    notice = complete.get(key) or release[key]
+                    notice = release[key]
                     logger.error(
-                        f"could not {'complete' if key in complete else 'release'} the idempotency record",
+                        "could not release the idempotency claim; its message's next delivery takes it over",
                         extra={
                             "instance_id": notice.instance_id,
                             "notice_id": notice.notice_id,
@@ -191,15 +216,33 @@ class NoticeClaims:
                         },
                     )
 
-    def _to_claim(self, written: Written) -> tuple[Claim, str]:
+    def _to_claim(self, holders: dict[str, str], key: str, written: Written) -> tuple[Claim, str]:
+        """What a claim's answer means for its interruption (the module's docstring says why)."""
         if written.done:
             return Claim.OWNED, ""
-        if written.existing is not None:
-            status = written.existing.get(self._layer.status_attr, {}).get("S")
-            if status == STATUS_COMPLETED:
-                return Claim.DONE, "duplicate: this interruption was already alerted"
-            return Claim.BUSY, "another invocation is handling this interruption; delivered again later"
-        return Claim.UNKNOWN, f"idempotency table: {written.error}"
+        if written.existing is None:
+            return Claim.UNKNOWN, f"idempotency table: {written.error}"
+        existing = written.existing
+        if existing.get(STATUS_ATTR, {}).get("S") == STATUS_COMPLETED:
+            return Claim.DONE, "duplicate: this interruption was already alerted"
+        holder = existing.get(HOLDER_ATTR, {}).get("S", "")
+        running = _claimed_seconds_ago(existing) < OWNER_INVOCATION_SECONDS
+        if holder == holders.get(key):
+            if running:
+                return Claim.BUSY, "another receive of this message is handling this interruption; delivered again"
+            logger.info("taking over the claim of an earlier receive of this message that did not finish")
+            return Claim.OWNED, ""
+        if holder.startswith(MESSAGE_HOLDER) or not running:
+            return Claim.DONE, "duplicate: another notice of this interruption holds its claim and carries its alert"
+        return Claim.BUSY, "another invocation is handling this interruption; delivered again later"
+
+    def _claim_action(self, notice: InterruptionNotice, holder: str) -> dict:
+        """Powertools' claim (a conditional Put of an in-progress record) with its holder added."""
+        action = self._compose(
+            lambda n: self._layer.save_inprogress(_record_data(n), remaining_time_in_millis=HOLD_MILLIS), notice
+        )
+        action["Put"]["Item"][HOLDER_ATTR] = {"S": holder}
+        return action
 
     def _compose(self, write: Callable[[InterruptionNotice], None], notice: InterruptionNotice) -> dict:
         """The transaction action for one Powertools write (Put, Update or Delete), composed but not sent."""
@@ -252,12 +295,12 @@ class NoticeClaims:
 
 
 class BatchClaims:
-    """The claims of one batch: claimed in one transaction (per 100 interruptions), completed in one, however many
-    (account, region) groups handle the batch (invocation.handle_by_target).
+    """The claims of one batch: claimed in one transaction (per 100 interruptions), however many (account, region)
+    groups handle the batch (invocation.handle_by_target).
 
     Each group waits for the claims with its own budget and reports what became of its notices; once every group has
-    reported, settle() completes and releases them together. Each notice is settled by what its own group saw of its
-    claim, as if the group had claimed alone. With one group this is exactly start, wait, settle.
+    reported, settle() releases the claims of those not alerted, together. Each notice is settled by what its own
+    group saw of its claim, as if the group had claimed alone. With one group this is exactly start, wait, settle.
     """
 
     def __init__(self, claims: NoticeClaims, notices: list[InterruptionNotice]):
@@ -293,7 +336,7 @@ class BatchClaims:
             self._not_alerted += not_alerted
 
     def settle(self) -> None:
-        """Complete the claims of the notices alerted (or that needed none) and release the others, together."""
+        """Release the claims of the notices not alerted, together."""
         self._claims.settle(self._seen, self._alerted, self._not_alerted)
 
 
@@ -359,3 +402,13 @@ def _record_data(notice: InterruptionNotice) -> dict[str, str]:
         "incident": notice.incident,
         "noticeId": notice.notice_id,
     }
+
+
+def _claimed_seconds_ago(record: dict) -> float:
+    """How long ago the record was claimed: its expiry is the claim's time + WINDOW_SECONDS. A record whose expiry
+    cannot be read counts as just claimed (so as held)."""
+    try:
+        expires = float(record[EXPIRY_ATTR]["N"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return time.time() - (expires - WINDOW_SECONDS)
