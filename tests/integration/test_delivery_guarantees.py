@@ -253,11 +253,12 @@ def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message
 
     from local.lambda_runtime import sqs_event, sqs_record
 
-    # Given an interruption claimed by a receive of message M whose invocation died before answering (a timeout, an
-    # out-of-memory kill), longer ago than an invocation can run
+    # Given an interruption claimed by a receive of a batch holding message M and its copy C (EventBridge sent the
+    # event twice) whose invocation died before answering (a timeout, an out-of-memory kill), longer ago than an
+    # invocation can run
     arn, instance = web_instance(guarded)
-    body, message = notice_body(instance), str(uuid.uuid4())
-    notice = parse_notice(body)._replace(delivery=message)
+    body, message, copy = notice_body(instance), str(uuid.uuid4()), str(uuid.uuid4())
+    notice = parse_notice(body)._replace(deliveries=(message, copy))
     NoticeClaims.open(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).start([notice]).wait(TimeBudget.start())
     key = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).get_record(_record_data(notice))
     guarded.clients.dynamodb.update_item(
@@ -273,11 +274,11 @@ def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message
     # Then it is a duplicate (M carries the alert): reported successful, no alert
     assert other.batch_item_failures == [] and other.duplicates == 1 and guarded.alerts() == []
 
-    # When SQS delivers M again, after its visibility timeout
-    again = guarded.invoke(sqs_event([sqs_record(body, message_id=message)]))
+    # When SQS delivers both again after their visibility timeout, in another order (a standard queue keeps none)
+    again = guarded.invoke(sqs_event([sqs_record(body, message_id=copy), sqs_record(body, message_id=message)]))
 
-    # Then this receive takes the interruption over: drained and alerted, once
-    assert again.batch_item_failures == [] and again.duplicates == 0
+    # Then this receive takes the interruption over: drained and alerted, once (the copy a duplicate in the batch)
+    assert again.batch_item_failures == [] and again.duplicates == 1
     assert guarded.builder.registered(arn) == []
     [alert] = guarded.alerts()
     assert alert.document["instanceId"] == instance
@@ -421,6 +422,30 @@ def test_hanging_target_group_still_gets_the_alert_out_on_time_and_named(guarded
     assert [tg["deregistered"] for tg in alert.document["targetGroups"] if tg["name"] == "fine"] == [
         [f"{victim.instance_id}:80"]
     ]
+
+
+def test_a_hanging_dead_letter_queue_never_holds_the_answer_past_the_tail(guarded, monkeypatch):
+    # Given a DLQ whose SendMessage hangs, and a batch of a valid notice and a poison record
+    from spot_handler import invocation
+
+    monkeypatch.setattr(invocation, "TAIL_SECONDS", 1.0)
+    arn, instance = web_instance(guarded)
+    injector = FaultInjector([Fault("sqs", "SendMessage", "hang")])
+    injector.install(guarded.clients.sqs)
+    event = sqs_event_of(notice_body(instance), "not json")
+    try:
+        started = time.monotonic()
+        report = guarded.invoke(event)
+        elapsed = time.monotonic() - started
+    finally:
+        injector.release.set()
+
+    # Then the handler answered at the tail's end (not after the hang, which lasts until released): the notice
+    # drained, alerted and reported successful, only the poison record delivered again (to be parked then). Had
+    # the invocation run out of time instead, both would come back and the notice's claim be taken over.
+    assert elapsed < 1.0 + 3
+    assert guarded.builder.registered(arn) == [] and len(guarded.alerts()) == 1
+    assert report.batch_item_failures == [event["Records"][1]["messageId"]]
 
 
 def test_hanging_target_group_does_not_keep_the_other_drain_steps_from_draining(guarded):

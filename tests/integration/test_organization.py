@@ -329,3 +329,35 @@ def test_two_signals_of_one_interruption_naming_different_regions_make_one_alert
     assert member.builder.registered(member.target_group) == [f"{member.bystander}:80"]
     alerts = account.alerts()
     assert [(a.attributes["account_id"], a.attributes["instance_id"]) for a in alerts] == [(MEMBER_A, member.victim)]
+
+
+def test_a_group_that_raises_fails_only_its_own_notices(account, organization, monkeypatch):
+    # Given a batch of two member accounts, and a defect that makes handling member B's group raise
+    from spot_handler import invocation
+
+    members, accounts = organization
+    a, b = members[(MEMBER_A, REGION)], members[(MEMBER_B, REGION)]
+    handle_notices = invocation.handle_notices
+
+    def defective(notices, *args, **kwargs):
+        if notices[0].account == MEMBER_B:
+            raise RuntimeError("a defect")
+        return handle_notices(notices, *args, **kwargs)
+
+    monkeypatch.setattr(invocation, "handle_notices", defective)
+    batch = {
+        "Records": [
+            {"messageId": "message-a", "body": json.dumps(spot_notice(a.account, a.region, a.victim))},
+            {"messageId": "message-b", "body": json.dumps(spot_notice(b.account, b.region, b.victim))},
+        ]
+    }
+
+    # When the batch is handled
+    report = account.invoke(batch, accounts=accounts, **HUB_SETTINGS)
+
+    # Then member A's notice is drained, alerted and reported successful; only B's comes back, with the reason
+    assert a.builder.target_states(a.target_group)[f"{a.victim}:80"] == "draining"
+    assert [alert.attributes["account_id"] for alert in account.alerts()] == [MEMBER_A]
+    assert report.batch_item_failures == ["message-b"]
+    [failed] = [r for r in report.results if not r.handled]
+    assert failed.notice.account == MEMBER_B and "RuntimeError" in failed.alert_error

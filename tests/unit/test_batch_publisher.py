@@ -113,3 +113,12 @@ def test_a_failed_request_fails_the_alerts_of_every_group_in_it():
 
     assert set(failed[0]) == {"0", "1"} and set(failed[1]) == {"0"}
     assert "SNS unreachable" in failed[1]["0"]
+
+
+def test_alerts_of_a_group_that_had_left_are_published_all_the_same():
+    sns = RecordingSns()
+    publisher = BatchPublisher(sns, "arn:aws:sns:us-east-2:123456789012:alerts", groups=2, linger_seconds=30)
+    publisher.leave(0)
+
+    assert publisher.publish(0, alerts("a", 3)) == {}
+    assert len(sns.subjects()) == 3

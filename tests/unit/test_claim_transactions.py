@@ -3,7 +3,6 @@ botocore's Stubber answers (and checks every request against the DynamoDB model)
 
 from __future__ import annotations
 
-import functools
 import time
 
 import boto3
@@ -119,11 +118,11 @@ def test_a_group_waits_only_for_the_transactions_that_hold_its_own_claims():
     # Given two claim transactions of one batch: the first answered, the second (another group's) never answering
     from concurrent.futures import Future
 
-    from spot_handler.aws.claims import PendingClaims, Written
+    from spot_handler.aws.claims import PendingClaims
 
     answered, hanging = Future(), Future()
-    answered.set_result({"a": Written(done=True)})
-    pending = PendingClaims([(["a"], answered), (["b"], hanging)], functools.partial(NoticeClaims()._to_claim, {}))
+    answered.set_result({"a": (Claim.OWNED, "")})
+    pending = PendingClaims([(["a"], answered), (["b"], hanging)])
     budget = TimeBudget.start()
 
     # When the group holding "a" waits for its claims
@@ -137,6 +136,7 @@ def test_a_group_waits_only_for_the_transactions_that_hold_its_own_claims():
 def record(holder: str | None, claimed_seconds_ago: float) -> dict:
     """An in-progress record as DynamoDB returns it when a claim's condition fails (expiry = claim + window)."""
     item = {
+        "id": {"S": "interruption#hash"},
         "status": {"S": "INPROGRESS"},
         "expiration": {"N": str(int(time.time() - claimed_seconds_ago + WINDOW_SECONDS))},
     }
@@ -145,7 +145,7 @@ def record(holder: str | None, claimed_seconds_ago: float) -> dict:
     return item
 
 
-def found(dynamodb, stub: Stubber, items: list[dict], deliveries: list[str]) -> dict[str, tuple[Claim, str]]:
+def found(stub: Stubber, items: list[dict]) -> None:
     stub.add_client_error(
         "transact_write_items",
         "TransactionCanceledException",
@@ -153,8 +153,27 @@ def found(dynamodb, stub: Stubber, items: list[dict], deliveries: list[str]) -> 
         http_status_code=400,
         modeled_fields={"CancellationReasons": [{"Code": "ConditionalCheckFailed", "Item": i} for i in items]},
     )
-    given = [n._replace(delivery=d) for n, d in zip(notices(), deliveries, strict=False)]
-    return claim(dynamodb, given)
+
+
+def taken_over(stub: Stubber, item: dict, won: bool = True) -> None:
+    """The conditional write that takes a claim over: on its holder and the expiry that was read, as of now."""
+    expected = {
+        "TableName": TABLE,
+        "Key": {"id": item["id"]},
+        "UpdateExpression": ANY,
+        "ConditionExpression": "#holder = :holder AND #expiry = :seen",
+        "ExpressionAttributeNames": ANY,
+        "ExpressionAttributeValues": {
+            ":expiry": ANY,
+            ":in_progress": ANY,
+            ":holder": item["holder"],
+            ":seen": item["expiration"],
+        },
+    }
+    if won:
+        stub.add_response("update_item", {}, expected)
+    else:
+        stub.add_client_error("update_item", "ConditionalCheckFailedException", "taken", 400, expected_params=expected)
 
 
 OLD = OWNER_INVOCATION_SECONDS + 30  # the holder's invocation is over
@@ -164,31 +183,54 @@ YOUNG = OWNER_INVOCATION_SECONDS / 2  # it may still be running
 @pytest.mark.parametrize(
     ("holder", "age", "expected", "why"),
     [
-        ("sqs:msg-1", OLD, Claim.OWNED, ""),  # an earlier receive of this very message died: this one takes over
+        ("sqs:msg-1", OLD, Claim.OWNED, ""),  # an earlier receive of this batch's message died: this one takes over
+        ("sqs:msg-0", OLD, Claim.OWNED, ""),  # the same, held by the other copy: SQS keeps no order
         ("sqs:msg-1", YOUNG, Claim.BUSY, "another receive of this message is handling"),  # one message, twice at once
         ("sqs:msg-9", OLD, Claim.DONE, "another notice of this interruption holds its claim"),
         ("sqs:msg-9", YOUNG, Claim.DONE, "another notice of this interruption holds its claim"),  # it carries the alert
         ("invocation:x", YOUNG, Claim.BUSY, "another invocation is handling"),  # a direct invocation, maybe running
         ("invocation:x", OLD, Claim.DONE, "another notice of this interruption holds its claim"),
-        (None, YOUNG, Claim.BUSY, "another invocation is handling"),  # written by Powertools for another caller
-        (None, OLD, Claim.DONE, "another notice of this interruption holds its claim"),
+        (None, YOUNG, Claim.BUSY, "another invocation is handling"),  # by an earlier version, or Powertools
+        (None, OLD, Claim.BUSY, "another invocation is handling"),  # held until it expires, as it was written to be
     ],
 )
 def test_a_claim_found_in_place_is_read_by_its_holder_and_age(holder, age, expected, why):
     dynamodb = boto3.client("dynamodb", region_name="us-east-2")
+    item = record(holder, age)
     with Stubber(dynamodb) as stub:
-        states = found(dynamodb, stub, [record(holder, age)], ["msg-1"])
-        stub.assert_no_pending_responses()
+        found(stub, [item])
+        if expected is Claim.OWNED:
+            taken_over(stub, item)
+        # the batch delivered again lists the interruption's two copies, msg-1 then msg-0
+        states = claim(dynamodb, [notices()[0]._replace(deliveries=("msg-1", "msg-0"))])
+        stub.assert_no_pending_responses()  # and nothing is written but the claim (and the takeover)
 
     state, reason = states[INSTANCES[0]]
     assert state is expected and why in reason
+
+
+def test_two_receives_taking_one_claim_over_leave_it_to_the_one_that_wrote_first():
+    # Given a claim of this message, left by a receive that died, which another receive has just taken over
+    dynamodb = boto3.client("dynamodb", region_name="us-east-2")
+    item = record("sqs:msg-1", OLD)
+    with Stubber(dynamodb) as stub:
+        found(stub, [item])
+        taken_over(stub, item, won=False)
+        states = claim(dynamodb, [notices()[0]._replace(deliveries=("msg-1",))])
+        stub.assert_no_pending_responses()
+
+    # Then this receive does not alert: it is delivered again later
+    assert states[INSTANCES[0]] == (
+        Claim.BUSY,
+        "another receive of this message took this interruption over; delivered again later",
+    )
 
 
 def test_each_claim_names_the_message_that_brought_its_notice_and_nothing_else_is_written():
     dynamodb = boto3.client("dynamodb", region_name="us-east-2")
     sent = []
     dynamodb.meta.events.register("provide-client-params.dynamodb.*", lambda params, **_: sent.append(params))
-    given = [n._replace(delivery=f"msg-{i}") for i, n in enumerate(notices())]
+    given = [n._replace(deliveries=(f"msg-{i}",)) for i, n in enumerate(notices())]
     with Stubber(dynamodb) as stub:
         written(stub, 3)
         claims = NoticeClaims.open(dynamodb, TABLE)

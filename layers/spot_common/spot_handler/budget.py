@@ -6,8 +6,9 @@ is published with what did finish. Each AWS call is bounded on its own as well (
 5 s read, 4 attempts); the budget bounds their sum, which retries alone could stretch past a minute.
 
 The bound: PublishBatch is called at most WORK_SECONDS (10 s) after the handler starts, plus the time to compose
-the alerts (milliseconds), so with SNS answering the alert is out within ALERT_BOUND_SECONDS (15 s) of the handler
-starting, whatever EC2, ELB, Auto Scaling, DynamoDB or GameLift do.
+the alerts (milliseconds); in a batch of several accounts or regions, a group's last partial request may wait
+aws/notify.LINGER_SECONDS (0.5 s) more for the other groups' alerts. So with SNS answering the alert is out within
+ALERT_BOUND_SECONDS (15 s) of the handler starting, whatever EC2, ELB, Auto Scaling, DynamoDB or GameLift do.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ WORK_SECONDS = 10.0
 ALERT_BOUND_SECONDS = 15.0
 MIN_WORK_SECONDS = 3.0  # a notice read close to its deadline still gets this long to drain
 DEADLINE_MARGIN_SECONDS = 5.0  # alert at least this long before the instance goes, when there is time for it
-# Kept back from the Lambda's remaining time for PublishBatch (its own retries) and the completion records.
+# Kept back from the Lambda's remaining time for PublishBatch (its own retries) and releasing the claims of alerts
+# that failed.
 PUBLISH_RESERVE_SECONDS = 35.0
 
 T = TypeVar("T")

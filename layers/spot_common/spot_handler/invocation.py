@@ -26,7 +26,7 @@ from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.notify import BatchPublisher, park_in_dead_letter_queue, publish_alerts
-from spot_handler.budget import TimeBudget
+from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.flow import NoticeResult, handle_notices
 from spot_handler.followups import Check, FollowUpReport, handle_follow_ups, is_follow_up, parse_follow_up
@@ -55,6 +55,9 @@ def is_sqs_batch(event: Any) -> bool:
 
 
 MAX_PARALLEL_TARGETS = 8  # (account, region) groups of one batch handled at once
+# Follow-ups and parking are waited for until then (from the handler's start; budget.run: a call still running then
+# carries on in the background, its records delivered again): the handler answers well inside its 60 s Timeout.
+TAIL_SECONDS = 25.0
 
 
 def handle_invocation(
@@ -99,7 +102,10 @@ def handle_by_target(
     batch, not per group: its interruptions are claimed in one DynamoDB transaction per 100 (aws/claims.BatchClaims;
     per-group claims and completions made 120 transactions for 1,000 notices over 5 accounts in `make bench-org`,
     where the batch's claims make 12), and the groups' alerts go out in one stream of PublishBatch requests, whose
-    last partial request each group shares with the others (aws/notify.BatchPublisher: 113 requests there, 102 so).
+    last partial request each group shares with the others (aws/notify.BatchPublisher: 113 requests there, 103 so).
+
+    A group that raises fails only its own notices (they are delivered again, and their messages take their claims
+    over): the other groups' alerts are out, and failing their records would have them alerted again.
     """
     groups: dict[tuple[str, str], list[InterruptionNotice]] = {}
     group_of: dict[str, tuple[str, str]] = {}  # interruption -> its group: the (account, region) its first notice names
@@ -109,29 +115,42 @@ def handle_by_target(
         key = group_of.setdefault(notice.interruption_key, targets.key(notice.account, notice.region))
         groups.setdefault(key, []).append(notice)
 
+    def run(group: list[InterruptionNotice], batch_claims=None, publish=None) -> list[NoticeResult]:
+        clients = targets.clients_for(group[0].account, group[0].region)
+        return handle_notices(group, clients, settings, clock, budget, batch_claims, publish)
+
     if len(groups) == 1:
-        clients = targets.clients_for(notices[0].account, notices[0].region)
-        return handle_notices(notices, clients, settings, clock, budget)
+        return _guarded(notices, lambda: run(notices))
     # Claimed before any member role is assumed: the claims are the hub's, and run while the groups drain.
     claims = BatchClaims.start(targets.hub.dynamodb, settings.idempotency_table_name, notices)
     publisher = BatchPublisher(targets.hub.sns, settings.alert_topic_arn, groups=len(groups))
 
     def handle(numbered: tuple[int, list[InterruptionNotice]]) -> list[NoticeResult]:
         number, group = numbered
+        publish = functools.partial(publisher.publish, number)
         try:
-            clients = targets.clients_for(group[0].account, group[0].region)
-            publish = functools.partial(publisher.publish, number)
-            return handle_notices(group, clients, settings, clock, budget, claims, publish)
+            return _guarded(group, lambda: run(group, claims, publish))
         finally:
             publisher.leave(number)  # a group that failed before alerting must not hold the others' alerts back
 
     try:
         with ThreadPoolExecutor(min(len(groups), MAX_PARALLEL_TARGETS), thread_name_prefix="target") as pool:
             done = [result for results in pool.map(handle, enumerate(groups.values())) for result in results]
-    finally:  # the groups that reported are settled even if another raised (its claims then wait out the window)
+    finally:  # the groups that reported are settled even if another raised
         claims.settle()
     order = {id(notice): i for i, notice in enumerate(notices)}
     return sorted(done, key=lambda r: order[id(r.notice)])
+
+
+def _guarded(notices: list[InterruptionNotice], handle: Callable[[], list[NoticeResult]]) -> list[NoticeResult]:
+    """handle(), or, when it raises, every notice failed with the error named (delivered again): never an error of
+    the whole invocation, which would deliver again notices already alerted."""
+    try:
+        return handle()
+    except Exception as exc:  # logged with its traceback; the notices are delivered again
+        logger.exception("handling failed", extra={"instances": sorted({n.instance_id for n in notices})[:20]})
+        reason = f"handler error ({type(exc).__name__}); delivered again"
+        return [NoticeResult(notice=notice, alert_error=reason) for notice in notices]
 
 
 def _handle_sqs_batch(records: list, targets: _Targets, settings: Settings, clock, budget) -> InvocationReport:
@@ -155,28 +174,43 @@ def _handle_sqs_batch(records: list, targets: _Targets, settings: Settings, cloc
                 rejected.append((message_id, body, foreign, False))
                 report.foreign.append(foreign)
                 continue
-            accepted.append((message_id, read._replace(delivery=message_id)))
+            accepted.append((message_id, read))
         else:
             follow_ups.append((message_id, read))
 
     unique: dict[str, InterruptionNotice] = {}
-    for _, notice in accepted:
+    messages: dict[str, list[str]] = {}  # signal -> every message of the batch that carries it
+    for message_id, notice in accepted:
         # One signal, one notice: EventBridge may deliver an event twice, EC2 may send it again with a new id.
         unique.setdefault(notice.signal_key, notice)
+        messages.setdefault(notice.signal_key, []).append(message_id)
+    unique = {key: notice._replace(deliveries=tuple(messages[key])) for key, notice in unique.items()}
     report.duplicates = len(accepted) - len(unique)
     report.results = handle_by_target(list(unique.values()), targets, settings, clock, budget) if unique else []
     report.duplicates += sum(1 for r in report.results if r.duplicate)
     failed_keys = {r.notice.signal_key for r in report.results if not r.handled}
     report.batch_item_failures += [mid for mid, notice in accepted if notice.signal_key in failed_keys]
+    # What comes after the alerts ends by TAIL_SECONDS from the handler's start: an invocation that ran out of time
+    # would have its whole batch delivered again, and the notices' messages would take their claims over and alert
+    # again (aws/claims.py). What did not finish is delivered again on its own.
+    tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
     if follow_ups:  # after the notices: looking again at old drains never delays a new one
-        report.follow_ups, failed = _follow_up(follow_ups, targets, settings, clock)
+        try:
+            report.follow_ups, failed = tail.run("follow-ups", _follow_up, follow_ups, targets, settings, clock)
+        except DidNotFinish as exc:
+            logger.error("follow-ups delivered again", extra={"reason": str(exc), "records": len(follow_ups)})
+            failed = [message_id for message_id, _ in follow_ups]
         report.batch_item_failures += failed
 
     # Malformed records are parked after the valid ones are handled, so a slow DLQ never delays a drain or an alert.
     for message_id, body, reason, malformed in rejected:
         if malformed:
             report.rejected.append(reason)
-        if not _park(clients, settings, body, reason, origin=f"sqs:{message_id}"):
+        try:
+            parked = tail.run("parking", _park, clients, settings, body, reason, origin=f"sqs:{message_id}")
+        except DidNotFinish:
+            parked = False
+        if not parked:
             report.batch_item_failures.append(message_id)  # the queue's redrive policy ends it in the DLQ
     return report
 

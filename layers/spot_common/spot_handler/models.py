@@ -79,7 +79,9 @@ class InterruptionNotice(NamedTuple):
     region: str
     account: str
     lifecycle: LifecycleAction | None = None  # terminate lifecycle actions only
-    delivery: str = ""  # the SQS message that brought it (invocation.py): its claim names it (aws/claims.py)
+    # The SQS messages that brought it: every copy of this signal in the batch (invocation.py); its claim is held
+    # by one of them, and a claim held by any of them is this batch's own (aws/claims.py).
+    deliveries: tuple[str, ...] = ()
 
     @property
     def incident(self) -> str:

@@ -10,17 +10,20 @@ Why the persistence layer directly and not @idempotent_function: the decorator c
 A batch is handled as a whole (one DescribeInstances, one DeregisterTargets per target group, one PublishBatch per
 ten alerts), so its notices are claimed before the lookup, all at once.
 
-A claim names its holder: the SQS message that brought the notice (attribute `holder`, `sqs:<messageId>`). That is
-what makes a completion write unnecessary. The queue is the record of completion: Lambda deletes a message its
-invocation handled, and delivers again only one that was reported failed (whose claim the handler released) or
-whose invocation died. So a claim found in place says:
+A claim names its holder: one of the SQS messages that brought the interruption's notices in this batch (attribute
+`holder`, `sqs:<messageId>`). That is what makes a completion write unnecessary. The queue is the record of
+completion: Lambda deletes a message its invocation handled, and delivers again only one that was reported failed
+(whose claim the handler released) or whose invocation died. So a claim found in place says:
+- held by a message of this batch (any copy: SQS keeps no order, so a batch delivered again may list them
+  otherwise): once the invocation that claimed it is over (OWNER_INVOCATION_SECONDS after the claim), an earlier
+  receive died before answering, so this receive takes the interruption over (OWNED), with a conditional write that
+  only one receive can win and that makes the claim young again; before that, SQS handed the same message out twice
+  at once (BUSY: delivered again later);
 - held by another message: that message carries the interruption's alert, or is delivered again until it has, so
   this notice is a duplicate (DONE), whether or not the other is still at work;
-- held by this very message: once the invocation that claimed it is over (OWNER_INVOCATION_SECONDS after the
-  claim), an earlier receive of it died before answering, so this receive takes the interruption over (OWNED);
-  before that, SQS delivered the message twice at once (BUSY: delivered again later);
-- held by no message (a direct invocation, or a record Powertools wrote for another caller): BUSY while its holder
-  may still run, then DONE.
+- held by a direct invocation: BUSY while it may still run, then DONE;
+- held by nobody named (written by an earlier version of this handler, or by Powertools for another caller): BUSY
+  until the record expires, unless it is COMPLETED (DONE).
 An interruption costs one write, where claiming and then completing (Powertools' own cycle) cost two.
 
 Why in transactions: one PutItem per notice is 1,000 DynamoDB calls for a reclaim of 1,000 instances (bench/). Here
@@ -64,12 +67,11 @@ WINDOW_SECONDS = 900
 # claim is never completed (the module's docstring), so that expiry is the window: whether a holder is gone is
 # decided here, from the claim's age and holder, not by Powertools' condition.
 HOLD_MILLIS = WINDOW_SECONDS * 1000
-# The longest an invocation can run: template.yaml's function Timeout (tests/unit/test_template_resources.py keeps
+# The longest an invocation can run: template.yaml's function Timeout (tests/template/test_static_checks.py keeps
 # them in step). A claim older than this is not held by a running invocation.
 OWNER_INVOCATION_SECONDS = 60
 HOLDER_ATTR = "holder"
 MESSAGE_HOLDER = "sqs:"  # a holder that is a queue message, which the queue delivers again until it is handled
-STATUS_ATTR, EXPIRY_ATTR = "status", "expiration"  # DynamoDBPersistenceLayer's defaults, as persistence_layer() uses
 TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
 SENDS_PER_ACTION = 3  # an action cancelled by a conflict or throttling is sent again, up to this many sends in all
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
@@ -112,14 +114,15 @@ class ClaimResults:
         return self.reasons.get(notice.interruption_key, "")
 
 
-class PendingClaims:
-    """Claim transactions running in the background while the instances are looked up."""
+Verdict = tuple[Claim, str]  # what became of one interruption's claim, and why when it is not OWNED
 
-    def __init__(
-        self, transactions: list[tuple[list[str], Future]], to_claim: Callable[[str, Written], tuple[Claim, str]]
-    ):
+
+class PendingClaims:
+    """Claim transactions running in the background while the instances are looked up; each answers a Verdict per
+    interruption key."""
+
+    def __init__(self, transactions: list[tuple[list[str], Future]]):
         self._transactions = transactions
-        self._to_claim = to_claim
 
     def wait(self, budget, only: set[str] | None = None) -> ClaimResults:
         """What became of the claims, waiting at most the budget; with `only`, just the transactions holding one of
@@ -129,10 +132,7 @@ class PendingClaims:
             if only is not None and only.isdisjoint(keys):
                 continue
             try:
-                answers = {
-                    key: self._to_claim(key, written)
-                    for key, written in future.result(timeout=budget.remaining()).items()
-                }
+                answers = future.result(timeout=budget.remaining())
             except FutureTimeout:
                 results.late.append((keys, future))
                 reason = f"idempotency claim did not finish within {budget.work_seconds:.0f} s"
@@ -158,16 +158,19 @@ class NoticeClaims:
     def start(self, notices: list[InterruptionNotice]) -> PendingClaims:
         """Claim every interruption of the batch, in the background (one transaction per 100 interruptions).
 
-        Each claim is held by the message that brought its notice; a notice that came in no message (a direct
-        invocation) is held by this invocation alone, which no later delivery can be."""
-        invocation = f"invocation:{uuid.uuid4()}"
-        unique = {n.interruption_key: n for n in notices}
-        holders = {k: f"{MESSAGE_HOLDER}{n.delivery}" if n.delivery else invocation for k, n in unique.items()}
-        to_claim = functools.partial(self._to_claim, holders)
+        Each claim is held by one of the messages that brought the interruption's notices, and a claim held by any
+        of them is this batch's own (SQS does not keep order: a batch delivered again may list them otherwise). A
+        notice that came in no message (a direct invocation) is held by this invocation alone."""
         if self._layer is None or not notices:
-            return PendingClaims([], to_claim)
-        actions = {key: self._claim_action(notice, holders[key]) for key, notice in unique.items()}
-        return PendingClaims(self._send_in_background(actions), to_claim)
+            return PendingClaims([])
+        invocation = f"invocation:{uuid.uuid4()}"
+        ours: dict[str, set[str]] = {}  # interruption key -> the holders that are this batch's
+        for notice in notices:
+            ours.setdefault(notice.interruption_key, set()).update(f"{MESSAGE_HOLDER}{m}" for m in notice.deliveries)
+        ours = {key: holders or {invocation} for key, holders in ours.items()}
+        unique = {n.interruption_key: n for n in notices}
+        actions = {key: self._claim_action(notice, min(ours[key])) for key, notice in unique.items()}
+        return PendingClaims(self._send_in_background(actions, ours))
 
     def settle(self, claims: ClaimResults, alerted: list[InterruptionNotice], not_alerted: list[InterruptionNotice]):
         """Release the claims of notices whose alert did not go out; those alerted (or that needed none) keep theirs
@@ -193,7 +196,8 @@ class NoticeClaims:
                     extra={"instances": sorted({by_key[k].instance_id for k in keys if k in by_key})},
                 )
                 continue
-            release |= {key: by_key[key] for key, written in answers.items() if written.done and key in by_key}
+            owned = [key for key, (state, _) in answers.items() if state is Claim.OWNED and key in by_key]
+            release |= {key: by_key[key] for key in owned}
 
         actions = {
             key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
@@ -216,25 +220,58 @@ class NoticeClaims:
                         },
                     )
 
-    def _to_claim(self, holders: dict[str, str], key: str, written: Written) -> tuple[Claim, str]:
+    def _verdicts(self, actions: dict[str, dict], ours: dict[str, set[str]]) -> dict[str, Verdict]:
+        """Send the claims in one transaction, then read each claim that found a record in place."""
+        return {key: self._verdict(written, ours[key]) for key, written in self._transact(actions).items()}
+
+    def _verdict(self, written: Written, ours: set[str]) -> Verdict:
         """What a claim's answer means for its interruption (the module's docstring says why)."""
         if written.done:
             return Claim.OWNED, ""
         if written.existing is None:
             return Claim.UNKNOWN, f"idempotency table: {written.error}"
-        existing = written.existing
-        if existing.get(STATUS_ATTR, {}).get("S") == STATUS_COMPLETED:
+        existing, layer = written.existing, self._layer
+        if existing.get(layer.status_attr, {}).get("S") == STATUS_COMPLETED:
             return Claim.DONE, "duplicate: this interruption was already alerted"
         holder = existing.get(HOLDER_ATTR, {}).get("S", "")
-        running = _claimed_seconds_ago(existing) < OWNER_INVOCATION_SECONDS
-        if holder == holders.get(key):
+        running = _claimed_seconds_ago(existing, layer.expiry_attr) < OWNER_INVOCATION_SECONDS
+        if holder in ours:
             if running:
                 return Claim.BUSY, "another receive of this message is handling this interruption; delivered again"
-            logger.info("taking over the claim of an earlier receive of this message that did not finish")
-            return Claim.OWNED, ""
-        if holder.startswith(MESSAGE_HOLDER) or not running:
+            return self._take_over(existing)
+        if holder.startswith(MESSAGE_HOLDER) or (holder and not running):
             return Claim.DONE, "duplicate: another notice of this interruption holds its claim and carries its alert"
         return Claim.BUSY, "another invocation is handling this interruption; delivered again later"
+
+    def _take_over(self, existing: dict) -> Verdict:
+        """This batch's own claim, left by a receive that did not finish: claimed again, as of now, on condition that
+        nobody did so first (SQS may deliver the same messages to two invocations)."""
+        layer = self._layer
+        now = time.time()
+        try:
+            self._dynamodb.update_item(
+                TableName=layer.table_name,
+                Key={layer.key_attr: existing[layer.key_attr]},
+                UpdateExpression="SET #expiry = :expiry, #in_progress = :in_progress",
+                ConditionExpression="#holder = :holder AND #expiry = :seen",
+                ExpressionAttributeNames={
+                    "#expiry": layer.expiry_attr,
+                    "#in_progress": layer.in_progress_expiry_attr,
+                    "#holder": HOLDER_ATTR,
+                },
+                ExpressionAttributeValues={
+                    ":expiry": {"N": str(int(now) + WINDOW_SECONDS)},
+                    ":in_progress": {"N": str(int(now * 1000) + HOLD_MILLIS)},
+                    ":holder": existing[HOLDER_ATTR],
+                    ":seen": existing[layer.expiry_attr],
+                },
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return Claim.BUSY, "another receive of this message took this interruption over; delivered again later"
+        except (*AWS_ERRORS, KeyError) as exc:
+            return Claim.UNKNOWN, f"idempotency table: {describe_error(exc)}"
+        logger.info("took over the claim of an earlier receive of this message that did not finish")
+        return Claim.OWNED, ""
 
     def _claim_action(self, notice: InterruptionNotice, holder: str) -> dict:
         """Powertools' claim (a conditional Put of an in-progress record) with its holder added."""
@@ -248,14 +285,18 @@ class NoticeClaims:
         """The transaction action for one Powertools write (Put, Update or Delete), composed but not sent."""
         return self._composer.compose(lambda: write(notice))
 
-    def _send_in_background(self, actions: dict[str, dict]) -> list[tuple[list[str], Future]]:
-        """Send the actions as transactions of up to TRANSACTION_LIMIT, in parallel threads; (keys, future) each."""
+    def _send_in_background(
+        self, actions: dict[str, dict], ours: dict[str, set[str]] | None = None
+    ) -> list[tuple[list[str], Future]]:
+        """Send the actions as transactions of up to TRANSACTION_LIMIT, in parallel threads; (keys, future) each. The
+        futures answer what became of each action (Written) or, for claims (with `ours`), each Verdict."""
         if not actions:
             return []
         keys = list(actions)
         chunks = [keys[i : i + TRANSACTION_LIMIT] for i in range(0, len(keys), TRANSACTION_LIMIT)]
         pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TRANSACTIONS, len(chunks)), thread_name_prefix="claims")
-        sent = [(chunk, pool.submit(self._transact, {key: actions[key] for key in chunk})) for chunk in chunks]
+        send = self._transact if ours is None else functools.partial(self._verdicts, ours=ours)
+        sent = [(chunk, pool.submit(send, {key: actions[key] for key in chunk})) for chunk in chunks]
         pool.shutdown(wait=False)
         return sent
 
@@ -404,11 +445,11 @@ def _record_data(notice: InterruptionNotice) -> dict[str, str]:
     }
 
 
-def _claimed_seconds_ago(record: dict) -> float:
+def _claimed_seconds_ago(record: dict, expiry_attr: str) -> float:
     """How long ago the record was claimed: its expiry is the claim's time + WINDOW_SECONDS. A record whose expiry
     cannot be read counts as just claimed (so as held)."""
     try:
-        expires = float(record[EXPIRY_ATTR]["N"])
+        expires = float(record[expiry_attr]["N"])
     except (KeyError, TypeError, ValueError):
         return 0.0
     return time.time() - (expires - WINDOW_SECONDS)

@@ -110,6 +110,8 @@ class BatchPublisher:
         partial = requests.pop() if requests and len(requests[-1]) < _PUBLISH_BATCH_MAX else []
         failed = publish_alerts(self._sns, self._topic_arn, [alert for request in requests for alert in request])
         mine = self._hand_in(group, partial, failed)
+        if mine is None:  # this group had handed in already (or left): nothing of its alerts may be dropped
+            return failed | publish_alerts(self._sns, self._topic_arn, partial)
         deadline = time.monotonic() + self._linger
         while True:
             with self._lock:
@@ -127,10 +129,11 @@ class BatchPublisher:
         """A group that publishes nothing (it failed before its alerts): the others stop waiting for it."""
         self._hand_in(group, [], {})
 
-    def _hand_in(self, group: int, alerts: list[OutgoingAlert], failed: dict[str, str]) -> set[str]:
+    def _hand_in(self, group: int, alerts: list[OutgoingAlert], failed: dict[str, str]) -> set[str] | None:
+        """Pool a group's partial request; the pooled ids, or None when the group had handed in already."""
         with self._lock:
             if group in self._handed_in:
-                return set()
+                return None
             self._handed_in.add(group)
             self._open -= 1
             mine = set()
