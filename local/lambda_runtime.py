@@ -8,7 +8,8 @@ shape of what they pass is the shape Lambda passes, in one place.
 - `sqs_record` / `record_of_message` / `sqs_event`: the SQS event of an invocation (AWS Lambda Developer Guide,
   "Using Lambda with Amazon SQS": messageId, receiptHandle, body, attributes, messageAttributes, md5OfBody,
   eventSource, eventSourceARN, awsRegion).
-- `EventSourceMapping`: BatchSize, MaximumBatchingWindowInSeconds and MaxConcurrency, by default template.yaml's.
+- `EventSourceMapping`: BatchSize, MaximumBatchingWindowInSeconds and MaximumConcurrency of one queue's mapping, by
+  default template.yaml's (Mappings.NoticeBatching).
 - `QueuePoller`: receive a batch from a real (moto) queue, and after the invocation delete the records the function
   did not name in batchItemFailures; those stay invisible until the visibility timeout, as with Lambda.
 - `in_process_function`: app.lambda_handler imported and configured from an environment, as Lambda loads it.
@@ -17,6 +18,7 @@ shape of what they pass is the shape Lambda passes, in one place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sys
@@ -124,28 +126,79 @@ def sqs_event_of(*bodies: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class EventSourceMapping:
-    """The SQS event source mapping's settings that shape invocations."""
+    """The settings of one SQS event source mapping that shape invocations."""
 
     batch_size: int
     batching_window_s: float
     max_concurrency: int
-    overridden: bool = False  # not the template's defaults
+    overridden: bool = False  # not the template's
+    queue: str = "NoticeQueue"  # the template's logical id of the queue it polls
+
+    @property
+    def effective_batch_size(self) -> int:
+        """The largest batch AWS hands over: a BatchSize above 10 needs a batching window (of at least 1 s)."""
+        return self.batch_size if self.batching_window_s > 0 else min(self.batch_size, SQS_BATCH_LIMIT)
 
     @classmethod
-    def from_template(cls, template: Path = TEMPLATE) -> EventSourceMapping:
-        """BatchSize, MaxBatchingWindowSeconds and MaxConcurrency as template.yaml's parameter defaults."""
-        import yaml
+    def from_template(cls, template: Path = TEMPLATE, queue: str = "NoticeQueue") -> EventSourceMapping:
+        """The mapping of `queue` as template.yaml declares it (the queue of every notice by default)."""
+        return cls.all_from_template(template)[queue]
 
-        class _Loader(yaml.SafeLoader):
-            pass
+    @classmethod
+    def all_from_template(cls, template: Path = TEMPLATE) -> dict[str, EventSourceMapping]:
+        """Every SQS event source of the interruption handler as template.yaml declares it, by queue: BatchSize,
+        MaximumBatchingWindowInSeconds and ScalingConfig.MaximumConcurrency, with !FindInMap and !Ref (a parameter's
+        default) resolved."""
+        document = load_template(template)
+        events = document["Resources"][FUNCTION_LOGICAL_ID]["Properties"]["Events"]
+        mappings = {}
+        for event in events.values():
+            if event.get("Type") != "SQS":
+                continue
+            properties = event["Properties"]
+            queue = properties["Queue"]["Fn::GetAtt"].split(".")[0]
+            value = functools.partial(resolve, document)
+            mappings[queue] = cls(
+                batch_size=int(value(properties["BatchSize"])),
+                batching_window_s=float(value(properties["MaximumBatchingWindowInSeconds"])),
+                max_concurrency=int(value(properties["ScalingConfig"]["MaximumConcurrency"])),
+                queue=queue,
+            )
+        return mappings
 
-        _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation tags: not needed
-        params = yaml.load(template.read_text(), Loader=_Loader)["Parameters"]  # nosec B506 - SafeLoader subclass
-        return cls(
-            batch_size=int(params["BatchSize"]["Default"]),
-            batching_window_s=float(params["MaxBatchingWindowSeconds"]["Default"]),
-            max_concurrency=int(params["MaxConcurrency"]["Default"]),
-        )
+
+FUNCTION_LOGICAL_ID = "InterruptionHandlerFunction"
+
+
+def load_template(template: Path = TEMPLATE) -> dict[str, Any]:
+    """template.yaml as data, its short-form intrinsics in their long form ({"Fn::FindInMap": [...]}, {"Ref": ...})."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def intrinsic(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+        return {name: value}
+
+    _Loader.add_multi_constructor("!", intrinsic)
+    return yaml.load(template.read_text(), Loader=_Loader)  # nosec B506 - a SafeLoader subclass
+
+
+def resolve(document: dict[str, Any], value: Any) -> Any:
+    """A property's value: a literal, a !FindInMap of literal keys, or a !Ref to a parameter (its default)."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        name, top, second = value["Fn::FindInMap"]
+        return document["Mappings"][name][top][second]
+    if isinstance(value, dict) and "Ref" in value:
+        return document["Parameters"][value["Ref"]]["Default"]
+    return value
 
 
 @dataclass

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from spot_handler.aws import default_account_clients, default_clients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
+from spot_handler.lanes import left_to_notice_queue
 from spot_handler.settings import get_settings
 
 if TYPE_CHECKING:  # annotations only: not imported at cold start
@@ -27,6 +28,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Until a line names its own notice, it carries the bare event's id, or for a batch the invocation's request id.
     logger.set_correlation_id(event_id_of(event) or context.aws_request_id)
     settings = get_settings()
+    left = left_to_notice_queue(event, settings)
+    if left:  # a burst on the lone-notice queue: the notice queue's copies arrive batched (spot_handler/lanes.py)
+        logger.info("left to the notice queue", extra={"records": len(event["Records"]), "reason": left})
+        metrics.add_metric(name="NoticesLeftToBatches", unit=MetricUnit.Count, value=len(event["Records"]))
+        return {"batchItemFailures": []}
     accounts = None
     if settings.organization_mode:  # member roles' credentials kept for the execution environment
         accounts = default_account_clients(settings.hub_account_id, settings.member_role_name, settings.partition)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from local import deploy_local
-from local.template_resources import parameter_values
+from local.lambda_runtime import EventSourceMapping
 
 pytestmark = pytest.mark.deploy
 
@@ -96,19 +96,24 @@ def test_dashboard_is_created_in_the_emulated_cloudwatch(deployed):
     assert body["widgets"], "the template's widgets"
 
 
-def test_event_source_mapping_has_the_template_settings(deployed):
-    # Given the template's defaults for the mapping's parameters
-    defaults = parameter_values(_template(), {})
+def test_event_source_mappings_have_the_template_settings(deployed):
+    # Given the template's settings of each queue's mapping (Mappings.NoticeBatching)
+    expected = EventSourceMapping.all_from_template()
     mappings = deployed.rehearsal.client("lambda").list_event_source_mappings(
         FunctionName=deployed.stack.outputs["InterruptionHandlerFunctionName"]
     )["EventSourceMappings"]
-    [mapping] = mappings
-    assert mapping["EventSourceArn"] == deployed.stack.outputs["NoticeQueueArn"]
-    assert mapping["BatchSize"] == int(defaults["BatchSize"])
-    assert mapping["MaximumBatchingWindowInSeconds"] == int(defaults["MaxBatchingWindowSeconds"])
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"]["MaximumConcurrency"] == int(defaults["MaxConcurrency"])
-    assert mapping["State"] == "Enabled"
+    queues = {
+        deployed.stack.outputs["NoticeQueueArn"]: "NoticeQueue",
+        deployed.stack.outputs["LoneNoticeQueueArn"]: "LoneNoticeQueue",
+    }
+    assert sorted(queues[m["EventSourceArn"]] for m in mappings) == sorted(expected)
+    for mapping in mappings:
+        settings = expected[queues[mapping["EventSourceArn"]]]
+        assert mapping["BatchSize"] == settings.batch_size
+        assert mapping["MaximumBatchingWindowInSeconds"] == int(settings.batching_window_s)
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"]["MaximumConcurrency"] == settings.max_concurrency
+        assert mapping["State"] == "Enabled"
 
 
 def test_function_runs_with_its_layer(deployed):

@@ -30,6 +30,8 @@ class Settings:
     # The event source's MaximumBatchingWindowInSeconds: a follow-up due at T reaches the function by T + this, so
     # looks that must happen before a deadline or a hook's timeout are scheduled this much earlier.
     notice_batching_window: int = 0
+    # The lone-notice queue (spot_handler/lanes.py): a batch from it is acted on only when it holds one notice.
+    lone_notice_queue_url: str = ""
     ecs_cluster_tag_key: str = "ECSCluster"
     discover_ecs_clusters: bool = True
     classic_load_balancer_tag_key: str = "LoadBalancerName"
@@ -97,6 +99,7 @@ _ENV = {
     "lifecycle_hook_name": "LIFECYCLE_HOOK_NAME",
     "notice_queue_url": "NOTICE_QUEUE_URL",
     "notice_batching_window": "NOTICE_BATCHING_WINDOW_SECONDS",
+    "lone_notice_queue_url": "LONE_NOTICE_QUEUE_URL",
     "ecs_cluster_tag_key": "ECS_CLUSTER_TAG_KEY",
     "discover_ecs_clusters": "DISCOVER_ECS_CLUSTERS",
     "classic_load_balancer_tag_key": "CLASSIC_LOAD_BALANCER_TAG_KEY",
