@@ -1,15 +1,18 @@
-"""Mass reclaim, side by side: our batched handler against a per-notice baseline, on one moto-backed account.
+"""Mass reclaim and quiet notices, side by side: our handler against a per-notice baseline, on moto-backed accounts.
 
     make bench          (python -m bench [--instances N] [--target-groups N] [--window S] [--no-latency] ...)
 
-Time is real time: no compression. Notices arrive over the window (60 s by default) at their real offsets, and
-each instance's deadline is its notice time + 120 s on the same clock; the server timestamps deregistrations.
-The last line is the machine-readable RESULT.
+Time is real time: no compression. In the mass reclaim, notices arrive over the window (60 s by default) at their
+real offsets, and each instance's deadline is its notice time + 120 s on the same clock; the server timestamps
+deregistrations. In the quiet scenario notices arrive one at a time, far enough apart that no batch holds two.
+Each scenario prints a machine-readable RESULT line: the quiet one (`RESULT scenario=quiet ...`) first, the mass
+reclaim's last.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import selectors
@@ -24,16 +27,19 @@ from pathlib import Path
 import boto3
 from spot_handler.aws import AwsClients
 from spot_handler.invocation import handle_invocation
+from spot_handler.lanes import left_to_notice_queue
 from spot_handler.settings import Settings
 
 from bench.accounts import Organization, seed_organization
 from bench.baseline import BlogSampleBaseline, run_baseline
-from bench.ours import BENCH_QUEUE_ARN, endpoint, run_ours
+from bench.gather import gathering
+from bench.ours import Handler, Lane, OursRun, create_lane, endpoint, run_ours
 from bench.scenario import (
     SPOT_WARNING_SECONDS,
     Fleet,
     Notice,
     Scenario,
+    quiet_notices,
     register_all,
     seed_fleet,
     stamp,
@@ -43,7 +49,7 @@ from bench.scenario import (
     notices as make_notices,
 )
 from local.account import AccountBuilder
-from local.lambda_runtime import EventSourceMapping, sqs_event, sqs_record
+from local.lambda_runtime import EventSourceMapping, load_template, queue_arn, sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-2"
@@ -58,6 +64,10 @@ TAIL_S = SPOT_WARNING_SECONDS + 30  # how long after the last notice a run may s
 MIXED_SHARE = 200  # --mixed: ECS container instances, and instances behind Classic Load Balancers, of the 1,000
 # In-flight requests finish within 2-30 s of a deregistration (AWS then ends the drain early), capped by the delay.
 DRAIN_SECONDS = (2.0, 30.0)
+QUIET_NOTICES = 20  # the quiet scenario: its p95 is the 19th of 20
+QUIET_GAP_MARGIN_S = 3.0  # quiet notices are the longest batching window + this apart: no batch holds two
+BASELINE_QUIET_GAP_S = 2.0  # the baseline has no batches; its notices need only not overlap (about 0.2 s each)
+CPU_QUEUE_ARN = queue_arn("bench-cpu")
 
 
 # ---- the server ------------------------------------------------------------------------------------------------
@@ -195,83 +205,251 @@ def idempotency_table(builder: AccountBuilder, name: str = "bench-idempotency") 
     return name
 
 
-def run_both(
-    scenario: Scenario,
-    mapping: EventSourceMapping,
-    server: BenchServer,
-    session,
-    builder,
-    fleet,
-    idempotency: str = "",
-    org: Organization | None = None,
-):
+@dataclass(frozen=True)
+class Design:
+    """How notices reach our function: the event source mapping of each queue (template.yaml's, or the command line's),
+    the detail-types each queue's rules deliver, and what an invocation runs."""
+
+    mappings: tuple[EventSourceMapping, ...]
+    kinds: dict[str, frozenset[str] | None]  # queue -> detail-types its rules deliver; None: every notice
+    gather_s: float = 0.0  # bench/gather.py's experiment: seconds the function gathers more of a burst itself
+    pollers: int = 1
+
+    @property
+    def notices_mapping(self) -> EventSourceMapping:
+        """The queue of every notice and of the follow-ups (NOTICE_QUEUE_URL)."""
+        return next(m for m in self.mappings if m.queue == "NoticeQueue")
+
+    @property
+    def label(self) -> str:
+        """A short name for charts and tables."""
+        parts = []
+        for m in self.mappings:
+            which = "lone notices" if m.queue == "LoneNoticeQueue" else "batches"
+            parts.append(f"{which}: window {m.batching_window_s:g} s, up to {m.effective_batch_size}")
+        return "; ".join(parts) + (f"; gathering {self.gather_s:g} s" if self.gather_s else "")
+
+    @property
+    def longest_window_s(self) -> float:
+        return max(m.batching_window_s for m in self.mappings)
+
+    def describe(self) -> list[str]:
+        lines = []
+        for m in self.mappings:
+            size = f"BatchSize {m.batch_size}" + (
+                f" (AWS hands over at most {m.effective_batch_size} without a window)"
+                if m.effective_batch_size != m.batch_size
+                else ""
+            )
+            kinds = self.kinds.get(m.queue)
+            lines.append(
+                f"event source {m.queue}: {size}, MaximumBatchingWindowInSeconds {m.batching_window_s:g}, "
+                f"MaximumConcurrency {m.max_concurrency}"
+                + (" (overridden on the command line)" if m.overridden else " (template.yaml)")
+                + (f"; receives {', '.join(sorted(kinds))}" if kinds is not None else "; receives every notice")
+            )
+        if self.pollers > 1:
+            lines.append(f"pollers per queue: {self.pollers} (at most its MaximumConcurrency)")
+        if self.gather_s:
+            lines.append(
+                f"EXPERIMENT (bench/gather.py): a batch of more than one notice gathers more of the burst from its "
+                f"own queue for {self.gather_s:g} s (its ReceiveMessage and DeleteMessageBatch are counted)"
+            )
+        return lines
+
+
+def queue_detail_types(queue: str) -> frozenset[str] | None:
+    """The detail-types template.yaml's rules deliver to `queue` (None when some rule sends it everything)."""
+    kinds: set[str] = set()
+    for resource in load_template()["Resources"].values():
+        if resource.get("Type") != "AWS::Events::Rule":
+            continue
+        targets = resource["Properties"].get("Targets", [])
+        if not any(t.get("Arn", {}).get("Fn::GetAtt", "").startswith(f"{queue}.") for t in targets):
+            continue
+        pattern = resource["Properties"].get("EventPattern", {})
+        if "detail-type" not in pattern:
+            return None
+        kinds.update(pattern["detail-type"])
+    return frozenset(kinds)
+
+
+def template_design(pollers: int = 1) -> Design:
+    mappings = tuple(EventSourceMapping.all_from_template().values())
+    return Design(mappings, {m.queue: queue_detail_types(m.queue) for m in mappings}, pollers=pollers)
+
+
+def the_function(settings: Settings, design: Design, lanes: list[Lane]) -> Handler:
+    """What app.lambda_handler does with an event, without Powertools' wiring: the lone-notice queue's choice
+    (spot_handler/lanes.py), then handle_invocation; the record ids it reports failed (None: left to the batches)."""
+
+    def handle(event: dict, clients: AwsClients, accounts) -> set[str] | None:
+        if left_to_notice_queue(event, settings):
+            return None
+        report = handle_invocation(event, clients, settings, accounts=accounts)
+        return set(report.batch_item_failures)
+
+    if not design.gather_s:
+        return handle
+    notices_lane = next(lane for lane in lanes if lane.name == "NoticeQueue")
+    return gathering(handle, notices_lane.queue_url, notices_lane.queue_arn, design.gather_s)
+
+
+@dataclass
+class Scenarios:
+    """What every run shares: the server, the accounts and fleet, the design under test."""
+
+    scenario: Scenario
+    design: Design
+    server: BenchServer
+    session: object
+    builder: AccountBuilder
+    fleet: Fleet
+    idempotency: str = ""
+    org: Organization | None = None
+
+    def still_registered(self) -> int:
+        return self.org.still_registered() if self.org else still_registered(self.builder, self.fleet)
+
+    def register_all(self) -> None:
+        self.org.register_all() if self.org else register_all(self.builder, self.fleet)
+
+    def run_ours(
+        self, label: str, notices: list[Notice], tag: str, limit_s: float, idle_before_each_notice: bool = False
+    ) -> tuple[Figures, OursRun, dict]:
+        """Our function, fed by the design's event sources from queues of its own (`tag` names them)."""
+        sqs = self.builder.client("sqs")
+        lanes = [
+            create_lane(sqs, f"bench-{tag}-{m.queue}", m, self.design.kinds.get(m.queue)) for m in self.design.mappings
+        ]
+        lanes = [dataclasses.replace(lane, name=m.queue) for lane, m in zip(lanes, self.design.mappings)]
+        by_name = {lane.name: lane for lane in lanes}
+        settings = Settings(
+            alert_topic_arn=self.fleet.topic_arn,
+            idempotency_table_name=self.idempotency,
+            notice_queue_url=by_name["NoticeQueue"].queue_url,  # where the function sends its follow-ups
+            # As the template passes it to the function: the notice queue's window.
+            notice_batching_window=math.ceil(self.design.notices_mapping.batching_window_s),
+            lone_notice_queue_url=by_name["LoneNoticeQueue"].queue_url if "LoneNoticeQueue" in by_name else "",
+        )
+        settings = self.org.settings(settings) if self.org else settings
+        latency, buckets = self.scenario.latency_s, ELB_BUCKETS if self.scenario.throttle else None
+        self.server.configure(latency, buckets, seed=self.scenario.seed, drain_seconds=DRAIN_SECONDS)
+        start_at = time.time() + 0.5
+        handler = the_function(settings, self.design, lanes)
+        run = run_ours(
+            notices,
+            lanes,
+            self.session,
+            self.server.url,
+            settings,
+            start_at,
+            limit_s,
+            handler,
+            pollers=self.design.pollers,
+            idle_before_each_notice=idle_before_each_notice,
+        )
+        wait_until_quiet(self.server, 10)
+        stats = self.server.stats()
+        self.server.configure(None, None)
+        ours = figures(label, stats, self.fleet, notices, start_at, self.still_registered())
+        ours.notes += self.design.describe()
+        for name, lane in run.lanes.items():
+            sizes = lane.batch_sizes
+            line = f"{name}: {lane.invocations} invocations" + (
+                f", batch size min/median/max {min(sizes)}/{sorted(sizes)[len(sizes) // 2]}/{max(sizes)}"
+                if sizes
+                else ""
+            )
+            if "LoneNoticeQueue" in by_name and name == "LoneNoticeQueue":
+                line += f"; {lane.left_to_batched_lane} left every record to the notice queue's batches"
+            ours.notes.append(line)
+        ours.notes += [
+            f"execution environments created: {run.environments} (one more only while every other was busy"
+            + (
+                f"; every idle one dropped before each new notice: {run.environments_reclaimed})"
+                if idle_before_each_notice
+                else ")"
+            ),
+            f"records reported failed (would return after the visibility timeout): {run.batch_item_failures}",
+            f"follow-ups: {run.follow_up_records} delayed messages handled in {run.follow_up_invocations} "
+            f"invocations (their SendMessageBatch and DescribeTargetHealth calls are counted above)",
+        ]
+        ours.notes += waiting_and_handling(notices, ours, run, start_at)
+        if run.errors:
+            ours.notes.append(f"invocations that raised: {len(run.errors)} (first: {run.errors[0]})")
+        self.register_all()
+        return ours, run, stats
+
+    def run_baseline(self, label: str, notices: list[Notice]) -> tuple[Figures, dict]:
+        latency, buckets = self.scenario.latency_s, ELB_BUCKETS if self.scenario.throttle else None
+        self.server.configure(latency, buckets, seed=self.scenario.seed)
+        start_at = time.time() + 0.5
+        handler = self.org.baseline(self.server.url) if self.org else None
+        base_run = run_baseline(notices, self.session, self.server.url, self.fleet.topic_arn, start_at, handler)
+        wait_until_quiet(self.server, 10)
+        stats = self.server.stats()
+        self.server.configure(None, None)
+        base = figures(label, stats, self.fleet, notices, start_at, self.still_registered())
+        base.notes += [
+            f"invocations: {base_run.invocations} (one per notice, concurrent as Lambda would run them)",
+            f"errors swallowed by the sample's bare except: {len(base_run.swallowed_errors)}"
+            + (f" (first: {base_run.swallowed_errors[0][:120]})" if base_run.swallowed_errors else ""),
+        ]
+        self.register_all()
+        return base, stats
+
+
+def waiting_and_handling(notices: list[Notice], ours: Figures, run: OursRun, start_at: float) -> list[str]:
+    """Where a notice's time to out of service went: waiting to be handed to an invocation that acted on it (the
+    queue and its batching window), and that invocation's work until the instance was out."""
+    waits, work = [], []
+    for notice, seconds in zip(notices, ours.to_deregistered):
+        handed = run.acted_at.get(notice.event["id"])
+        if handed is None or seconds is None:
+            continue
+        due = start_at + notice.offset_s
+        waits.append(handed - due)
+        work.append(seconds - (handed - due))
+    if not waits:
+        return []
+
+    def p(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+    return [
+        f"of which waiting for a batch: p50 {p(waits, 50):.2f} s, p95 {p(waits, 95):.2f} s; the invocation's work "
+        f"until out of service: p50 {p(work, 50):.2f} s, p95 {p(work, 95):.2f} s"
+    ]
+
+
+def run_mass(runs: Scenarios) -> tuple[list[Notice], Figures, Figures, OursRun]:
     """Ours, then the baseline, from the same state. With `org` (--accounts), the fleet is spread over its accounts:
     ours runs as the hub with member roles, the baseline once per account (bench/accounts.py)."""
-    notices = make_notices(fleet, scenario)
-    latency = scenario.latency_s
-    buckets = ELB_BUCKETS if scenario.throttle else None
-    sqs = builder.client("sqs")
-    notice_queue = sqs.create_queue(QueueName="bench-NoticeQueue")["QueueUrl"]  # where ours sends its follow-ups
-    settings = Settings(
-        alert_topic_arn=fleet.topic_arn,
-        idempotency_table_name=idempotency,
-        notice_queue_url=notice_queue,
-        notice_batching_window=math.ceil(mapping.batching_window_s),  # as the template passes it to the function
-    )
-    settings = org.settings(settings) if org else settings
-    limit = scenario.arrival_window_s + TAIL_S
+    notices = make_notices(runs.fleet, runs.scenario)
+    limit = runs.scenario.arrival_window_s + TAIL_S
+    ours, ours_run, stats = runs.run_ours("OURS: batched handler, SQS event sources", notices, "mass", limit)
+    if runs.org:
+        runs.org.record("ours (hub and spoke)", stats, ours_run)
+    base, stats = runs.run_baseline("BASELINE: per-notice handler (blog-sample style)", notices)
+    if runs.org:
+        runs.org.record("baseline (one deployment per account)", stats)
+    return notices, ours, base, ours_run
 
-    server.configure(latency, buckets, seed=scenario.seed, drain_seconds=DRAIN_SECONDS)
-    start_at = time.time() + 0.5
-    ours_run = run_ours(notices, mapping, session, server.url, settings, start_at, limit)
-    wait_until_quiet(server, 10)
-    stats = server.stats()
-    server.configure(None, None)
-    left = org.still_registered() if org else still_registered(builder, fleet)
-    ours = figures("OURS: batched handler, SQS event source", stats, fleet, notices, start_at, left)
-    if org:
-        org.record("ours (hub and spoke)", stats, ours_run)
-    sizes = ours_run.batch_sizes
-    ours.notes += [
-        f"event source: BatchSize {mapping.batch_size}, MaxBatchingWindowSeconds {mapping.batching_window_s:g}, "
-        f"MaxConcurrency {mapping.max_concurrency} "
-        + ("(overridden on the command line)" if mapping.overridden else "(template.yaml defaults)"),
-        f"invocations: {ours_run.invocations}, batch size min/median/max "
-        f"{min(sizes)}/{sorted(sizes)[len(sizes) // 2]}/{max(sizes)}"
-        if sizes
-        else "invocations: 0",
-        f"execution environments created: {ours_run.environments} (one more only while every other was busy)",
-        f"records reported failed (would return after the visibility timeout): {ours_run.batch_item_failures}",
-        f"follow-ups: {ours_run.follow_up_records} delayed messages handled in {ours_run.follow_up_invocations} "
-        f"invocations (their SendMessageBatch and DescribeTargetHealth calls are counted above)",
-    ]
-    if ours_run.errors:
-        ours.notes.append(f"invocations that raised: {len(ours_run.errors)} (first: {ours_run.errors[0]})")
 
-    org.register_all() if org else register_all(builder, fleet)
-    server.configure(latency, buckets, seed=scenario.seed)
-    start_at = time.time() + 0.5
-    handler = org.baseline(server.url) if org else None
-    base_run = run_baseline(notices, session, server.url, fleet.topic_arn, start_at, handler)
-    wait_until_quiet(server, 10)
-    stats = server.stats()
-    server.configure(None, None)
-    base = figures(
-        "BASELINE: per-notice handler (blog-sample style)",
-        stats,
-        fleet,
-        notices,
-        start_at,
-        org.still_registered() if org else still_registered(builder, fleet),
+def run_quiet(runs: Scenarios, count: int) -> tuple[Figures, Figures, float]:
+    """Notices one at a time: each far enough after the last that no batch of any queue holds two, on an idle
+    function (no warm environment: Lambda drops idle ones); the baseline gets its own, closer together."""
+    gap = runs.design.longest_window_s + QUIET_GAP_MARGIN_S
+    notices = quiet_notices(runs.fleet, runs.scenario, count, gap)
+    label = f"QUIET, OURS: {count} notices {gap:g} s apart, each on an idle function"
+    ours, _, _ = runs.run_ours(label, notices, "quiet", gap * count + TAIL_S, idle_before_each_notice=True)
+    base_notices = quiet_notices(runs.fleet, runs.scenario, count, BASELINE_QUIET_GAP_S)
+    base, _ = runs.run_baseline(
+        f"QUIET, BASELINE: the same {count} notices {BASELINE_QUIET_GAP_S:g} s apart", base_notices
     )
-    if org:
-        org.record("baseline (one deployment per account)", stats)
-    base.notes += [
-        f"invocations: {base_run.invocations} (one per notice, concurrent as Lambda would run them)",
-        f"errors swallowed by the sample's bare except: {len(base_run.swallowed_errors)}"
-        + (f" (first: {base_run.swallowed_errors[0][:120]})" if base_run.swallowed_errors else ""),
-    ]
-    return notices, ours, base
+    return ours, base, gap
 
 
 def cpu_per_notice(
@@ -315,19 +493,17 @@ def cpu_per_notice(
 
 
 def _record(event: dict) -> dict:
-    return sqs_record(json.dumps(event), event["id"], source_arn=BENCH_QUEUE_ARN)
+    return sqs_record(json.dumps(event), event["id"], source_arn=CPU_QUEUE_ARN)
 
 
-def chart(
-    notices: list[Notice], ours: Figures, base: Figures, path: Path, mapping: EventSourceMapping, conditions: str
-) -> None:
+def chart(notices: list[Notice], ours: Figures, base: Figures, path: Path, design_label: str, conditions: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = {
-        id(ours): f"ours: SQS batches (window {mapping.batching_window_s:g} s, up to {mapping.batch_size})",
+        id(ours): f"ours: {design_label}",
         id(base): "baseline: one invocation per notice",
     }
     colors = {id(ours): "#1f77b4", id(base): "#d62728"}
@@ -422,9 +598,37 @@ def main(argv: list[str] | None = None) -> int:
         help=f"where to write the PNG ('' for none; default {CHART.name}, none with --accounts)",
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--batching-window", type=float, help="override MaxBatchingWindowSeconds (template default)")
-    parser.add_argument("--batch-size", type=int, help="override BatchSize (template default)")
-    parser.add_argument("--max-concurrency", type=int, help="override MaxConcurrency (template default)")
+    parser.add_argument(
+        "--batching-window", type=float, help="the notice queue's MaximumBatchingWindowInSeconds (template.yaml's)"
+    )
+    parser.add_argument("--batch-size", type=int, help="the notice queue's BatchSize (template.yaml's)")
+    parser.add_argument("--max-concurrency", type=int, help="the notice queue's MaximumConcurrency (template.yaml's)")
+    parser.add_argument(
+        "--single-queue",
+        action="store_true",
+        help="every notice through the notice queue only, without the lone-notice queue (the design until session 6)",
+    )
+    parser.add_argument(
+        "--gather",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="EXPERIMENT (bench/gather.py; implies --single-queue): a batch of more than one notice receives more of "
+        "the burst from its own queue for this long before it drains",
+    )
+    parser.add_argument(
+        "--pollers",
+        type=int,
+        default=1,
+        help="pollers gathering batches from each queue at once, at most its MaximumConcurrency (AWS starts with 5)",
+    )
+    parser.add_argument(
+        "--quiet",
+        type=int,
+        default=QUIET_NOTICES,
+        metavar="N",
+        help=f"notices of the quiet scenario, one at a time (default {QUIET_NOTICES}; 0: not run)",
+    )
     parser.add_argument(
         "--no-idempotency",
         action="store_true",
@@ -447,13 +651,19 @@ def main(argv: list[str] | None = None) -> int:
         throttle=not args.no_throttle,
         seed=args.seed,
     )
-    mapping = EventSourceMapping.from_template()
-    mapping = EventSourceMapping(
-        batch_size=args.batch_size or mapping.batch_size,
-        batching_window_s=mapping.batching_window_s if args.batching_window is None else args.batching_window,
-        max_concurrency=args.max_concurrency or mapping.max_concurrency,
-        overridden=any(v is not None for v in (args.batch_size, args.batching_window, args.max_concurrency)),
-    )
+    design = template_design(args.pollers)
+    notices_mapping = design.notices_mapping
+    if any(v is not None for v in (args.batch_size, args.batching_window, args.max_concurrency)):
+        notices_mapping = EventSourceMapping(
+            batch_size=args.batch_size or notices_mapping.batch_size,
+            batching_window_s=(
+                notices_mapping.batching_window_s if args.batching_window is None else args.batching_window
+            ),
+            max_concurrency=args.max_concurrency or notices_mapping.max_concurrency,
+            overridden=True,
+        )
+    others = () if args.single_queue or args.gather else tuple(m for m in design.mappings if m.queue != "NoticeQueue")
+    design = dataclasses.replace(design, mappings=(notices_mapping, *others), gather_s=args.gather)
     server = BenchServer()
     try:
         session = boto3.session.Session(
@@ -479,7 +689,8 @@ def main(argv: list[str] | None = None) -> int:
             f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}"
         )
         table = "" if args.no_idempotency else idempotency_table(builder)
-        notices, ours, base = run_both(scenario, mapping, server, session, builder, fleet, table, org)
+        runs = Scenarios(scenario, design, server, session, builder, fleet, table, org)
+        notices, ours, base, _ = run_mass(runs)
         ours.notes.append(
             f"idempotency claims in DynamoDB table {table} (as deployed)"
             if table
@@ -489,10 +700,19 @@ def main(argv: list[str] | None = None) -> int:
         print_figures(base)
         if org:
             print("\n".join(org.report()))
+        quiet = None
+        if args.quiet:
+            quiet = run_quiet(
+                dataclasses.replace(runs, idempotency=table and idempotency_table(builder, "bench-quiet")), args.quiet
+            )
+            print_figures(quiet[0])
+            print_figures(quiet[1])
         cpu_table = "" if args.no_idempotency else idempotency_table(builder, "bench-idempotency-cpu")
         # With --accounts: measured on the hub account's own instances (the single-account path)
         cpu_fleet = org.hub.fleet if org else fleet
-        cpu_ours, cpu_base = cpu_per_notice(mapping, server, session, builder, cpu_fleet, scenario, cpu_table)
+        cpu_ours, cpu_base = cpu_per_notice(
+            design.notices_mapping, server, session, builder, cpu_fleet, scenario, cpu_table
+        )
     finally:
         server.stop()
 
@@ -517,11 +737,21 @@ def main(argv: list[str] | None = None) -> int:
         conditions = ("20-50 ms per call" if scenario.latency_s else "no latency") + (
             "; ELB token bucket 40, +10/s" if scenario.throttle else "; no throttling"
         )
-        chart(notices, ours, base, args.chart, mapping, conditions)
+        chart(notices, ours, base, args.chart, design.label, conditions)
         print(f"  chart: {args.chart.relative_to(ROOT) if args.chart.is_relative_to(ROOT) else args.chart}")
 
     ratio = base.total_calls / ours.total_calls if ours.total_calls else math.inf
     print(f"\n  API calls: baseline / ours = {base.total_calls} / {ours.total_calls} = {ratio:.1f}x")
+    if quiet:
+        q_ours, q_base, gap = quiet
+        print(
+            f"RESULT scenario=quiet notices={len(q_ours.to_deregistered)} gap_s={gap:g} "
+            f"p50_ours_s={q_ours.percentile(50):.2f} p95_ours_s={q_ours.percentile(95):.2f} "
+            f"p50_baseline_s={q_base.percentile(50):.2f} p95_baseline_s={q_base.percentile(95):.2f} "
+            f"calls_per_notice_ours={q_ours.total_calls / len(q_ours.to_deregistered):.1f} "
+            f"calls_per_notice_baseline={q_base.total_calls / len(q_base.to_deregistered):.1f} "
+            f"missed_ours={q_ours.missed} missed_baseline={q_base.missed}"
+        )
     print(
         f"RESULT api_calls_ours={ours.total_calls} api_calls_baseline={base.total_calls} ratio={ratio:.1f} "
         f"missed_ours={ours.missed} missed_baseline={base.missed} "

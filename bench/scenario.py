@@ -194,3 +194,10 @@ def stamp(event: dict, when: float) -> dict:
     stamped = dict(event)
     stamped["time"] = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return stamped
+
+
+def quiet_notices(fleet: Fleet, scenario: Scenario, count: int, gap_s: float) -> list[Notice]:
+    """`count` members interrupted one at a time, `gap_s` apart: the seeded mass reclaim's first `count` notices (a
+    random draw over every kind and account), each at its own moment."""
+    picked = notices(fleet, scenario)[:count]
+    return [Notice(n.member, index * gap_s, n.event) for index, n in enumerate(picked)]

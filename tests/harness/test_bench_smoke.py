@@ -36,6 +36,8 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
                 "--no-cold-start",
                 "--chart",
                 str(chart),
+                "--quiet",
+                "2",
             ]
         )
         == 0
@@ -54,6 +56,35 @@ def test_tiny_mass_reclaim_drains_everything_with_fewer_calls(capsys, tmp_path):
     assert out.count("still registered after the run: 0") == 2
     assert out.count("(20/20 deregistered)") == 2
     assert chart.stat().st_size > 0
+    # And the quiet scenario's own RESULT line came before it: both lone notices out of service in time, by both
+    quiet = QUIET_RESULT.match(out.strip().splitlines()[-2])
+    assert quiet, out.strip().splitlines()[-2]
+    assert quiet.group("notices") == "2" and quiet.group("missed_ours") == "0" and quiet.group("missed_baseline") == "0"
+    assert out.count("(2/2 deregistered)") == 2
+    # each on an idle function, out of service through the lone-notice queue (which left the mass reclaim alone)
+    assert re.search(r"LoneNoticeQueue: 2 invocations, batch size min/median/max 1/1/1; 0 left", out)
+
+
+QUIET_RESULT = re.compile(
+    r"^RESULT scenario=quiet notices=(?P<notices>\d+) gap_s=[\d.]+ p50_ours_s=[\d.]+ p95_ours_s=[\d.]+ "
+    r"p50_baseline_s=[\d.]+ p95_baseline_s=[\d.]+ calls_per_notice_ours=[\d.]+ calls_per_notice_baseline=[\d.]+ "
+    r"missed_ours=(?P<missed_ours>\d+) missed_baseline=(?P<missed_baseline>\d+)$"
+)
+
+
+def test_the_gathering_experiment_still_runs(capsys):
+    # Given the tiny target-group fleet, one queue with a 1 s window, and the function gathering for 2 s
+    argv = ["--instances", "20", "--target-groups", "2", "--window", "2", "--single-queue", "--batching-window", "1"]
+
+    # When the harness runs it
+    assert main([*argv, "--gather", "2", "--no-latency", "--no-cold-start", "--chart", "", "--quiet", "0"]) == 0
+
+    # Then every instance was drained in time, and the function's own receives and deletes were counted
+    out = capsys.readouterr().out
+    match = RESULT.match(out.strip().splitlines()[-1])
+    assert match and match.group(4) == "0", out.strip().splitlines()[-1]
+    assert re.search(r"sqs:ReceiveMessage +[1-9]", out) and re.search(r"sqs:DeleteMessageBatch +[1-9]", out)
+    assert "RESULT scenario=quiet" not in out
 
 
 ORG_RESULT = re.compile(
@@ -69,7 +100,7 @@ def test_tiny_mass_reclaim_over_three_accounts_drains_every_account_and_bounds_a
     argv = ["--instances", "20", "--target-groups", "6", "--accounts", "3", "--window", "2"]
 
     # When the harness runs both designs
-    assert main([*argv, "--no-latency", "--no-cold-start"]) == 0
+    assert main([*argv, "--no-latency", "--no-cold-start", "--quiet", "0"]) == 0
 
     # Then both took every instance out of service in time, in every account, and left none registered
     out = capsys.readouterr().out
@@ -90,7 +121,7 @@ def test_tiny_mass_reclaim_over_three_accounts_drains_every_account_and_bounds_a
     # (from counters independent of the harness's own verdict: the environments the event-source model created, the
     # server's AssumeRole count per member account, and the handler's AccountClients' own count)
     environments = int(re.search(r"execution environments created: (\d+)", out).group(1))
-    assert 1 <= environments <= 5  # MaxConcurrency 5
+    assert 1 <= environments <= 7  # MaximumConcurrency 5 (notice queue) + 2 (lone-notice queue)
     assert bound == (accounts - 1) * environments
     per_member = re.search(r"per member account: ([^;]+);", out).group(1)
     counted = {account: int(n) for account, n in re.findall(r"(\d{12}) (\d+)", per_member)}
