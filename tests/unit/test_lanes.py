@@ -15,7 +15,11 @@ from tests.support.events import load_event
 LONE_URL = "https://sqs.us-east-2.amazonaws.com/123456789012/spot-lone-notices"
 LONE_ARN = queue_arn("spot-lone-notices")
 NOTICES_ARN = queue_arn("spot-notices")
-SETTINGS = Settings(alert_topic_arn="arn:aws:sns:us-east-2:123456789012:alerts", lone_notice_queue_url=LONE_URL)
+SETTINGS = Settings(
+    alert_topic_arn="arn:aws:sns:us-east-2:123456789012:alerts",
+    lone_notice_queue_url=LONE_URL,
+    idempotency_table_name="spot-idempotency",
+)
 
 
 def batch(*names: str, source: str = LONE_ARN) -> dict:
@@ -66,3 +70,9 @@ def test_the_notice_queue_and_bare_events_are_always_handled():
 def test_without_a_lone_notice_queue_every_batch_is_handled():
     plain = Settings(alert_topic_arn=SETTINGS.alert_topic_arn)
     assert left_to_notice_queue(batch(*["spot-interruption-instance-tg.json"] * 2), plain) is None
+
+
+def test_without_the_idempotency_table_the_lone_path_stands_aside():
+    # Its claim is what makes the notice queue's copy a duplicate: without it, both copies would alert.
+    unclaimed = dataclasses.replace(SETTINGS, idempotency_table_name="")
+    assert "no idempotency table" in left_to_notice_queue(batch("spot-interruption-instance-tg.json"), unclaimed)

@@ -38,6 +38,8 @@ def left_to_notice_queue(event: Any, settings: Settings) -> str | None:
     records = event["Records"]
     if not all(_queue_name(_source(r)) == lone_queue for r in records):
         return None  # the notice queue's (a mapping's batch comes from one queue only)
+    if not settings.idempotency_table_name:
+        return "no idempotency table: nothing would make the two copies one alert"
     if len(records) > 1:
         return f"{len(records)} notices within the lone-notice window: a burst, handled in the notice queue's batches"
     body = records[0].get("body", "") if isinstance(records[0], dict) else ""

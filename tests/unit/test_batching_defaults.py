@@ -1,0 +1,81 @@
+"""template.yaml batches notices the way bench/README.md's measured trade-off chose, and only that way."""
+
+from __future__ import annotations
+
+import re
+
+from spot_handler.lanes import LONE_KINDS
+
+from local.lambda_runtime import FUNCTION_LOGICAL_ID, EventSourceMapping, load_template
+from tests.support.template import ROOT
+
+BENCH_README = ROOT / "bench" / "README.md"
+CHOSEN_HEADING = "### The settings chosen"
+ROW = re.compile(r"^\|\s*`?(\w+)`?\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|")
+
+
+def chosen_in_bench_readme() -> dict[str, tuple[int, int, int]]:
+    """{queue: (BatchSize, MaximumBatchingWindowInSeconds, MaximumConcurrency)} from the table under the heading."""
+    text = BENCH_README.read_text()
+    assert CHOSEN_HEADING in text, f"bench/README.md has no {CHOSEN_HEADING!r} table"
+    section = text.split(CHOSEN_HEADING, 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = ROW.match(line)
+        if match:
+            queue, *figures = match.groups()
+            rows[queue] = tuple(int(f) for f in figures)
+    return rows
+
+
+def test_the_template_batches_as_the_bench_readme_chose():
+    mappings = EventSourceMapping.all_from_template()
+    declared = {q: (m.batch_size, int(m.batching_window_s), m.max_concurrency) for q, m in mappings.items()}
+    assert declared == chosen_in_bench_readme()
+
+
+def test_the_batching_settings_are_constants_not_parameters():
+    template = load_template()
+    parameters = set(template["Parameters"])
+    assert not {"BatchSize", "MaxBatchingWindowSeconds", "MaxConcurrency"} & parameters
+    for event in template["Resources"][FUNCTION_LOGICAL_ID]["Properties"]["Events"].values():
+        properties = event["Properties"]
+        for value in (
+            properties["BatchSize"],
+            properties["MaximumBatchingWindowInSeconds"],
+            properties["ScalingConfig"]["MaximumConcurrency"],
+        ):
+            assert value["Fn::FindInMap"][0] == "NoticeBatching"
+
+
+def test_follow_ups_are_scheduled_with_the_window_of_the_queue_they_go_to():
+    # Follow-ups are delayed messages on NoticeQueue (NOTICE_QUEUE_URL): they wait up to its window, which the
+    # function must be told so that looks due before a deadline or a heartbeat are sent early enough.
+    function = load_template()["Resources"][FUNCTION_LOGICAL_ID]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["NOTICE_QUEUE_URL"] == {"Ref": "NoticeQueue"}
+    notices = next(
+        e["Properties"]
+        for e in function["Events"].values()
+        if e["Properties"]["Queue"]["Fn::GetAtt"] == "NoticeQueue.Arn"
+    )
+    assert variables["NOTICE_BATCHING_WINDOW_SECONDS"] == notices["MaximumBatchingWindowInSeconds"]
+
+
+def test_the_lone_notice_queue_gets_only_what_its_path_acts_on():
+    # lanes.py acts on a lone Spot or Capacity Reservation warning and leaves anything else to the notice queue;
+    # the rules send it nothing else (a lifecycle action there would be a wasted invocation).
+    resources = load_template()["Resources"]
+    routed = set()
+    for resource in resources.values():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        arns = [t["Arn"].get("Fn::GetAtt") for t in resource["Properties"]["Targets"]]
+        if "LoneNoticeQueue.Arn" in arns:
+            assert "NoticeQueue.Arn" in arns, "every notice the lone path sees has its copy on the notice queue"
+            routed.update(resource["Properties"]["EventPattern"]["detail-type"])
+    assert routed == {kind.value for kind in LONE_KINDS}
+    assert resources["LoneNoticeQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "HandlerKey"}
+    assert resources["LoneNoticeQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": "DeadLetterQueue.Arn"
+    }
