@@ -390,19 +390,69 @@ def _apply_ecs() -> None:
     models.EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
 
 
+CLASSIC_DRAINING = "Instance deregistration currently in progress."
+CLASSIC_NOT_REGISTERED = "Instance is not currently registered with the LoadBalancer."
+
+
 def _apply_classic_elb() -> None:
-    """Classic ELB: an instance an Auto Scaling group registered leaves the load balancer when
-    DeregisterInstancesFromLoadBalancer names it, as any registered instance does at AWS. moto 5 keeps the group's
-    registrations in a list of their own that the API call never touches, so the instance stayed InService."""
+    """Classic ELB, where moto 5 differs from AWS:
+    - an instance an Auto Scaling group registered leaves the load balancer when DeregisterInstancesFromLoadBalancer
+      names it, as any registered instance does at AWS. moto keeps the group's registrations in a list of their own
+      that the API call never touches, so the instance stayed InService;
+    - connection draining: AWS reports a deregistered instance as `InService`, "Instance deregistration currently in
+      progress.", until its in-flight requests are done or the draining timeout ends, then `OutOfService`, "Instance is
+      not currently registered with the LoadBalancer." (the user guide, "Configure connection draining"). moto drops it
+      at once and answers "Unknown" for an instance not registered. Here it drains for the timeout in force when it was
+      deregistered, on the same drain clock as target groups (`advance`, `end_draining`).
+    """
     from moto.elb.models import ELBBackend
+    from moto.elb.responses import ELBResponse
 
     original = ELBBackend.deregister_instances
 
     def deregister_instances(self, load_balancer_name, instance_ids, from_autoscaling=False):
         instance_ids = list(instance_ids)
+        balancer = self.get_load_balancer(load_balancer_name)
+        registered = set(balancer.instance_ids) if balancer is not None else set()
         load_balancer = original(self, load_balancer_name, instance_ids, from_autoscaling)
         if not from_autoscaling:
             load_balancer = original(self, load_balancer_name, instance_ids, True)
+        draining = (balancer.attributes.get("connection_draining") or {}) if balancer is not None else {}
+        draining = {str(k).lower(): v for k, v in draining.items()}  # moto keeps the request's spelling
+        if str(draining.get("enabled")).lower() == "true":
+            until = drain_clock() + float(draining.get("timeout") or 300)
+            for instance_id in instance_ids:
+                if instance_id in registered:
+                    _classic_draining(balancer)[instance_id] = until
         return load_balancer
 
+    def describe_instance_health(self):
+        name = self._get_param("LoadBalancerName")
+        asked = [i["InstanceId"] for i in self._get_param("Instances", [])]
+        balancer = self.elb_backend.get_load_balancer(name)
+        if balancer is None:
+            return original_health(self)
+        draining = {i for i, until in _classic_draining(balancer).items() if until > drain_clock()}
+        states = []
+        for instance_id in asked or list(balancer.instance_ids):
+            if instance_id in balancer.instance_ids:
+                state, description = "InService", "N/A"
+            elif instance_id in draining:
+                state, description = "InService", CLASSIC_DRAINING
+            else:
+                state, description = "OutOfService", CLASSIC_NOT_REGISTERED
+            states.append({"InstanceId": instance_id, "State": state, "ReasonCode": "N/A", "Description": description})
+        from moto.core.responses import ActionResult
+
+        return ActionResult({"InstanceStates": states})
+
+    original_health = ELBResponse.describe_instance_health
     ELBBackend.deregister_instances = deregister_instances
+    ELBResponse.describe_instance_health = describe_instance_health
+
+
+def _classic_draining(balancer) -> dict:
+    """Instance id -> when its connection draining ends, for the instances deregistered from the load balancer."""
+    if not hasattr(balancer, "draining_until"):
+        balancer.draining_until = {}
+    return balancer.draining_until

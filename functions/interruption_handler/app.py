@@ -56,6 +56,8 @@ def record_metrics(report: InvocationReport) -> None:
         deregistered += sum(len(d.deregistered) for d in result.outcome.drains)
         failures += len(result.outcome.failures)
         alert_failures += 0 if result.handled else 1
+        if result.outcome.possibly_repeated:
+            metrics.add_metric(name="AlertsPossiblyRepeated", unit=MetricUnit.Count, value=1)
         if result.outcome.seconds_left is not None:
             metrics.add_metric(name="SecondsLeftAtDrain", unit=MetricUnit.Seconds, value=result.outcome.seconds_left)
             if result.outcome.seconds_left < 0:
@@ -68,6 +70,10 @@ def record_metrics(report: InvocationReport) -> None:
         metrics.add_metric(name="DrainUnfinished", unit=MetricUnit.Count, value=len(follow_ups.unfinished))
         metrics.add_metric(name="DrainFinishedInTime", unit=MetricUnit.Count, value=len(follow_ups.finished_in_time))
         metrics.add_metric(name="FollowUpFailures", unit=MetricUnit.Count, value=len(follow_ups.failures))
+        metrics.add_metric(name="DrainsRetried", unit=MetricUnit.Count, value=len(follow_ups.redrained))
+        metrics.add_metric(name="FollowUpsParked", unit=MetricUnit.Count, value=len(follow_ups.parked))
+        unconfirmed = sum(1 for _, outcome in follow_ups.alerts if outcome.startswith("lifecycle-"))
+        metrics.add_metric(name="LifecycleActionsUnconfirmed", unit=MetricUnit.Count, value=unconfirmed)
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=failures)
     metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=alert_failures)
 

@@ -101,3 +101,33 @@ def test_an_instance_registered_by_its_auto_scaling_group_leaves_a_classic_load_
     b.client("elb").deregister_instances_from_load_balancer(LoadBalancerName=name, Instances=[{"InstanceId": instance}])
 
     assert b.classic_instances(name) == []
+
+
+def test_a_classic_instance_deregistered_with_connection_draining_is_reported_deregistering_until_it_ends(account):
+    # AWS (Classic Load Balancer user guide, "Configure connection draining"): while in-flight requests are served the
+    # instance is `InService`, "Instance deregistration currently in progress."; after, `OutOfService`, "Instance is
+    # not currently registered with the LoadBalancer."
+    from local import moto_fidelity
+
+    b = account.builder
+    b.classic_load_balancer("drains", draining_timeout=60)
+    b.classic_load_balancer("cuts", draining_timeout=None)
+    instance = b.spot_instance("web-1").instance_id
+    b.register_classic("drains", [instance])
+    b.register_classic("cuts", [instance])
+    elb = b.client("elb")
+
+    def health(name: str) -> tuple[str, str]:
+        [state] = elb.describe_instance_health(LoadBalancerName=name, Instances=[{"InstanceId": instance}])[
+            "InstanceStates"
+        ]
+        return state["State"], state["Description"]
+
+    for name in ("drains", "cuts"):
+        elb.deregister_instances_from_load_balancer(LoadBalancerName=name, Instances=[{"InstanceId": instance}])
+
+    assert health("drains") == ("InService", "Instance deregistration currently in progress.")
+    assert health("cuts") == ("OutOfService", "Instance is not currently registered with the LoadBalancer.")
+    assert b.classic_instances("drains") == []  # no longer registered, while its connections drain
+    moto_fidelity.advance(61)
+    assert health("drains") == ("OutOfService", "Instance is not currently registered with the LoadBalancer.")

@@ -20,9 +20,9 @@ from spot_handler.aws import AccountClients
 from local import moto_fidelity
 from local.account import AccountBuilder, account_session, create_member_role
 from tests.conftest import ACCOUNT, REGION
-from tests.integration.test_lifecycle_hooks import follow_ups, lifecycle_event, now_iso
 from tests.support.alerts import received_alerts
 from tests.support.events import load_event
+from tests.support.followups import follow_ups, lifecycle_event, now_iso
 
 HUB = ACCOUNT
 MEMBER_A, MEMBER_B = "111111111111", "222222222222"
@@ -361,3 +361,104 @@ def test_a_group_that_raises_fails_only_its_own_notices(account, organization, m
     assert report.batch_item_failures == ["message-b"]
     [failed] = [r for r in report.results if not r.handled]
     assert failed.notice.account == MEMBER_B and "RuntimeError" in failed.alert_error
+
+
+# ---- time bounds: a member role that is slow or refuses costs only its own account (issue 21) ----------------------
+
+
+def _organization_with_session(account):
+    """Two members' fleets and the hub's AccountClients, with the session its STS client comes from."""
+    session = boto3.session.Session(region_name=REGION)
+    members = {}
+    for member in (MEMBER_A, MEMBER_B):
+        create_member_role(account_session(member, REGION), HUB_ROLE_ARN)
+        for region in (REGION, OTHER_REGION):
+            builder = AccountBuilder(account_session(member, region)).network()
+            arn = builder.target_group(f"web-{member[:3]}", "instance", delay=60)
+            victim = builder.spot_instance("web-1", {"TargetGroupArn": arn}).instance_id
+            builder.register(arn, [victim], ports=[80])
+            members[(member, region)] = Member(member, region, builder, arn, victim, victim)
+    accounts = AccountClients(account.clients, HUB, "SpotInterruptionHandlerMember", session=session)
+    return members, accounts, session
+
+
+def test_a_role_that_answers_late_costs_its_account_a_retry_not_its_drain(account):
+    import threading
+
+    from spot_handler.budget import TimeBudget
+
+    from tests.support.faults import Fault, FaultInjector
+
+    # Given member A's role answering only after the invocation's budget (2 s here; 11 s would do the same to 10 s)
+    members, accounts, session = _organization_with_session(account)
+    only_a = lambda request: f"::{MEMBER_A}:role/" in request["body"]  # noqa: E731
+    slow = FaultInjector([Fault("sts", "AssumeRole", "hang", only_if=only_a)]).install_on_session(session)
+    a, b = members[(MEMBER_A, REGION)], members[(MEMBER_B, REGION)]
+    threading.Timer(3, slow.release.set).start()
+    try:
+        # When a batch brings a notice of member A and one of member B
+        report = invoke(
+            account,
+            accounts,
+            spot_notice(MEMBER_A, REGION, a.victim),
+            spot_notice(MEMBER_B, REGION, b.victim),
+            budget=TimeBudget.start(work_seconds=2),
+        )
+    finally:
+        slow.release.set()
+
+    # Then B is drained at once; A's alert says its role did not answer in time, and a look drains it again
+    assert b.builder.registered(b.target_group) == []
+    alerts = by_account_and_region(account.alerts())
+    assert any("did not answer within" in f for f in alerts[(MEMBER_A, REGION)].document["failures"])
+    assert report.batch_item_failures == []
+    assert a.builder.registered(a.target_group) == [f"{a.victim}:80"]
+
+    # When the look comes back (the role has answered meanwhile)
+    slow.faults.clear()
+    invoke(account, accounts, *follow_ups(account))
+
+    # Then A's instance is drained too
+    assert a.builder.registered(a.target_group) == []
+
+
+def test_a_role_that_never_answers_is_tried_once_for_all_its_regions_and_the_answer_stays_in_bounds(account):
+    import time
+
+    from spot_handler.budget import ALERT_BOUND_SECONDS, TimeBudget
+
+    from tests.support.faults import Fault, FaultInjector
+
+    # Given member A's role never answering
+    members, accounts, session = _organization_with_session(account)
+    stuck = FaultInjector([Fault("sts", "AssumeRole", "hang")]).install_on_session(session)
+    notices = [spot_notice(MEMBER_A, r, members[(MEMBER_A, r)].victim) for r in (REGION, OTHER_REGION)]
+    published = []
+    account.clients.sns.meta.events.register("before-call.sns.PublishBatch", lambda **_: published.append(1))
+    try:
+        # When a batch brings notices of its two regions
+        started = time.monotonic()
+        report = invoke(account, accounts, *notices, budget=TimeBudget.start(remaining_ms=60_000))
+        took = time.monotonic() - started
+    finally:
+        stuck.release.set()
+
+    # Then both alerts went out within the alert's bound, each saying the role did not answer, nothing comes back;
+    # the role was asked once, its two regions sharing the attempt
+    assert took < ALERT_BOUND_SECONDS + 1
+    assert len(account.alerts()) == 2 and report.batch_item_failures == []
+    assert stuck.injected[("sts", "AssumeRole", "hang")] == 1
+
+
+def test_a_refusal_is_remembered_for_the_next_batches_of_the_environment(account, organization):
+    # Given a member whose role refuses the hub
+    members, accounts = organization
+    refusing = members[(REFUSING, REGION)]
+
+    # When two batches bring its notices to the same execution environment
+    invoke(account, accounts, spot_notice(REFUSING, REGION, refusing.victim))
+    invoke(account, accounts, spot_notice(REFUSING, REGION, refusing.bystander))
+
+    # Then the role was asked once: the second batch's alert names the refusal it remembered
+    assert accounts.assume_role_calls == 1
+    assert all("AccessDenied" in a.document["failures"][0] for a in account.alerts())

@@ -32,13 +32,6 @@ def compose_alert(outcome: InterruptionOutcome, entry_id: str) -> OutgoingAlert:
 def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: bool = True) -> OutgoingAlert:
     text = email_text(outcome, listed) if details else _headline(outcome) + "\n\n" + _too_large(outcome)
     document = alert_document(outcome, listed) if details else _counts_document(outcome)
-    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http/s, firehose, email-json,
-    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB.
-    message = {
-        "default": json.dumps(document, separators=(",", ":")),
-        "email": text,
-        "sms": subject(outcome),
-    }
     notice = outcome.plan.notice
     instance = outcome.plan.instance
     attributes = {
@@ -50,9 +43,17 @@ def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: 
         "account_id": notice.account,
         "region": notice.region,
     }
+    return envelope(entry_id, subject(outcome), text, document, attributes)
+
+
+def envelope(entry_id: str, title: str, text: str, document: dict, attributes: dict[str, str]) -> OutgoingAlert:
+    """One alert as SNS takes it (MessageStructure json), for every message of an incident alike."""
+    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http/s, firehose, email-json,
+    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB.
+    message = {"default": json.dumps(document, separators=(",", ":")), "email": text, "sms": title}
     return OutgoingAlert(
         entry_id=entry_id,
-        subject=subject(outcome),
+        subject=title,
         message=json.dumps(message),
         # SNS refuses an empty attribute value, and control characters anywhere in one.
         attributes={key: printable(value) or "unknown" for key, value in attributes.items()},
@@ -135,8 +136,16 @@ def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
     lines += [f"- {failure}" for failure in failures[:listed]]
     if len(failures) > listed:
         lines.append(f"- and {len(failures) - listed} more (all of them in the JSON alert and the function's log)")
+    if outcome.possibly_repeated:
+        lines += ["", POSSIBLY_REPEATED]
     lines += ["", f"Notice id {notice.notice_id}"]
     return "\n".join(wrapped for line in lines for wrapped in _wrap(printable(line))) + "\n"
+
+
+POSSIBLY_REPEATED = (
+    "This alert may be repeated: the idempotency table did not answer, so a second notice of this interruption "
+    "may not know it was alerted."
+)
 
 
 def _wrap(line: str) -> list[str]:
@@ -194,6 +203,8 @@ def alert_document(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> di
         "failureCount": len(outcome.failures),
         "failures": outcome.failures,
     }
+    if outcome.possibly_repeated:
+        document["possiblyRepeated"] = True
     for report in outcome.reports:  # every step's member, the same way
         document[report.key] = report.view(listed)[1]
     return _bounded(_cleaned(document), listed)
@@ -253,20 +264,32 @@ def _units(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def compose_drain_unfinished(
-    check, draining: dict[str, list[str]], entry_id: str, looked_at: datetime | None = None
-) -> OutgoingAlert:
-    """The second alert of an interruption whose registrations were still draining just before its deadline.
+_FOLLOW_UP_STATUS = {
+    "drain-unfinished": "drain unfinished",
+    "lifecycle-unconfirmed": "lifecycle action completed unconfirmed",
+    "lifecycle-not-completed": "lifecycle action NOT completed",
+}
 
-    `check` is the followups.Check that looked; `draining` {target group ARN: registrations still draining};
+
+def compose_follow_up_alert(look, entry_id: str, looked_at: datetime | None = None) -> OutgoingAlert:
+    """A later alert of an incident, from one of its looks (followups/looks.py): `drain-unfinished` (still draining,
+    or still failing, at the deadline), `lifecycle-unconfirmed` (completed without seeing the drain end),
+    `lifecycle-not-completed`. Its subject, `event_type` and `detailType` are the incident's own signal's.
+
     `looked_at`: when the look happened (it arrives up to the batching window after it was due; default: when due).
     """
+    check, outcome = look.check, look.alert
     looked_at = looked_at or check.due
+    signal = check.signal
+    draining = dict(sorted(look.state.targets.items()))
     count = sum(len(targets) for targets in draining.values())
     where = check.availability_zone or check.region
     name = f" ({check.instance_name})" if check.instance_name else ""
-    head = f"Spot interruption: {check.instance_id}"
-    tail = f" in {where}: drain unfinished, {count} still draining"
+    status = _FOLLOW_UP_STATUS.get(outcome, outcome)
+    if outcome == "drain-unfinished" and count:
+        status += f", {count} still draining"
+    head = f"{signal.label}: {check.instance_id}"
+    tail = f" in {where}: {status}"
     room = SUBJECT_MAX - len(head) - len(tail) - 3
     title = " ".join(
         printable(head + (f" ({_clip(check.instance_name, room)})" if name and room >= 4 else "") + tail).split()
@@ -279,58 +302,65 @@ def compose_drain_unfinished(
             "stillDraining": targets,
             "deregistrationDelaySeconds": check.delays.get(arn),
         }
-        for arn, targets in sorted(draining.items())
+        for arn, targets in draining.items()
     ]
-    lines = [
-        f"Drain unfinished: {check.instance_id}{name} still had {count} registration(s) draining "
-        f"{int((check.deadline - looked_at).total_seconds())} s before its deadline.",
-        "Connections still open then may be cut when the instance goes.",
-        "",
-        f"Instance  {check.instance_id}{name}",
-        f"Zone      {where} ({check.region})",
-        f"Account   {check.account}",
-        f"Deadline  {when(check.deadline)}",
-        "",
-        "Still draining",
-    ]
-    for group in groups:
-        delay = group["deregistrationDelaySeconds"]
-        lines.append(f"- {group['name']}: {group['stillDrainingCount']}" + (f", delay {delay} s" if delay else ""))
-        lines.append("    " + ", ".join(group["stillDraining"][:LISTED_MAX]))
+    failing = [f"not drained: {failure}" for failure in check.redrain]
+    if outcome == "drain-unfinished":
+        left = int((check.deadline - looked_at).total_seconds()) if check.deadline else 0
+        lines = [
+            f"Drain unfinished: {check.instance_id}{name} still had {count} registration(s) draining "
+            f"{left} s before its deadline."
+            if count and not failing
+            else f"Drain unfinished: {check.instance_id}{name} was not fully out of service {left} s before its "
+            "deadline.",
+            "Connections still open then may be cut when the instance goes.",
+        ]
+    elif outcome == "lifecycle-unconfirmed":
+        lines = [
+            f"Lifecycle action completed without confirmation: {check.instance_id}{name} (group {check.group}, "
+            f"hook {check.hook}).",
+        ]
+    else:
+        lines = [f"Lifecycle action NOT completed: {check.instance_id}{name} (group {check.group}, hook {check.hook})."]
+    lines += ["", f"Instance  {check.instance_id}{name}", f"Zone      {where} ({check.region})"]
+    lines += [f"Account   {check.account}"]
+    if check.deadline and outcome == "drain-unfinished":
+        lines.append(f"Deadline  {when(check.deadline)}")
+    lines.append(f"Looked at {when(looked_at)}")
+    lines += ["", "What happened", *[f"- {reason}" for reason in look.why]]
+    if groups:
+        lines += ["", "Still draining"]
+        for group in groups:
+            delay = group["deregistrationDelaySeconds"]
+            lines.append(f"- {group['name']}: {group['stillDrainingCount']}" + (f", delay {delay} s" if delay else ""))
+            lines.append("    " + ", ".join(group["stillDraining"][:LISTED_MAX]))
     lines += ["", f"Notice id {check.notice_id}"]
     document = {
         "schema": "spot-interruption-alert/1",
         "noticeId": check.notice_id,
-        "detailType": "EC2 Spot Instance Interruption Warning",
+        "detailType": signal.value,
         "instanceId": check.instance_id,
         "instanceName": check.instance_name,
         "availabilityZone": check.availability_zone,
         "region": check.region,
         "account": check.account,
-        "deadline": iso_utc(check.deadline),
+        "deadline": iso_utc(check.deadline) if check.deadline else None,
         "checkedAt": iso_utc(looked_at),
-        "outcome": "drain-unfinished",
+        "outcome": outcome,
         "stillDrainingCount": count,
         "targetGroups": groups,
-        "failures": [],
+        "reasons": list(look.why),
+        "failures": failing,
     }
+    if check.kind == "lifecycle":
+        document["lifecycleAction"] = {"autoScalingGroup": check.group, "hook": check.hook}
     text = "\n".join(wrapped for line in lines for wrapped in _wrap(printable(line))) + "\n"
-    message = {
-        "default": json.dumps(_bounded(_cleaned(document), LISTED_MAX), separators=(",", ":")),
-        "email": text,
-        "sms": _clip(title, SUBJECT_MAX),
-    }
     attributes = {
-        "event_type": "EC2 Spot Instance Interruption Warning",
+        "event_type": signal.value,
         "instance_id": check.instance_id,
         "availability_zone": check.availability_zone or "",
-        "outcome": "drain-unfinished",
+        "outcome": outcome,
         "account_id": check.account,
         "region": check.region,
     }
-    return OutgoingAlert(
-        entry_id=entry_id,
-        subject=_clip(title, SUBJECT_MAX),
-        message=json.dumps(message),
-        attributes={key: printable(value) or "unknown" for key, value in attributes.items()},
-    )
+    return envelope(entry_id, _clip(title, SUBJECT_MAX), text, _bounded(_cleaned(document), LISTED_MAX), attributes)

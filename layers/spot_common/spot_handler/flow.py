@@ -14,10 +14,10 @@ from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.notify import OutgoingAlert, publish_alerts
-from spot_handler.budget import DidNotFinish, TimeBudget
+from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
-from spot_handler.followups import schedule
-from spot_handler.models import InstanceFacts, InterruptionNotice
+from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
+from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction, NoticeKind
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, plan_interruption
 from spot_handler.settings import Settings
@@ -67,7 +67,7 @@ def handle_notices(
 
     `batch_claims`, `publish`: when these notices are one (account, region) group of a larger batch, the batch's
     claims, sent for every group at once, which the caller settles once every group is done; and the batch's
-    PublishBatch stream, which pools the groups' partial requests (invocation.handle_by_target).
+    PublishBatch stream, which pools the groups' partial requests (invocation.handle_by_account_region).
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     context = StepContext(clients, settings, clock, budget)
@@ -76,11 +76,14 @@ def handle_notices(
     plans = plan_notices(notices, clients, settings, budget)
     in_scope = [plan for plan in plans if plan.ignored_reason is None]
     # First, all at once: nothing may delay taking instances out of service, nor one drain hold up another.
-    reports = run_steps(DRAIN_STEPS, context, in_scope, concurrent=True)
+    drain_context = StepContext(clients, settings, clock, budget.leaving(OWNED_STEPS_RESERVE_SECONDS))
+    reports = run_steps(DRAIN_STEPS, drain_context, in_scope, concurrent=True)
 
     claimed = claims.wait(budget, notices)
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
-    owned = [plan for plan in active if claimed.owned(plan.notice)]
+    # Claimed here, or not known to be claimed anywhere (the table failed or did not answer in time): the alert's
+    # bound holds whatever DynamoDB does, so such an alert goes out, saying it may be repeated.
+    owned = [plan for plan in active if claimed.acts(plan.notice)]
     first: dict[str, InstancePlan] = {}  # one alert per interruption: from its first signal in the batch
     for plan in owned:
         first.setdefault(plan.notice.interruption_key, plan)
@@ -88,7 +91,12 @@ def handle_notices(
     signals = [plan for plan in in_scope if plan.notice.lifecycle is not None]
     reports = run_steps(OWNED_STEPS, context, alerting, reports, signals=signals)
     _schedule_follow_ups(context, reports)
-    outcomes = {id(plan): InterruptionOutcome(plan, reports.get(plan.instance_id, [])) for plan in alerting}
+    outcomes = {
+        id(plan): InterruptionOutcome(
+            plan, reports.get(plan.instance_id, []), possibly_repeated=not claimed.owned(plan.notice)
+        )
+        for plan in alerting
+    }
 
     publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
     alert_errors = _alert(publish, list(outcomes.values()))
@@ -96,7 +104,7 @@ def handle_notices(
     alert_errors |= {  # a later signal of an interruption shares its first signal's fate
         id(plan): alert_errors[id(first[plan.notice.interruption_key])] for plan in later
     }
-    alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.owned(plan.notice)}
+    alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.acts(plan.notice)}
     results = [
         NoticeResult(
             notice=plan.notice,
@@ -113,19 +121,27 @@ def handle_notices(
 
 
 def _schedule_follow_ups(context: StepContext, reports: dict[str, list[StepReport]]) -> None:
-    """Send the follow-ups the steps asked for, together; a failure is named on the step that asked."""
+    """Send the looks the steps asked for, together; one not sent is named on the step that asked, with what it
+    means: its drain is not tried again, its lifecycle action is left to the hook's default result."""
     asking = [r for instance in reports.values() for r in instance if r.follow_up is not None]
     if not asking:
         return
     queue_url, sqs = context.settings.notice_queue_url, context.clients.sqs
+    checks = [r.follow_up for r in asking]
     try:
-        errors = context.budget.run(
-            "follow-up scheduling", schedule, sqs, queue_url, [r.follow_up for r in asking], context.clock()
-        )
+        errors = context.budget.run("follow-up scheduling", schedule, sqs, queue_url, checks, context.clock())
     except DidNotFinish as exc:
-        errors = [str(exc)]
-    for report in asking if errors else []:
-        report.failures.append(f"{report.step}: follow-up not scheduled ({'; '.join(errors)[:300]})")
+        errors = {check.look_id: str(exc) for check in checks}
+    for report in asking:
+        error = errors.get(report.follow_up.look_id)
+        if error is None:
+            continue
+        if report.follow_up.kind == LIFECYCLE:
+            consequence = "the handler will not complete the lifecycle action: Auto Scaling applies the hook's "
+            consequence += "default result when it times out; complete it by hand once the instance is drained"
+        else:
+            consequence = "the drain is not looked at again"
+        report.failures.append(f"{report.step}: follow-up not scheduled ({error[:300]}): {consequence}")
 
 
 def _alert(
@@ -170,6 +186,46 @@ def plan_notices(
         instance: InstanceFacts | None = instances.get(notice.instance_id)
         plan = plan_interruption(notice, instance, asg_target_groups, settings, asg_classic)
         if asg_error and instance is not None and instance.auto_scaling_group:
-            plan.problems.append(f"Auto Scaling group {instance.auto_scaling_group}: {asg_error}")
+            plan.asg_error = f"Auto Scaling group {instance.auto_scaling_group}: {asg_error}"
+            plan.problems.append(plan.asg_error)
         plans.append(plan)
     return plans
+
+
+def drain_again(
+    checks: list[Check],
+    clients: AwsClients,
+    settings: Settings,
+    clock: Callable[[], datetime] = utcnow,
+    budget: TimeBudget | None = None,
+) -> list[Drained]:
+    """Drain again the instances of looks whose drain failed: re-planned from a fresh lookup (their tags and groups
+    may have changed, and the lookup itself may be what failed), then every drain step, as a notice would; what each
+    step took out (or found out already) and what still fails, per look, in order."""
+    budget = budget or TimeBudget.start()
+    notices = [check_notice(check) for check in checks]
+    budget = budget.bounded_by([n.deadline for n in notices], clock())
+    plans = plan_notices(notices, clients, settings, budget)
+    context = StepContext(clients, settings, clock, budget)
+    in_scope = [plan for plan in plans if plan.ignored_reason is None]
+    reports = run_steps(DRAIN_STEPS, context, in_scope, concurrent=True)
+    return [what_drained(plan, reports.get(plan.instance_id, [])) for plan in plans]
+
+
+def check_notice(check: Check) -> InterruptionNotice:
+    """The notice a look follows, as far as planning its drain needs it."""
+    lifecycle = None
+    if check.kind == LIFECYCLE:
+        lifecycle = LifecycleAction(check.token, check.group, check.hook, None, check.destination)
+    kind = NoticeKind(check.detail_type)
+    return InterruptionNotice(
+        notice_id=check.notice_id,
+        kind=kind,
+        instance_id=check.instance_id,
+        action=check.action,
+        noticed_at=check.noticed_at or check.deregistered_at,
+        deadline=check.deadline if kind is not NoticeKind.REBALANCE_RECOMMENDATION else None,
+        region=check.region,
+        account=check.account,
+        lifecycle=lifecycle,
+    )

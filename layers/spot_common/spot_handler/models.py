@@ -96,6 +96,21 @@ class InterruptionNotice(NamedTuple):
         return f"{self.account}#{self.instance_id}#{self.incident}"
 
     @property
+    def claim_key(self) -> str:
+        """The idempotency claim's key (aws/claims.py): one claim per interruption."""
+        return self.interruption_key
+
+    @property
+    def claim_data(self) -> dict[str, str]:
+        """The idempotency record's data; Powertools hashes [account, instance, incident] into its key."""
+        return {
+            "account": self.account,
+            "instance": self.instance_id,
+            "incident": self.incident,
+            "noticeId": self.notice_id,
+        }
+
+    @property
     def signal_key(self) -> str:
         """Same only for copies of one signal: two of them in a batch are one. A Spot warning and a lifecycle action
         of the same interruption are two signals (each has work only it can do)."""
@@ -130,7 +145,12 @@ def parse_notice(event: Any) -> InterruptionNotice:
 
     Only what the handler uses is checked; any other field, documented or not, is accepted and ignored.
     """
-    event = from_json(event)
+    return parse_event(from_json(event))
+
+
+def parse_event(event: Any) -> InterruptionNotice:
+    """parse_notice of a value already decoded: text here is not decoded again (a record whose body is a JSON string
+    holding a notice is one decoding away from a notice, and is not one)."""
     if not isinstance(event, dict):
         raise MalformedNotice(f"body: expected a JSON object, got {type(event).__name__}")
     problems: list[str] = []
@@ -318,10 +338,16 @@ class TargetGroupDrain:
     delay_lowered_from: int | None = None
     delay_seconds: int | None = None
     error: str | None = None
+    permanent: bool = False  # the error is not worth trying again (not ours to drain, no permission, not found)
 
     @property
     def name(self) -> str:
         return target_group_name(self.target_group_arn)
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Not taken out, for a reason that may pass: worth draining again."""
+        return bool(self.error) and not (self.deregistered or self.already_draining or self.permanent)
 
     @property
     def ok(self) -> bool:

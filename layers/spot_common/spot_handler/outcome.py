@@ -14,6 +14,9 @@ class InterruptionOutcome:
     plan: InstancePlan
     reports: list[StepReport] = field(default_factory=list)  # one per step that applied, in the order they ran
     problems: list[str] = field(default_factory=list)  # failures outside the steps, named for the alert
+    # Alerted without knowing the interruption's claim (the idempotency table failed or did not answer in time): a
+    # duplicate notice may alert it again, and the alert says so.
+    possibly_repeated: bool = False
 
     @property
     def drains(self) -> list[TargetGroupDrain]:

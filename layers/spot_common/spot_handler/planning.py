@@ -31,6 +31,7 @@ class InstancePlan:
     drain: bool = False
     ignored_reason: str | None = None  # set when the notice is out of scope: no action, no alert
     lookup_error: str | None = None  # DescribeInstances failed: the instance's tags are unknown
+    asg_error: str | None = None  # DescribeAutoScalingGroups failed: the group's load balancers are unknown
     problems: list[str] = field(default_factory=list)  # other failures met while planning, for the alert
     game_server_group: str | None = None
     gamelift_fleet_id: str | None = None

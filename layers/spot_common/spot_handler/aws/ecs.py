@@ -156,3 +156,9 @@ def describe_services(ecs, cluster: str, names: list[str]) -> dict[str, ServiceF
                 service["serviceName"], config.get("minimumHealthyPercent"), config.get("maximumPercent")
             )
     return found
+
+
+def tasks_on(ecs, cluster: str, container_instance_arns: list[str]) -> dict[str, ContainerInstance]:
+    """The container instances as they are now (running and pending tasks, status), keyed by ARN: one
+    DescribeContainerInstances per 100. A container instance that no longer exists is absent."""
+    return {ci.arn: ci for ci in describe_container_instances(ecs, cluster, container_instance_arns)}

@@ -41,6 +41,7 @@ def target_group_report(plan: InstancePlan, drains: list[TargetGroupDrain], sent
         drained=sum(1 for d in drains if d.ok),
         sent_at=sent_at,
         data=drains,
+        retry=[f"target group {d.name}: {d.error}" for d in drains if d.unconfirmed],
     )
 
 
