@@ -130,7 +130,7 @@ def test_a_batch_is_claimed_in_one_transaction_and_nothing_more_is_written(guard
     assert calls == [("TransactWriteItems", 30), ("TransactWriteItems", 29)]
     # And every record is Powertools' own (its persistence layer reads each one back), held by its notice's message
     from spot_handler.aws.claims import _record_data, persistence_layer
-    from spot_handler.models import parse_notice
+    from spot_handler.signals import parse_notice
 
     powertools = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
     message_of = {json.loads(r["body"])["detail"]["instance-id"]: f"sqs:{r['messageId']}" for r in event["Records"]}
@@ -238,7 +238,7 @@ def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     # Given another invocation holding the claim of this interruption
     _arn, instance = web_instance(guarded)
     from spot_handler.aws.claims import HOLD_MILLIS, _record_data, persistence_layer
-    from spot_handler.models import parse_notice
+    from spot_handler.signals import parse_notice
 
     notice = parse_notice(notice_body(instance))
     other = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)  # Powertools' own, one PutItem
@@ -254,7 +254,7 @@ def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
 
 def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message(guarded):
     from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS, NoticeClaims, _record_data, persistence_layer
-    from spot_handler.models import parse_notice
+    from spot_handler.signals import parse_notice
 
     from local.lambda_runtime import sqs_event, sqs_record
 

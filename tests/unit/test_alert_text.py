@@ -6,9 +6,10 @@ import json
 from datetime import timedelta
 
 from spot_handler.alert import SUBJECT_MAX, compose_alert, email_text, subject
-from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
+from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.signals import parse_notice
 from spot_handler.steps.target_groups import target_group_report
 
 from tests.support.events import load_event

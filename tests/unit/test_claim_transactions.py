@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS, SENDS_PER_ACTION, WINDOW_SECONDS, Claim, NoticeClaims
 from spot_handler.budget import TimeBudget
-from spot_handler.models import parse_notice
+from spot_handler.signals import parse_notice
 
 from tests.support.events import load_event
 

@@ -17,10 +17,11 @@ from spot_handler.aws.notify import OutgoingAlert, publish_alerts
 from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
-from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction, NoticeKind
+from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, plan_interruption
 from spot_handler.settings import Settings
+from spot_handler.signals import kind_of
 from spot_handler.steps import Step, StepContext, StepReport, run_steps
 from spot_handler.steps.classic_elb import ClassicLoadBalancersStep
 from spot_handler.steps.deadline_check import DeadlineCheckStep
@@ -217,14 +218,14 @@ def check_notice(check: Check) -> InterruptionNotice:
     lifecycle = None
     if check.kind == LIFECYCLE:
         lifecycle = LifecycleAction(check.token, check.group, check.hook, None, check.destination)
-    kind = NoticeKind(check.detail_type)
+    kind = kind_of(check.detail_type)
     return InterruptionNotice(
         notice_id=check.notice_id,
         kind=kind,
         instance_id=check.instance_id,
         action=check.action,
         noticed_at=check.noticed_at or check.deregistered_at,
-        deadline=check.deadline if kind is not NoticeKind.REBALANCE_RECOMMENDATION else None,
+        deadline=check.deadline if kind.interruption else None,  # advice has none: its look has a horizon
         region=check.region,
         account=check.account,
         lifecycle=lifecycle,

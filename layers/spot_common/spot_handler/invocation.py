@@ -39,8 +39,9 @@ from spot_handler.followups import (
     is_follow_up,
     parse_checks,
 )
-from spot_handler.models import InterruptionNotice, MalformedNotice, from_json, parse_event
+from spot_handler.models import InterruptionNotice, MalformedNotice
 from spot_handler.settings import Settings
+from spot_handler.signals import from_json, parse_event
 
 logger = Logger(child=True)
 

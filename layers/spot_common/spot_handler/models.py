@@ -1,46 +1,31 @@
 """Typed notices and the facts the handler gathers about them.
 
-Events become these objects at the edge (`parse_notice`); nothing past the edge digs in raw dicts.
+Events become these objects at the edge (signals/: one parser per signal); nothing past the edge digs in raw dicts.
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
-import json
-import re
 import reprlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 SPOT_WARNING_SECONDS = 120
-INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
+INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"  # template.yaml and the signals check ids against it
 
 
-class NoticeKind(str, enum.Enum):
-    """The EventBridge detail-types the handler acts on."""
+class NoticeKind(NamedTuple):
+    """A signal the handler acts on: its EventBridge detail-type and what it means. Each signal module in signals/
+    defines one (`KIND`)."""
 
-    SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
-    REBALANCE_RECOMMENDATION = "EC2 Instance Rebalance Recommendation"
-    CAPACITY_RESERVATION_INTERRUPTION = "EC2 Capacity Reservation Instance Interruption Warning"
-    LIFECYCLE_TERMINATE = "EC2 Instance-terminate Lifecycle Action"
-
-    @property
-    def label(self) -> str:
-        return _KIND_LABELS[self]
-
-    @property
-    def source(self) -> str:
-        return "aws.autoscaling" if self is NoticeKind.LIFECYCLE_TERMINATE else "aws.ec2"
-
-
-_KIND_LABELS = {
-    NoticeKind.SPOT_INTERRUPTION: "Spot interruption",
-    NoticeKind.REBALANCE_RECOMMENDATION: "Rebalance recommendation",
-    NoticeKind.CAPACITY_RESERVATION_INTERRUPTION: "Capacity Reservation interruption",
-    NoticeKind.LIFECYCLE_TERMINATE: "Auto Scaling termination",
-}
+    value: str  # the detail-type
+    source: str  # the EventBridge source that sends it
+    label: str  # how an alert names it: "Spot interruption"
+    interruption: bool = True  # False: advice (a rebalance recommendation), an incident of its own, drained on request
+    # The deadline is the notice's time + this when the event names none (a Spot warning: 120 s); None: no deadline
+    # (advice; a lifecycle action, which waits for its hook).
+    warning_seconds: int | None = SPOT_WARNING_SECONDS
 
 
 class LifecycleAction(NamedTuple):
@@ -118,11 +103,11 @@ class InterruptionNotice(NamedTuple):
 
     @property
     def is_interruption(self) -> bool:
-        return self.kind is not NoticeKind.REBALANCE_RECOMMENDATION
+        return self.kind.interruption
 
     @property
     def action_label(self) -> str:
-        if self.kind is NoticeKind.REBALANCE_RECOMMENDATION:
+        if not self.kind.interruption:
             return "rebalance recommended (no interruption yet)"
         if self.lifecycle is not None:
             origin = f", from {self.lifecycle.origin}" if self.lifecycle.origin else ""
@@ -130,115 +115,6 @@ class InterruptionNotice(NamedTuple):
         return {"terminate": "terminate", "stop": "stop", "hibernate": "hibernate"}.get(self.action or "", "terminate")
 
 
-def from_json(body: Any) -> Any:
-    """A record's body as a value: text is read as JSON (MalformedNotice if it is not), anything else kept."""
-    if not isinstance(body, (str, bytes, bytearray)):
-        return body
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser's stack
-        raise MalformedNotice(f"body: not JSON ({shown(exc)})") from None
-
-
-def parse_notice(event: Any) -> InterruptionNotice:
-    """Turn an EventBridge event (dict or JSON text) into a notice, or raise MalformedNotice with the reason.
-
-    Only what the handler uses is checked; any other field, documented or not, is accepted and ignored.
-    """
-    return parse_event(from_json(event))
-
-
-def parse_event(event: Any) -> InterruptionNotice:
-    """parse_notice of a value already decoded: text here is not decoded again (a record whose body is a JSON string
-    holding a notice is one decoding away from a notice, and is not one)."""
-    if not isinstance(event, dict):
-        raise MalformedNotice(f"body: expected a JSON object, got {type(event).__name__}")
-    problems: list[str] = []
-    notice_id = _text(event.get("id"), "id", problems, max_length=128)
-    detail_type = event.get("detail-type")
-    kind = _DETAIL_TYPES.get(detail_type) if isinstance(detail_type, str) else None
-    source = kind.source if kind else "aws.ec2"
-    if event.get("source") != source:
-        problems.append(f"source: expected {source!r}, got {shown(event.get('source'))}")
-    if kind is None:
-        problems.append(f"detail-type: not a notice this handler supports: {shown(detail_type)}")
-    noticed_at = _timestamp(event.get("time"), "time", problems)
-    account = event.get("account", "unknown")
-    if not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
-        problems.append(f"account: expected 12 digits, got {shown(account)}")
-    # Nothing the handler does needs account or region: a notice without them is still acted on.
-    region = _text(event.get("region", "unknown"), "region", problems)
-
-    detail = event.get("detail")
-    instance_id = action = termination = lifecycle = None
-    if not isinstance(detail, dict):
-        problems.append(f"detail: expected an object, got {type(detail).__name__}")
-    elif kind is NoticeKind.LIFECYCLE_TERMINATE:
-        instance_id, lifecycle = _lifecycle_detail(detail, problems)
-        action = "terminate"
-    else:
-        instance_id = detail.get("instance-id")
-        # fullmatch: `$` alone would accept a trailing newline, and the id would name another instance.
-        if not (isinstance(instance_id, str) and _INSTANCE_ID.fullmatch(instance_id)):
-            problems.append(f"detail.instance-id: not an instance id: {shown(instance_id)}")
-        action = detail.get("instance-action")
-        if action is None and kind not in (None, NoticeKind.REBALANCE_RECOMMENDATION):
-            problems.append("detail.instance-action is missing")
-        elif action is not None and not (isinstance(action, str) and action in _ACTIONS):
-            problems.append(f"detail.instance-action: expected one of {', '.join(_ACTIONS)}, got {shown(action)}")
-        if detail.get("instance-termination-time") is not None:
-            termination = _timestamp(detail["instance-termination-time"], "detail.instance-termination-time", problems)
-
-    deadline = None
-    # A lifecycle action has no deadline of its own: the instance waits for the hook (its timeout is the group's).
-    if not problems and kind not in (NoticeKind.REBALANCE_RECOMMENDATION, NoticeKind.LIFECYCLE_TERMINATE):
-        # Spot notices carry no termination time: the deadline is the notice's time + 120 s.
-        try:
-            deadline = termination or noticed_at + timedelta(seconds=SPOT_WARNING_SECONDS)
-        except OverflowError:
-            problems.append(f"time: no deadline can follow {noticed_at.isoformat()} (past the last date there is)")
-    if problems:
-        raise MalformedNotice("; ".join(problems[:3]))
-    return InterruptionNotice(
-        notice_id=notice_id,
-        kind=kind,
-        instance_id=instance_id,
-        action=action,
-        noticed_at=noticed_at,
-        deadline=deadline,
-        region=region,
-        account=account,
-        lifecycle=lifecycle,
-    )
-
-
-def _lifecycle_detail(detail: dict, problems: list[str]) -> tuple[str | None, LifecycleAction | None]:
-    """The instance and the lifecycle action of an "EC2 Instance-terminate Lifecycle Action" detail."""
-    instance_id = detail.get("EC2InstanceId")
-    if not (isinstance(instance_id, str) and _INSTANCE_ID.fullmatch(instance_id)):
-        problems.append(f"detail.EC2InstanceId: not an instance id: {shown(instance_id)}")
-    transition = detail.get("LifecycleTransition")
-    if transition != "autoscaling:EC2_INSTANCE_TERMINATING":
-        problems.append(f"detail.LifecycleTransition: expected a terminating transition, got {shown(transition)}")
-    token = detail.get("LifecycleActionToken")
-    if not (isinstance(token, str) and _TOKEN.fullmatch(token)):  # CompleteLifecycleAction takes 36 characters
-        problems.append(f"detail.LifecycleActionToken: not a lifecycle action token: {shown(token)}")
-    group = _text(detail.get("AutoScalingGroupName"), "detail.AutoScalingGroupName", problems, max_length=255)
-    hook = _text(detail.get("LifecycleHookName"), "detail.LifecycleHookName", problems, max_length=255)
-    origin, destination = detail.get("Origin"), detail.get("Destination")
-    for where, value in (("detail.Origin", origin), ("detail.Destination", destination)):
-        if value is not None and not isinstance(value, str):
-            problems.append(f"{where}: expected text, got {shown(value)}")
-    if problems:
-        return None, None
-    return instance_id, LifecycleAction(token, group, hook, origin, destination)
-
-
-_DETAIL_TYPES = {kind.value: kind for kind in NoticeKind}
-_ACTIONS = ("terminate", "stop", "hibernate")
-_INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
-_TOKEN = re.compile(r"[0-9A-Fa-f-]{36}")
-_ACCOUNT = re.compile(r"[0-9]{12}|unknown")  # [0-9], not \d: \d takes any script's digits
 _SHOWN = reprlib.Repr()  # attributes set one by one: keyword arguments need Python 3.12
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 2, 60, 60, 4, 4
 
@@ -253,33 +129,6 @@ def shown(value: Any) -> str:
         return _SHOWN.repr(value)
     except Exception:  # noqa: BLE001 - a reason must be produced whatever the value is
         return f"<{type(value).__name__}>"
-
-
-def _text(value: Any, where: str, problems: list[str], max_length: int = 256) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= max_length:
-        problems.append(f"{where}: expected text of 1 to {max_length} characters, got {shown(value)}")
-        return ""
-    return value
-
-
-def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
-    """An ISO 8601 time as EventBridge writes it (2026-11-26T10:00:00Z), in UTC; a time without a zone is UTC.
-
-    Converted to UTC here, once: a time at the edge of what datetime holds (year 1 with a positive offset, year 9999
-    with a negative one) cannot be converted, and is rejected here rather than failing the alert later.
-    """
-    if not isinstance(value, str):
-        problems.append(f"{where}: expected an ISO 8601 time as text, got {shown(value)}")
-        return _EPOCH
-    try:
-        moment = datetime.fromisoformat(value)
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError) as exc:
-        problems.append(f"{where}: not a time this handler can use: {shown(value)} ({exc})")
-        return _EPOCH
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def target_group_name(arn: str) -> str:

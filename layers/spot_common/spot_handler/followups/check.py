@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from spot_handler.models import MalformedNotice, NoticeKind, shown
+from spot_handler.signals import kind_of, spot_warning
 from spot_handler.wording import iso_utc
 
 SOURCE = "spot-interruption-handler"
@@ -43,7 +44,7 @@ class Check:
     chain: str = ""  # the chain of looks this one belongs to
     sequence: int = 0  # its place in the chain
     attempt: int = 0  # sends of this same look after its work failed (an alert SNS refused, a look not scheduled)
-    detail_type: str = NoticeKind.SPOT_INTERRUPTION.value  # the signal that started the chain
+    detail_type: str = spot_warning.KIND.value  # the signal that started the chain
     action: str | None = None  # the notice's instance-action (terminate, stop, hibernate)
     noticed_at: datetime | None = None
     classic: dict[str, int | None] = field(default_factory=dict)  # Classic LB -> connection draining in force
@@ -75,7 +76,7 @@ class Check:
 
     @property
     def signal(self) -> NoticeKind:
-        return NoticeKind(self.detail_type)
+        return kind_of(self.detail_type)
 
     def next_look(self, due: datetime, **changes: Any) -> Check:
         """The next look of the chain."""
@@ -194,7 +195,7 @@ def _check(raw: Any, where: str) -> Check:
     if check.kind not in KINDS:
         raise MalformedNotice(f"{where}.kind: expected one of {', '.join(KINDS)}, got {shown(check.kind)}")
     try:
-        NoticeKind(check.detail_type)
+        kind_of(check.detail_type)
     except ValueError:
         raise MalformedNotice(
             f"{where}.detail_type: not a signal this handler makes: {shown(check.detail_type)}"

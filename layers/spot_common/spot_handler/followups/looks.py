@@ -17,7 +17,6 @@ from spot_handler.aws import autoscaling as asg
 from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
 from spot_handler.followups.check import Check
 from spot_handler.followups.state import DrainState
-from spot_handler.models import NoticeKind
 from spot_handler.wording import when
 
 logger = Logger(child=True)
@@ -83,7 +82,7 @@ def deadline_look(check: Check, state: DrainState, now: datetime, window: int, g
         return look
     # The last look is the one scheduled for just before the deadline (or any look arriving that late).
     last = max(check.due, now) >= last_due - timedelta(seconds=1)
-    advice = check.signal is NoticeKind.REBALANCE_RECOMMENDATION  # no deadline: nothing is late
+    advice = not check.signal.interruption  # no deadline: nothing is late
     if state.left and not last and not advice and _may_outlast(check, deadline):
         look.next = check.next_look(last_due)
         look.said = f"draining may outlast the deadline: looked at again at {when(last_due)}"

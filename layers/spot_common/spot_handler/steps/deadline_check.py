@@ -15,7 +15,7 @@ from datetime import timedelta
 from spot_handler.followups.check import DEADLINE, Check
 from spot_handler.followups.drained import what_drained
 from spot_handler.followups.looks import DEADLINE_CHECK_SECONDS, RETRY_SECONDS, on_grid
-from spot_handler.models import SPOT_WARNING_SECONDS, NoticeKind
+from spot_handler.models import SPOT_WARNING_SECONDS
 from spot_handler.planning import InstancePlan
 from spot_handler.steps import StepContext, StepReport
 from spot_handler.wording import iso_utc, when
@@ -41,7 +41,7 @@ class DeadlineCheckStep:
             notice = plan.notice
             if notice.lifecycle is not None:
                 continue  # a lifecycle action's drain is followed by its own looks (steps/lifecycle.py)
-            rebalance = notice.kind is NoticeKind.REBALANCE_RECOMMENDATION
+            rebalance = not notice.kind.interruption
             # A rebalance drain has no deadline: what failed is drained again for as long as a warning gives.
             deadline = notice.deadline or notice.noticed_at + timedelta(seconds=SPOT_WARNING_SECONDS)
             drained = what_drained(plan, earlier.get(plan.instance_id, []))
