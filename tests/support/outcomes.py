@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from spot_handler.aws import gamelift as gl
 from spot_handler.followups import Check
 from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
 from spot_handler.outcome import InterruptionOutcome
@@ -49,12 +50,13 @@ def outcome(
     instance_type: str = "c6g.large",
     zone: str = "us-east-2a",
     lookup_error: str | None = None,
+    state: str = "running",
 ) -> InterruptionOutcome:
     """The outcome of one sample notice: its instance found (or not) and drained from `drains`, the first drain
-    request sent 97.4 s before the deadline (or the notice time + 22.6 s for a notice without a deadline)."""
+    request (if any) sent 97.4 s before the deadline (or the notice time + 22.6 s for a notice without one)."""
     notice = parse_notice(load_event(event))
     tags = {"Name": name_tag} if name_tag is not None else {}
-    facts = InstanceFacts(notice.instance_id, "running", instance_type, zone, ("10.0.0.1",), tags, "spot")
+    facts = InstanceFacts(notice.instance_id, state, instance_type, zone, ("10.0.0.1",), tags, "spot")
     plan = InstancePlan(
         notice=notice,
         instance=facts if found else None,
@@ -63,6 +65,7 @@ def outcome(
         lookup_error=lookup_error,
     )
     sent_at = (notice.deadline or notice.noticed_at + timedelta(seconds=120)) - timedelta(seconds=97.4)
+    sent_at = sent_at if drains and plan.drain else None  # no request, no time it was sent
     return InterruptionOutcome(plan=plan, reports=[target_group_report(plan, drains or [], sent_at)])
 
 
@@ -89,6 +92,40 @@ def dense(groups: int, registrations: int) -> InterruptionOutcome:
         for g in range(groups)
     ]
     return outcome("spot-interruption-ip-tg.json", drains, name_tag=None, instance_type="m7g.16xlarge")
+
+
+def checkpointed() -> InterruptionOutcome:
+    """A GameLift compute's instance, its (one) game session checkpointed, in no target group."""
+    from spot_handler.gamelift import CheckpointReport, GameSessionCheckpoint
+    from spot_handler.steps import StepReport
+
+    base = outcome("spot-interruption-gamelift-fleet-compute.json", name_tag="game-1")
+    notice = base.plan.notice
+    session = gl.GameSession(
+        game_session_id="arn:aws:gamelift:us-east-2::gamesession/fleet-123/gsess-1",
+        name="arena-7",
+        fleet_id="fleet-123",
+        fleet_arn="arn:aws:gamelift:us-east-2:123456789012:fleet/fleet-123",
+        location="custom-location-1",
+        compute_name=notice.instance_id,
+        status="ACTIVE",
+        player_session_creation_policy="ACCEPT_ALL",
+        ip_address="10.0.0.1",
+        port=7777,
+    )
+    report = CheckpointReport(
+        instance_id=notice.instance_id,
+        table_name="game-checkpoints",
+        fleet_id="fleet-123",
+        compute_name=notice.instance_id,
+        game_sessions=[GameSessionCheckpoint(session, players_denied=True, roster_read=True, stored=True)],
+        captured_at=notice.noticed_at,
+        account=notice.account,
+    )
+    step = StepReport(
+        step="GameLift", key="gameLift", render=lambda listed: (report.summary_lines(listed), report.document())
+    )
+    return type(base)(plan=base.plan, reports=[*base.reports, step])
 
 
 def unfinished_check(outcome_: InterruptionOutcome, still_draining: int = 2) -> tuple[Check, dict[str, list[str]]]:
@@ -121,6 +158,8 @@ CASES: dict[str, Callable[[], InterruptionOutcome]] = {
     "nothing-to-drain": lambda: outcome(),
     "lookup-failed": lambda: outcome(found=False, lookup_error="RequestLimitExceeded: Request limit exceeded."),
     "rebalance-alert-only": lambda: outcome("rebalance-recommendation.json", drain=False),
+    "already-terminated": lambda: outcome(state="terminated"),
+    "checkpointed": checkpointed,
     "hostile-name-tag": lambda: outcome(drains=drained(), name_tag="<!channel> *bold* `tick`\u0007 \U0001f525" * 8),
     "dense-1x5000": lambda: dense(1, 5000),
     "dense-50x750": lambda: dense(50, 750),
