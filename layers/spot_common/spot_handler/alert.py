@@ -7,6 +7,7 @@ import textwrap
 import unicodedata
 from datetime import datetime
 
+from spot_handler.alerting.chat import with_chat
 from spot_handler.aws.notify import ALERT_MAX_BYTES, OutgoingAlert, entry_bytes
 from spot_handler.models import target_group_name
 from spot_handler.outcome import InterruptionOutcome
@@ -21,19 +22,21 @@ _LISTING_STEPS = (LISTED_MAX, 3, 0)  # tried in turn until the alert fits ALERT_
 
 
 def compose_alert(outcome: InterruptionOutcome, entry_id: str) -> OutgoingAlert:
-    """The alert for one outcome, within ALERT_MAX_BYTES: lists are shortened (never the counts) until it fits."""
+    """The alert for one outcome, within ALERT_MAX_BYTES: lists are shortened (never the counts) until it fits. Its
+    chat message (alerting/chat.py) is made from the fitted alert, within a bound of its own."""
     for listed in _LISTING_STEPS:
         alert = _compose(outcome, entry_id, listed)
         if entry_bytes(alert) <= ALERT_MAX_BYTES:
-            return alert
-    return _compose(outcome, entry_id, 0, details=False)
+            return with_chat(alert)
+    return with_chat(_compose(outcome, entry_id, 0, details=False))
 
 
 def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: bool = True) -> OutgoingAlert:
     text = email_text(outcome, listed) if details else _headline(outcome) + "\n\n" + _too_large(outcome)
     document = alert_document(outcome, listed) if details else _counts_document(outcome)
-    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http/s, firehose, email-json,
-    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB.
+    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http, firehose, email-json,
+    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB. "https" gets the chat
+    # message (compose_alert adds it): Amazon Q Developer in chat applications subscribes over HTTPS.
     message = {
         "default": json.dumps(document, separators=(",", ":")),
         "email": text,
@@ -328,9 +331,10 @@ def compose_drain_unfinished(
         "account_id": check.account,
         "region": check.region,
     }
-    return OutgoingAlert(
+    alert = OutgoingAlert(
         entry_id=entry_id,
         subject=_clip(title, SUBJECT_MAX),
         message=json.dumps(message),
         attributes={key: printable(value) or "unknown" for key, value in attributes.items()},
     )
+    return with_chat(alert)  # in the thread of the first alert: the same account, instance and notice id

@@ -34,6 +34,13 @@ class NoticeKind(str, enum.Enum):
     def source(self) -> str:
         return "aws.autoscaling" if self is NoticeKind.LIFECYCLE_TERMINATE else "aws.ec2"
 
+    @property
+    def incident(self) -> str:
+        """What a notice of this kind is part of: every interruption-class signal for an instance (Spot warning,
+        Capacity Reservation warning, terminate lifecycle action) is one interruption; a rebalance recommendation is
+        advice."""
+        return self.value if self is NoticeKind.REBALANCE_RECOMMENDATION else "interruption"
+
 
 _KIND_LABELS = {
     NoticeKind.SPOT_INTERRUPTION: "Spot interruption",
@@ -85,9 +92,8 @@ class InterruptionNotice(NamedTuple):
 
     @property
     def incident(self) -> str:
-        """What this notice is part of: every interruption-class signal for an instance (Spot warning, Capacity
-        Reservation warning, terminate lifecycle action) is one interruption; a rebalance recommendation is advice."""
-        return "interruption" if self.is_interruption else self.kind.value
+        """What this notice is part of (NoticeKind.incident)."""
+        return self.kind.incident
 
     @property
     def interruption_key(self) -> str:
@@ -260,6 +266,14 @@ def _timestamp(value: Any, where: str, problems: list[str]) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def instance_arn(account: str, region: str, instance_id: str) -> str | None:
+    """arn:PARTITION:ec2:REGION:ACCOUNT:instance/ID, or None when the notice named no account or region."""
+    if account == "unknown" or not _ACCOUNT.fullmatch(account) or region in ("", "unknown"):
+        return None
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
 
 
 def target_group_name(arn: str) -> str:
