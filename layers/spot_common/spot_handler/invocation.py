@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spot_handler.alert import compose_drain_unfinished
+from spot_handler.alerting.events import AlertEvents, EventFailure
 from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
@@ -48,6 +49,7 @@ class InvocationReport:
     batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
     duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
     follow_ups: FollowUpReport | None = None  # what the follow-up records of the batch did
+    event_failures: list[EventFailure] = field(default_factory=list)  # alerts out whose event was not put on the bus
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -74,9 +76,15 @@ def handle_invocation(
     if settings.organization_mode and accounts is None:
         accounts = AccountClients(clients, settings.hub_account_id, settings.member_role_name, settings.partition)
     targets = _Targets(clients, settings, accounts)
-    if is_sqs_batch(event):
-        return _handle_sqs_batch(event["Records"], targets, settings, clock, budget)
-    return _handle_bare_event(event, targets, settings, clock, budget)
+    try:
+        if is_sqs_batch(event):
+            report = _handle_sqs_batch(event["Records"], targets, settings, clock, budget)
+        else:
+            report = _handle_bare_event(event, targets, settings, clock, budget)
+    finally:  # the alerts' events end with the tail, whatever happened: a frozen environment puts nothing
+        event_failures = targets.events.finish(budget.started + TAIL_SECONDS)
+    report.event_failures = event_failures
+    return report
 
 
 class _Targets:
@@ -84,6 +92,8 @@ class _Targets:
 
     def __init__(self, hub: AwsClients, settings: Settings, accounts: AccountClients | None):
         self.hub, self._accounts = hub, accounts if settings.organization_mode else None
+        # Every alert of the invocation is put on the hub's event bus too, once SNS has it (alerting/events.py).
+        self.events = AlertEvents(hub.events, settings.alert_event_bus_name)
 
     def clients_for(self, account: str, region: str) -> AwsClients:
         return self.hub if self._accounts is None else self._accounts.for_target(account, region)
@@ -120,14 +130,15 @@ def handle_by_target(
         return handle_notices(group, clients, settings, clock, budget, batch_claims, publish)
 
     if len(groups) == 1:
-        return _guarded(notices, lambda: run(notices))
+        publish = targets.events.after(functools.partial(publish_alerts, targets.hub.sns, settings.alert_topic_arn))
+        return _guarded(notices, lambda: run(notices, publish=publish))
     # Claimed before any member role is assumed: the claims are the hub's, and run while the groups drain.
     claims = BatchClaims.start(targets.hub.dynamodb, settings.idempotency_table_name, notices)
     publisher = BatchPublisher(targets.hub.sns, settings.alert_topic_arn, groups=len(groups))
 
     def handle(numbered: tuple[int, list[InterruptionNotice]]) -> list[NoticeResult]:
         number, group = numbered
-        publish = functools.partial(publisher.publish, number)
+        publish = targets.events.after(functools.partial(publisher.publish, number))
         try:
             return _guarded(group, lambda: run(group, claims, publish))
         finally:
@@ -255,7 +266,7 @@ def _follow_up(
         compose_drain_unfinished(check, left, str(i), looked_at)
         for i, (check, left) in enumerate(follow_ups.unfinished)
     ]
-    failed = publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
+    failed = targets.events.after(functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn))(alerts)
     unsent = {id(follow_ups.unfinished[int(entry)][0]) for entry in failed}
     for check, _ in follow_ups.unfinished:
         logger.warning("drain unfinished at the deadline", extra={"instance_id": check.instance_id})
