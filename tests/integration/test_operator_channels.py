@@ -27,6 +27,7 @@ from tests.integration.test_delivery_guarantees import idempotency_table
 from tests.integration.test_lifecycle_hooks import follow_ups
 from tests.support.alerts import drain_queue
 from tests.support.chat import SCHEMA
+from tests.support.emf import emf_lines, interruptions
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
 
@@ -220,28 +221,6 @@ def entry_point(lambda_function, account, monkeypatch):
     return lambda_function
 
 
-def emf_lines(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"_aws"' in line]
-
-
-def interruptions(lines: list[dict]) -> tuple[list[dict], float]:
-    """({dimension: value} of each Interruptions of a pool, the fleet's Interruptions)."""
-    pools, fleet = [], 0.0
-    for line in lines:
-        for definition in line["_aws"]["CloudWatchMetrics"]:
-            if "Interruptions" not in [m["Name"] for m in definition["Metrics"]]:
-                continue
-            [dimensions] = definition["Dimensions"]
-            if dimensions == ["service"]:
-                fleet += (
-                    sum(line["Interruptions"]) if isinstance(line["Interruptions"], list) else line["Interruptions"]
-                )
-            else:
-                assert line["Interruptions"] in (1, [1], 1.0, [1.0])
-                pools.append({name: line[name] for name in dimensions})
-    return pools, fleet
-
-
 def now_iso(seconds_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -270,8 +249,9 @@ def test_one_interruptions_per_incident_and_pool_in_the_emf_lines_of_a_batch(acc
 
     # Then each incident of a reclaim counts once, in its pool, and no line names an instance
     assert response == {"batchItemFailures": []}
-    lines = emf_lines(capsys.readouterr().out)
-    pools, fleet = interruptions(lines)
+    output = capsys.readouterr().out
+    lines = emf_lines(output)
+    pools, fleet = interruptions(output)
     service = {"service": "spot-interruption-handler"}
     assert sorted(pools, key=json.dumps) == sorted(
         [
@@ -290,8 +270,7 @@ def test_one_interruptions_per_incident_and_pool_in_the_emf_lines_of_a_batch(acc
 
     # Then it counts no interruption: a duplicate and a follow-up are not new incidents
     assert response == {"batchItemFailures": []}
-    lines = emf_lines(capsys.readouterr().out)
-    assert interruptions(lines) == ([], 0)
+    assert interruptions(capsys.readouterr().out) == ([], 0)
     assert [a.document["outcome"] for a in account.alerts()][-1] == "drain-unfinished"
 
 
