@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from spot_handler.flow import NoticeResult
 from spot_handler.invocation import InvocationReport
 
@@ -15,9 +16,16 @@ from tests.support.emf import interruptions
 from tests.support.outcomes import outcome
 
 
-def test_a_hub_counts_each_reclaim_once_in_its_account_and_pool(capsys):
-    import app  # the handler module: imported in the test, once the test environment is set
+@pytest.fixture(scope="module")
+def app():
+    """The handler module. Imported outside any test's capsys: its Logger keeps the stdout it finds at import, and a
+    test's captured stdout is closed when the test ends (tests/integration/test_logging.py would log into it)."""
+    import app
 
+    return app
+
+
+def test_a_hub_counts_each_reclaim_once_in_its_account_and_pool(app, capsys):
     spot = outcome(drains=[], instance_type="m5.large", zone="us-east-2b")
     reservation = outcome("capacity-reservation-interruption.json", instance_type="c6g.large")
     lifecycle = outcome("lifecycle-terminate.json")  # may be a scale-in: not a reclaim
