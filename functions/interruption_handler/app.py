@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from spot_handler.aws import default_account_clients, default_clients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
 from spot_handler.settings import get_settings
+from spot_handler.signals import capacity_reservation, spot_warning
 
 if TYPE_CHECKING:  # annotations only: not imported at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -32,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         accounts = default_account_clients(settings.hub_account_id, settings.member_role_name, settings.partition)
     report = handle_invocation(event, default_clients(), settings, budget=budget, accounts=accounts)
     record_metrics(report)
+    record_interruptions(report, by_account=settings.organization_mode)
     log_results(report)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.batch_item_failures]}
 
@@ -76,6 +78,32 @@ def record_metrics(report: InvocationReport) -> None:
         metrics.add_metric(name="LifecycleActionsUnconfirmed", unit=MetricUnit.Count, value=unconfirmed)
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=failures)
     metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=alert_failures)
+    metrics.add_metric(name="AlertEventFailures", unit=MetricUnit.Count, value=len(report.event_failures))
+
+
+# EC2 taking capacity back. A terminate lifecycle action alone may be Auto Scaling's own scale-in, and a rebalance
+# recommendation is advice: neither says a pool is being reclaimed.
+RECLAIMS = (spot_warning.KIND, capacity_reservation.KIND)
+
+
+def record_interruptions(report: InvocationReport, by_account: bool) -> None:
+    """`Interruptions` per capacity pool: one per incident, from the signal its alert went out for (a later signal of
+    the same incident, a duplicate or a follow-up counts nothing), with the dimensions InstanceType and
+    AvailabilityZone (and Account in a hub), never the instance: each distinct set of dimensions is a metric of its
+    own. Dimensions other than the handler's `service` need an EMF object each (single_metric). The fleet's total
+    goes with the other metrics, for the interruption-rate alarm."""
+    total = 0
+    for result in report.results:
+        if result.outcome is None or not result.handled or result.notice.kind not in RECLAIMS:
+            continue
+        total += 1
+        instance = result.outcome.plan.instance
+        with single_metric(name="Interruptions", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="InstanceType", value=instance.instance_type if instance else "unknown")
+            metric.add_dimension(name="AvailabilityZone", value=instance.availability_zone if instance else "unknown")
+            if by_account:
+                metric.add_dimension(name="Account", value=result.notice.account)
+    metrics.add_metric(name="Interruptions", unit=MetricUnit.Count, value=total)
 
 
 def log_results(report: InvocationReport) -> None:

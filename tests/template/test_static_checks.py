@@ -132,6 +132,8 @@ PARAMETER_SETS = {
         "TargetGroupArnPattern": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/game-*",
         "OpsTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
         "AlertEmail": "ops@example.com",
+        "AlertEventBusName": "ops-alerts",
+        "InterruptionRateAlarmThreshold": "40",
     },
     # Hub and spoke: the hub bus, the AssumeRole statements and the cross-account subscriptions.
     "hub": {
@@ -268,6 +270,86 @@ def test_cross_account_subscribers_may_subscribe_and_nothing_more(transformed):
     # And the key grants subscribers nothing: SNS decrypts before it delivers
     key = json.dumps(iam_policies(transformed, PARAMETER_SETS["hub"])["HandlerKey/KeyPolicy"])
     assert "333333333333" not in key and "PrincipalOrgID" not in key
+
+
+def test_alert_events_go_to_the_named_bus_and_nowhere_else(transformed):
+    """events:PutEvents on AlertEventBusName alone, by the hub's function role; nothing of it in the member role."""
+    from tests.support.template import Resolver
+
+    for parameters, bus in (
+        ({}, "default"),
+        ({"AlertEventBusName": "ops-alerts"}, "ops-alerts"),
+        (PARAMETER_SETS["hub"], "default"),
+    ):
+        policies = iam_policies(transformed, parameters)
+        putting = [
+            (name, statement["Resource"])
+            for name, document in policies.items()
+            for statement in document.get("Statement", [])
+            if "events:PutEvents" in _actions(statement)
+        ]
+        assert putting == [
+            ("InterruptionHandlerRole/interruption-handler", f"arn:aws:events:us-east-1:123456789012:event-bus/{bus}")
+        ]
+        variables = Resolver(transformed, parameters).resolve(
+            transformed["Resources"]["InterruptionHandlerFunction"]["Properties"]["Environment"]
+        )["Variables"]
+        assert variables["ALERT_EVENT_BUS_NAME"] == bus
+    off = iam_policies(transformed, {"AlertEventBusName": ""})
+    assert not [s for d in off.values() for s in d.get("Statement", []) if "events:PutEvents" in _actions(s)]
+    member = iam_policies(member_template(), {**MEMBER_PARAMETERS, "AWS::Region": "us-east-2"})
+    assert not [
+        a
+        for s in member["MemberRole/spot-interruption-member"]["Statement"]
+        for a in _actions(s)
+        if a.startswith("events:")
+    ]
+
+
+def test_interruption_rate_alarm_and_the_dashboard_follow_the_parameters(transformed):
+    from tests.support.template import Resolver
+
+    def stack(parameters: dict) -> tuple[Resolver, dict]:
+        resolver = Resolver(transformed, parameters)
+        body = resolver.resolve(transformed["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"])
+        return resolver, json.loads(body)
+
+    # Off by default: no alarm, and the dashboard lists none
+    resolver, dashboard = stack({})
+    assert not resolver.resource_exists("InterruptionRateAlarm")
+    [alarms] = [w["properties"]["alarms"] for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert not [a for a in alarms if a.endswith(":interruption-rate")]
+
+    # A threshold: Interruptions of the whole fleet over a sliding hour, into the ops topic
+    parameters = {"InterruptionRateAlarmThreshold": "40", "OpsTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"}
+    resolver, dashboard = stack(parameters)
+    alarm = resolver.resolve(transformed["Resources"]["InterruptionRateAlarm"]["Properties"])
+    assert {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions", "Statistic", "Period", "Threshold")} == {
+        "Namespace": "SpotInterruptionHandler",
+        "MetricName": "Interruptions",
+        "Dimensions": [{"Name": "service", "Value": "spot-interruption-handler"}],
+        "Statistic": "Sum",
+        "Period": 3600,
+        "Threshold": "40",
+    }
+    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:ops"]
+    [alarms] = [w["properties"]["alarms"] for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert alarms[-2:] == [
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:spot-handler-alert-event-failures",
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:spot-handler-interruption-rate",
+    ]
+
+    # The pools widget: a day of Interruptions per pool, with the dimensions the handler writes (Account in a hub)
+    for parameters, schema in (
+        ({}, "{SpotInterruptionHandler,AvailabilityZone,InstanceType,service}"),
+        (PARAMETER_SETS["hub"], "{SpotInterruptionHandler,Account,AvailabilityZone,InstanceType,service}"),
+    ):
+        _, dashboard = stack(parameters)
+        [pools] = [w["properties"] for w in dashboard["widgets"] if "by pool" in w["properties"].get("title", "")]
+        assert pools["start"] == "-PT24H"
+        assert pools["metrics"] == [
+            [{"expression": f"SEARCH('{schema} MetricName=\"Interruptions\"', 'Sum', 3600)", "id": "pools"}]
+        ]
 
 
 def _actions(statement: dict) -> list[str]:

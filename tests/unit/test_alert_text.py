@@ -66,8 +66,9 @@ def test_message_carries_text_for_people_and_json_for_machines_with_filterable_a
     alert = compose_alert(outcome(drains=[TargetGroupDrain(ARN, "instance", ["i-0a1b2c3d4e5f60001:80"])]), "0")
 
     message = json.loads(alert.message)
-    # One copy of the JSON: SNS gives "default" to every protocol without a key (sqs, lambda, http/s, firehose, ...)
-    assert set(message) == {"default", "email", "sms"}
+    # One copy of the JSON: SNS gives "default" to every protocol without a key (sqs, lambda, http, firehose, ...);
+    # "https" is the chat message (tests/unit/test_chat_message.py)
+    assert set(message) == {"default", "email", "sms", "https"}
     document = json.loads(message["default"])
     assert message["email"].startswith("Spot interruption: EC2 will terminate i-0a1b2c3d4e5f60001")
     assert document["outcome"] == "drained"

@@ -7,6 +7,7 @@ import textwrap
 import unicodedata
 from datetime import datetime
 
+from spot_handler.alerting.chat import with_chat
 from spot_handler.aws.notify import ALERT_MAX_BYTES, OutgoingAlert, entry_bytes
 from spot_handler.models import target_group_name
 from spot_handler.outcome import InterruptionOutcome
@@ -21,12 +22,13 @@ _LISTING_STEPS = (LISTED_MAX, 3, 0)  # tried in turn until the alert fits ALERT_
 
 
 def compose_alert(outcome: InterruptionOutcome, entry_id: str) -> OutgoingAlert:
-    """The alert for one outcome, within ALERT_MAX_BYTES: lists are shortened (never the counts) until it fits."""
+    """The alert for one outcome, within ALERT_MAX_BYTES: lists are shortened (never the counts) until it fits. Its
+    chat message (alerting/chat.py) is made from the fitted alert, within a bound of its own."""
     for listed in _LISTING_STEPS:
         alert = _compose(outcome, entry_id, listed)
         if entry_bytes(alert) <= ALERT_MAX_BYTES:
-            return alert
-    return _compose(outcome, entry_id, 0, details=False)
+            return with_chat(alert)
+    return with_chat(_compose(outcome, entry_id, 0, details=False))
 
 
 def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: bool = True) -> OutgoingAlert:
@@ -48,8 +50,9 @@ def _compose(outcome: InterruptionOutcome, entry_id: str, listed: int, details: 
 
 def envelope(entry_id: str, title: str, text: str, document: dict, attributes: dict[str, str]) -> OutgoingAlert:
     """One alert as SNS takes it (MessageStructure json), for every message of an incident alike."""
-    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http/s, firehose, email-json,
-    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB.
+    # One copy of the JSON: every protocol without a key of its own (sqs, lambda, http, firehose, email-json,
+    # application) gets "default". Six copies would put a dense alert past SNS's 256 KiB. "https" gets the chat
+    # message (with_chat adds it): Amazon Q Developer in chat applications subscribes over HTTPS.
     message = {"default": json.dumps(document, separators=(",", ":")), "email": text, "sms": title}
     return OutgoingAlert(
         entry_id=entry_id,
@@ -363,4 +366,7 @@ def compose_follow_up_alert(look, entry_id: str, looked_at: datetime | None = No
         "account_id": check.account,
         "region": check.region,
     }
-    return envelope(entry_id, _clip(title, SUBJECT_MAX), text, _bounded(_cleaned(document), LISTED_MAX), attributes)
+    # in the thread of the first alert: the same account, instance and notice id
+    return with_chat(
+        envelope(entry_id, _clip(title, SUBJECT_MAX), text, _bounded(_cleaned(document), LISTED_MAX), attributes)
+    )

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from aws_lambda_powertools import Logger
 
 from spot_handler.alert import compose_follow_up_alert
+from spot_handler.alerting.events import AlertEvents, EventFailure
 from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
@@ -58,6 +59,7 @@ class InvocationReport:
     batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
     duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
     follow_ups: FollowUpReport | None = None  # what the follow-up records of the batch did
+    event_failures: list[EventFailure] = field(default_factory=list)  # alerts out whose event was not put on the bus
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -87,9 +89,15 @@ def handle_invocation(
     if settings.organization_mode and accounts is None:
         accounts = AccountClients(clients, settings.hub_account_id, settings.member_role_name, settings.partition)
     where = AccountRegions(clients, settings, accounts)
-    if is_sqs_batch(event):
-        return _handle_sqs_batch(event["Records"], where, settings, clock, budget)
-    return _handle_bare_event(event, where, settings, clock, budget)
+    try:
+        if is_sqs_batch(event):
+            report = _handle_sqs_batch(event["Records"], where, settings, clock, budget)
+        else:
+            report = _handle_bare_event(event, where, settings, clock, budget)
+    finally:  # the alerts' events end with the tail, whatever happened: a frozen environment puts nothing
+        event_failures = where.events.finish(budget.started + TAIL_SECONDS)
+    report.event_failures = event_failures
+    return report
 
 
 class AccountRegions:
@@ -97,6 +105,8 @@ class AccountRegions:
 
     def __init__(self, hub: AwsClients, settings: Settings, accounts: AccountClients | None):
         self.hub, self._accounts = hub, accounts if settings.organization_mode else None
+        # Every alert of the invocation is put on the hub's event bus too, once SNS has it (alerting/events.py).
+        self.events = AlertEvents(hub.events, settings.alert_event_bus_name)
 
     def clients_for(self, account: str, region: str, budget: TimeBudget | None = None) -> AwsClients:
         """The clients of an (account, region); a member role is assumed within `budget` (aws/clients.py)."""
@@ -137,14 +147,15 @@ def handle_by_account_region(
         return handle_notices(group, clients, settings, clock, own, batch_claims, publish)
 
     if len(groups) == 1:
-        return _guarded(notices, lambda: run(notices))
+        publish = where.events.after(functools.partial(publish_alerts, where.hub.sns, settings.alert_topic_arn))
+        return _guarded(notices, lambda: run(notices, publish=publish))
     # Claimed before any member role is assumed: the claims are the hub's, and run while the groups drain.
     claims = BatchClaims.start(where.hub.dynamodb, settings.idempotency_table_name, notices)
     publisher = BatchPublisher(where.hub.sns, settings.alert_topic_arn, groups=len(groups))
 
     def handle(numbered: tuple[int, list[InterruptionNotice]]) -> list[NoticeResult]:
         number, group = numbered
-        publish = functools.partial(publisher.publish, number)
+        publish = where.events.after(functools.partial(publisher.publish, number))
         try:
             return _guarded(group, lambda: run(group, claims, publish))
         finally:
@@ -313,7 +324,7 @@ def _follow_up(
         budget=budget,
         drain_again=lambda checks, clients: drain_again(checks, clients, settings, clock, budget),
         compose=lambda look, entry_id, now: compose_follow_up_alert(look, entry_id, now),
-        publish=lambda alerts: publish_alerts(hub.sns, settings.alert_topic_arn, alerts),
+        publish=where.events.after(functools.partial(publish_alerts, hub.sns, settings.alert_topic_arn)),
         park=lambda body, reason: _park(hub, settings, body, reason, origin="follow-up"),
     )
     report = handle_follow_ups([LookRecord(r.message_id, checks) for r, checks in records], context)

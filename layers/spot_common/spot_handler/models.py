@@ -6,6 +6,7 @@ Events become these objects at the edge (signals/: one parser per signal); nothi
 from __future__ import annotations
 
 import ipaddress
+import re
 import reprlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,12 @@ class NoticeKind(NamedTuple):
     # The deadline is the notice's time + this when the event names none (a Spot warning: 120 s); None: no deadline
     # (advice; a lifecycle action, which waits for its hook).
     warning_seconds: int | None = SPOT_WARNING_SECONDS
+
+    @property
+    def incident(self) -> str:
+        """What a notice of this kind is part of: every interruption-class signal for an instance (Spot warning,
+        Capacity Reservation warning, terminate lifecycle action) is one interruption; advice is its own."""
+        return "interruption" if self.interruption else self.value
 
 
 class LifecycleAction(NamedTuple):
@@ -70,9 +77,8 @@ class InterruptionNotice(NamedTuple):
 
     @property
     def incident(self) -> str:
-        """What this notice is part of: every interruption-class signal for an instance (Spot warning, Capacity
-        Reservation warning, terminate lifecycle action) is one interruption; a rebalance recommendation is advice."""
-        return "interruption" if self.is_interruption else self.kind.value
+        """What this notice is part of (NoticeKind.incident)."""
+        return self.kind.incident
 
     @property
     def interruption_key(self) -> str:
@@ -129,6 +135,17 @@ def shown(value: Any) -> str:
         return _SHOWN.repr(value)
     except Exception:  # noqa: BLE001 - a reason must be produced whatever the value is
         return f"<{type(value).__name__}>"
+
+
+_ACCOUNT = re.compile(r"[0-9]{12}")
+
+
+def instance_arn(account: str, region: str, instance_id: str) -> str | None:
+    """arn:PARTITION:ec2:REGION:ACCOUNT:instance/ID, or None when the notice named no account or region."""
+    if account == "unknown" or not _ACCOUNT.fullmatch(account) or region in ("", "unknown"):
+        return None
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
 
 
 def target_group_name(arn: str) -> str:

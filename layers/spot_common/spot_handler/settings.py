@@ -40,6 +40,9 @@ class Settings:
     organization_id: str = ""  # every account of the organization: the hub bus's policy admits nothing else
     member_role_name: str = "SpotInterruptionHandlerMember"
     partition: str = "aws"
+    # Every alert is also put on this event bus (alerting/events.py); empty: none. The template's default is the
+    # account's default bus.
+    alert_event_bus_name: str = ""
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
@@ -105,6 +108,7 @@ _ENV = {
     "organization_id": "ORGANIZATION_ID",
     "member_role_name": "MEMBER_ROLE_NAME",
     "partition": "AWS_PARTITION",
+    "alert_event_bus_name": "ALERT_EVENT_BUS_NAME",
 }
 
 

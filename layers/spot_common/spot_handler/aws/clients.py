@@ -45,6 +45,7 @@ class AwsClients(NamedTuple):
     dynamodb: Any
     ecs: Any = None
     elb: Any = None  # Classic Load Balancers
+    events: Any = None  # EventBridge: alerts put on a bus (alerting/events.py)
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None, config: Config = CLIENT_CONFIG) -> AwsClients:
@@ -60,6 +61,7 @@ class AwsClients(NamedTuple):
             dynamodb=make("dynamodb"),
             ecs=make("ecs"),
             elb=make("elb"),
+            events=make("events"),
         )
 
 
@@ -94,7 +96,7 @@ class UnreachableClient:
 ROLE_SESSION_NAME = "spot-interruption-handler"
 REFUSAL_MEMORY_SECONDS = 60.0  # a member role that refused is not asked again for this long (per environment)
 # The services the handler acts on in the instance's account (member/template.yaml's role); the others (SNS, SQS,
-# DynamoDB) are always the hub's own.
+# DynamoDB, EventBridge) are always the hub's own.
 MEMBER_SERVICES = ("ec2", "elbv2", "autoscaling", "gamelift", "ecs", "elb")
 
 

@@ -129,8 +129,8 @@ def _rendered(check: Check) -> tuple[list[str], dict]:
         ]
     else:
         lines = [
-            f"- draining may outlast the deadline: looked at again at {when(check.due)}; a second alert follows "
-            "only if connections are still open then"
+            f"- draining may outlast the deadline in {len(check.targets)} target group(s): looked at again at "
+            f"{when(check.due)}; a second alert follows only if connections are still open then"
         ]
     return lines, {
         "scheduledFor": iso_utc(check.due),
