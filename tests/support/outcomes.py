@@ -10,13 +10,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from spot_handler.aws import gamelift as gl
-from spot_handler.followups import Check
-from spot_handler.followups import Look
+from spot_handler.followups import Check, Look
 from spot_handler.followups.state import DrainState
 from spot_handler.models import InstanceFacts, TargetGroupDrain
-from spot_handler.signals import parse_notice
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.signals import parse_notice
 from spot_handler.steps.target_groups import target_group_report
 
 from tests.support.events import load_event
