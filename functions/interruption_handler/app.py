@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from spot_handler.aws import default_account_clients, default_clients
 from spot_handler.budget import TimeBudget
 from spot_handler.invocation import InvocationReport, handle_invocation
+from spot_handler.outcome import Outcome
 from spot_handler.settings import get_settings
 from spot_handler.signals import capacity_reservation, spot_warning
 
@@ -74,7 +75,7 @@ def record_metrics(report: InvocationReport) -> None:
         metrics.add_metric(name="FollowUpFailures", unit=MetricUnit.Count, value=len(follow_ups.failures))
         metrics.add_metric(name="DrainsRetried", unit=MetricUnit.Count, value=len(follow_ups.redrained))
         metrics.add_metric(name="FollowUpsParked", unit=MetricUnit.Count, value=len(follow_ups.parked))
-        unconfirmed = sum(1 for _, outcome in follow_ups.alerts if outcome.startswith("lifecycle-"))
+        unconfirmed = sum(1 for _, outcome in follow_ups.alerts if outcome != Outcome.DRAIN_UNFINISHED)
         metrics.add_metric(name="LifecycleActionsUnconfirmed", unit=MetricUnit.Count, value=unconfirmed)
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=failures)
     metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=alert_failures)

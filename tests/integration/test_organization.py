@@ -389,12 +389,12 @@ def test_a_role_that_answers_late_costs_its_account_a_retry_not_its_drain(accoun
 
     from tests.support.faults import Fault, FaultInjector
 
-    # Given member A's role answering only after the invocation's budget (2 s here; 11 s would do the same to 10 s)
+    # Given member A's role answering only after the invocation's budget (4 s here; 11 s would do the same to 10 s)
     members, accounts, session = _organization_with_session(account)
     only_a = lambda request: f"::{MEMBER_A}:role/" in request["body"]  # noqa: E731
     slow = FaultInjector([Fault("sts", "AssumeRole", "hang", only_if=only_a)]).install_on_session(session)
     a, b = members[(MEMBER_A, REGION)], members[(MEMBER_B, REGION)]
-    threading.Timer(3, slow.release.set).start()
+    threading.Timer(6, slow.release.set).start()
     try:
         # When a batch brings a notice of member A and one of member B
         report = invoke(
@@ -402,7 +402,7 @@ def test_a_role_that_answers_late_costs_its_account_a_retry_not_its_drain(accoun
             accounts,
             spot_notice(MEMBER_A, REGION, a.victim),
             spot_notice(MEMBER_B, REGION, b.victim),
-            budget=TimeBudget.start(work_seconds=2),
+            budget=TimeBudget.start(work_seconds=4),
         )
     finally:
         slow.release.set()

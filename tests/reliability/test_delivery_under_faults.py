@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from spot_handler.aws import AwsClients
-from spot_handler.aws.notify import PUBLISH_REQUEST_MAX_BYTES
+from spot_handler.aws.sns import PUBLISH_REQUEST_MAX_BYTES
 from spot_handler.budget import ALERT_BOUND_SECONDS
 
 from tests.conftest import REGION

@@ -125,7 +125,10 @@ def checkpointed() -> InterruptionOutcome:
         account=notice.account,
     )
     step = StepReport(
-        step="GameLift", key="gameLift", render=lambda listed: (report.summary_lines(listed), report.document())
+        step="GameLift",
+        key="gameLift",
+        render=lambda listed: (report.summary_lines(listed), report.document()),
+        checkpointed=True,
     )
     return type(base)(plan=base.plan, reports=[*base.reports, step])
 

@@ -12,8 +12,8 @@ import time
 
 import boto3
 from botocore.stub import ANY, Stubber
-from spot_handler.alert import compose_alert
 from spot_handler.alerting.events import DETAIL_TYPE, SOURCE, AlertEvents, alert_event
+from spot_handler.alerting.first_alert import compose_alert
 from spot_handler.aws.events import PUT_EVENTS_MAX_BYTES, entry_size, put_events, put_events_requests
 
 from tests.support.outcomes import dense, drained, outcome

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from spot_handler.alert import SUBJECT_MAX, compose_alert, email_text, subject
+from spot_handler.alerting.first_alert import compose_alert, email_text, subject
+from spot_handler.alerting.text import SUBJECT_MAX
 from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan

@@ -19,7 +19,8 @@ import os
 from pathlib import Path
 
 import pytest
-from spot_handler.alert import compose_alert, compose_follow_up_alert
+from spot_handler.alerting.first_alert import compose_alert
+from spot_handler.alerting.follow_up_alert import compose_follow_up_alert
 
 from tests.support.outcomes import CASES, outcome, unfinished_look
 

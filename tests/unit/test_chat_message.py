@@ -7,9 +7,10 @@ import json
 
 import jsonschema
 import pytest
-from spot_handler.alert import compose_alert, compose_follow_up_alert
 from spot_handler.alerting.chat import CHAT_MAX_BYTES, chat_message, share_bytes, thread_id, thread_of
-from spot_handler.aws.notify import ALERT_MAX_BYTES, entry_bytes
+from spot_handler.alerting.first_alert import compose_alert
+from spot_handler.alerting.follow_up_alert import compose_follow_up_alert
+from spot_handler.aws.sns import ALERT_MAX_BYTES, entry_bytes
 
 from tests.support.chat import SCHEMA
 from tests.support.outcomes import CASES, outcome, partly_drained, unfinished_look

@@ -29,8 +29,10 @@ def drained(attempts: int = 1, took_out: int = 1, failures: tuple[str, ...] = ()
     )
 
 
-CHECKPOINTED = StepReport("GameLift", "gameLift")
-CHECKPOINT_FAILED = StepReport("GameLift", "gameLift", failures=["fleet f: DescribeGameSessions AccessDenied: no"])
+CHECKPOINTED = StepReport("GameLift", "gameLift", checkpointed=True)
+CHECKPOINT_FAILED = StepReport(
+    "GameLift", "gameLift", failures=["fleet f: DescribeGameSessions AccessDenied: no"], checkpointed=True
+)
 
 
 @pytest.mark.parametrize(

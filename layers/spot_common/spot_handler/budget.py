@@ -7,8 +7,9 @@ is published with what did finish. Each AWS call is bounded on its own as well (
 
 The bound: PublishBatch is called at most WORK_SECONDS (10 s) after the handler starts, plus the time to compose
 the alerts (milliseconds); in a batch of several accounts or regions, a group's last partial request may wait
-aws/notify.LINGER_SECONDS (0.5 s) more for the other groups' alerts. So with SNS answering the alert is out within
-ALERT_BOUND_SECONDS (15 s) of the handler starting, whatever EC2, ELB, Auto Scaling, DynamoDB or GameLift do.
+alerting/publishing.LINGER_SECONDS (0.5 s) more for the other groups' alerts. So with SNS answering the alert is out
+within ALERT_BOUND_SECONDS (15 s) of the handler starting, whatever EC2, ELB, Auto Scaling, DynamoDB, GameLift or a
+member role's STS do.
 """
 
 from __future__ import annotations

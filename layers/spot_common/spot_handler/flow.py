@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from spot_handler.alert import compose_alert
+from spot_handler.alerting.first_alert import compose_alert
 from spot_handler.aws import AwsClients
 from spot_handler.aws.autoscaling import target_groups_of
 from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
-from spot_handler.aws.notify import OutgoingAlert, publish_alerts
+from spot_handler.aws.sns import OutgoingAlert, publish_alerts
 from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
@@ -92,29 +92,14 @@ def handle_notices(
     signals = [plan for plan in in_scope if plan.notice.lifecycle is not None]
     reports = run_steps(OWNED_STEPS, context, alerting, reports, signals=signals)
     _schedule_follow_ups(context, reports)
-    outcomes = {
-        id(plan): InterruptionOutcome(
-            plan, reports.get(plan.instance_id, []), possibly_repeated=not claimed.owned(plan.notice)
-        )
+    outcomes = [
+        InterruptionOutcome(plan, reports.get(plan.instance_id, []), possibly_repeated=not claimed.owned(plan.notice))
         for plan in alerting
-    }
-
-    publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
-    alert_errors = _alert(publish, list(outcomes.values()))
-    later = [plan for plan in owned if id(plan) not in outcomes]
-    alert_errors |= {  # a later signal of an interruption shares its first signal's fate
-        id(plan): alert_errors[id(first[plan.notice.interruption_key])] for plan in later
-    }
-    alert_errors |= {id(plan): claimed.why_not_owned(plan.notice) for plan in active if not claimed.acts(plan.notice)}
-    results = [
-        NoticeResult(
-            notice=plan.notice,
-            outcome=outcomes.get(id(plan)),
-            alert_error=alert_errors.get(id(plan)),
-            duplicate=claimed.done(plan.notice) or any(plan is other for other in later),
-        )
-        for plan in plans
     ]
+    publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
+    # Why each interruption's alert did not go out (None: it did); every signal of an interruption shares its fate.
+    unsent = dict(zip([o.plan.notice.interruption_key for o in outcomes], _alert(publish, outcomes)))
+    results = [_result(plan, first, outcomes, unsent, claimed) for plan in plans]
     claims.report(claimed, [r.notice for r in results if r.handled], [r.notice for r in results if not r.handled])
     if batch_claims is None:
         claims.settle()
@@ -145,10 +130,8 @@ def _schedule_follow_ups(context: StepContext, reports: dict[str, list[StepRepor
         report.failures.append(f"{report.step}: follow-up not scheduled ({error[:300]}): {consequence}")
 
 
-def _alert(
-    publish: Callable[[list[OutgoingAlert]], dict[str, str]], outcomes: list[InterruptionOutcome]
-) -> dict[int, str | None]:
-    """Publish one alert per outcome; {id(plan): why its alert did not go out, or None}."""
+def _alert(publish: Callable[[list[OutgoingAlert]], dict[str, str]], outcomes: list[InterruptionOutcome]):
+    """Publish one alert per outcome; per outcome, in order, why its alert did not go out (None: it did)."""
     alerts, failed = [], {}
     for i, outcome in enumerate(outcomes):
         try:
@@ -156,7 +139,25 @@ def _alert(
         except Exception as exc:  # noqa: BLE001 - one alert that cannot be written must not hold back the others
             failed[str(i)] = f"alert could not be composed ({type(exc).__name__}: {exc})"
     failed |= publish(alerts)
-    return {id(outcome.plan): failed.get(str(i)) for i, outcome in enumerate(outcomes)}
+    return [failed.get(str(i)) for i in range(len(outcomes))]
+
+
+def _result(plan: InstancePlan, first, outcomes, unsent, claimed) -> NoticeResult:
+    """What became of one notice: alerted (the first signal of its interruption), sharing the alert of its
+    interruption's first signal (a later signal: a duplicate), a duplicate of one already alerted, or not alerted
+    here (claimed elsewhere: delivered again)."""
+    notice = plan.notice
+    key = notice.interruption_key
+    if plan.ignored_reason is not None:
+        return NoticeResult(notice=notice)
+    if claimed.done(notice):
+        return NoticeResult(notice=notice, duplicate=True)
+    if not claimed.acts(notice):
+        return NoticeResult(notice=notice, alert_error=claimed.why_not_owned(notice))
+    if first.get(key) is plan:
+        outcome = next(o for o in outcomes if o.plan is plan)
+        return NoticeResult(notice=notice, outcome=outcome, alert_error=unsent.get(key))
+    return NoticeResult(notice=notice, alert_error=unsent.get(key), duplicate=True)
 
 
 def plan_notices(

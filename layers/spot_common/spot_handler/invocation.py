@@ -21,13 +21,14 @@ from typing import Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
-from spot_handler.alert import compose_follow_up_alert
 from spot_handler.alerting.events import AlertEvents, EventFailure
+from spot_handler.alerting.follow_up_alert import compose_follow_up_alert
+from spot_handler.alerting.publishing import BatchPublisher
 from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
-from spot_handler.aws.notify import BatchPublisher, park_in_dead_letter_queue, publish_alerts
-from spot_handler.aws.queue import come_back_in
+from spot_handler.aws.queue import come_back_in, park_in_dead_letter_queue
+from spot_handler.aws.sns import publish_alerts
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.flow import NoticeResult, drain_again, handle_notices
@@ -126,7 +127,8 @@ def handle_by_account_region(
     batch, not per group: its interruptions are claimed in one DynamoDB transaction per 100 (aws/claims.BatchClaims;
     per-group claims and completions made 120 transactions for 1,000 notices over 5 accounts in `make bench-org`,
     where the batch's claims make 12), and the groups' alerts go out in one stream of PublishBatch requests, whose
-    last partial request each group shares with the others (aws/notify.BatchPublisher: 113 requests there, 103 so).
+    last partial request each group shares with the others (alerting/publishing.BatchPublisher: 113 requests there,
+    103 so).
 
     A group that raises fails only its own notices (they are delivered again, and their messages take their claims
     over): the other groups' alerts are out, and failing their records would have them alerted again.

@@ -1,6 +1,11 @@
-"""Where an alert goes besides the e-mail text and the JSON document of alert.py.
+"""Alerts: one envelope for every message of an incident, in every form its subscribers read.
 
-- chat.py: the chat message (Amazon Q Developer in chat applications custom notification), carried by the alert
-  itself under its "https" key, in one thread per incident;
-- events.py: the alert put on an EventBridge bus as well, behind the SNS alert, never in its way.
+- envelope.py: an alert as SNS takes it (MessageStructure json: "default" JSON, "email" text, "sms", "https" chat);
+- first_alert.py: the incident's first alert (subject, e-mail text, JSON document), within SNS's size;
+- follow_up_alert.py: its later alerts, from its looks (drain-unfinished, lifecycle-unconfirmed, ...);
+- chat.py: the custom notification Amazon Q Developer in chat applications shows (the "https" key);
+- events.py: every alert SNS accepted, put on an EventBridge bus too;
+- publishing.py: the PublishBatch stream the (account, region) groups of a batch share;
+- text.py: what makes alert text safe and short.
+The AWS calls are in aws/sns.py and aws/events.py.
 """

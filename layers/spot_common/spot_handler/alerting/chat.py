@@ -33,8 +33,9 @@ import json
 from datetime import datetime
 from urllib.parse import quote_plus
 
-from spot_handler.aws.notify import OutgoingAlert
+from spot_handler.aws.sns import OutgoingAlert
 from spot_handler.models import instance_arn
+from spot_handler.outcome import Outcome
 from spot_handler.signals import kind_of
 from spot_handler.wording import plural, when
 
@@ -46,43 +47,54 @@ TEXT_TYPE = "client-markdown"  # the only text type: markdown as the chat platfo
 TITLE_MAX = 120
 DESCRIPTION_MAX = 3000
 LEAD_MAX = 400  # the description's first lines (the e-mail's headline and the status), before the details
-# The message's share of a PublishBatch request, form-encoded as botocore sends it (aws/notify.entry_bytes): an alert
-# is at most aws/notify.ALERT_MAX_BYTES for what it always carried plus this for its chat message. Teams takes a
+# The message's share of a PublishBatch request, form-encoded as botocore sends it (aws/sns.entry_bytes): an alert
+# is at most aws/sns.ALERT_MAX_BYTES for what it always carried plus this for its chat message. Teams takes a
 # message of 28 KB; Slack's 3,000-character section is the tighter bound in practice.
 CHAT_MAX_BYTES = 16 * 1024
 RELATED_MAX = 10
-NEXT_STEPS: dict[str, list[str]] = {
-    "failed": [
+NEXT_STEPS: dict[Outcome, list[str]] = {
+    Outcome.FAILED: [
         "Take the instance out by hand where the drain failed: the failures name each target group, load balancer "
         "or cluster and the AWS error. Until then it may still receive traffic."
     ],
-    "partial": [
+    Outcome.PARTIAL: [
         "Take the instance out by hand where the drain failed: the failures name each target group, load balancer "
         "or cluster and the AWS error. Until then it may still receive traffic."
     ],
-    "drain-unfinished": [
+    Outcome.DRAIN_UNFINISHED: [
         "Connections still open when the instance goes are cut: look for errors at the clients of the target groups "
         "still draining.",
         "A deregistration delay longer than the two minutes (MaxDeregistrationDelaySeconds) keeps connections open "
         "past the deadline.",
     ],
-    "instance-not-found": [
+    Outcome.LIFECYCLE_NOT_COMPLETED: [
+        "Complete the lifecycle action by hand once the instance is drained (aws autoscaling "
+        "complete-lifecycle-action with its group, hook and instance), or Auto Scaling applies the hook's default "
+        "result when it times out."
+    ],
+    Outcome.LIFECYCLE_UNCONFIRMED: [
+        "The handler could not read whether the drain had ended: check the role's permissions to read target health, "
+        "Classic instance health and ECS container instances."
+    ],
+    Outcome.INSTANCE_NOT_FOUND: [
         "If the instance still exists, check that the handler serves its account and region (MemberAccountIds, "
         "OrganizationId, the member role there)."
     ],
-    "checkpointed": ["Re-place the saved game sessions: the checkpoint table holds them under the instance id."],
-    "alert-only": [
+    Outcome.CHECKPOINTED: ["Re-place the saved game sessions: the checkpoint table holds them under the instance id."],
+    Outcome.ALERT_ONLY: [
         "EC2 may interrupt this instance soon: move its work elsewhere (DrainOnRebalance=true drains on this signal)."
     ],
 }
 _WARNING, _ALARM, _DONE, _INFO = "\u26a0\ufe0f", "\U0001f6a8", "\u2705", "\u2139\ufe0f"
 ICONS = {
-    "failed": _ALARM,
-    "partial": _WARNING,
-    "drain-unfinished": _WARNING,
-    "instance-not-found": _WARNING,
-    "drained": _DONE,
-    "checkpointed": _DONE,
+    Outcome.FAILED: _ALARM,
+    Outcome.PARTIAL: _WARNING,
+    Outcome.DRAIN_UNFINISHED: _WARNING,
+    Outcome.LIFECYCLE_UNCONFIRMED: _WARNING,
+    Outcome.LIFECYCLE_NOT_COMPLETED: _ALARM,
+    Outcome.INSTANCE_NOT_FOUND: _WARNING,
+    Outcome.DRAINED: _DONE,
+    Outcome.CHECKPOINTED: _DONE,
 }
 
 
@@ -127,7 +139,7 @@ def chat_message(subject: str, email: str, document: dict) -> str:
 
 def share_bytes(message: str) -> int:
     """What the chat message adds to a PublishBatch request: its text as a JSON string inside the SNS message,
-    form-encoded (aws/notify.entry_bytes counts the whole entry the same way)."""
+    form-encoded (aws/sns.entry_bytes counts the whole entry the same way)."""
     return len(quote_plus(json.dumps(message)))
 
 

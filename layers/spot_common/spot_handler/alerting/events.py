@@ -29,7 +29,7 @@ from typing import NamedTuple
 from aws_lambda_powertools import Logger
 
 from spot_handler.aws.events import PUT_EVENTS_MAX_ENTRIES, put_events
-from spot_handler.aws.notify import OutgoingAlert
+from spot_handler.aws.sns import OutgoingAlert
 from spot_handler.models import instance_arn
 
 logger = Logger(child=True)

@@ -1,10 +1,11 @@
-"""SQS: follow-ups, delayed messages the handler sends to its own notice queue to look again later; and bringing a
-record of the current batch back sooner than the queue's visibility timeout."""
+"""SQS: looks (delayed messages the handler sends to its own notice queue), bringing a record of the current batch
+back sooner than the visibility timeout, and parking what cannot be handled in the dead-letter queue."""
 
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+import re
+from typing import Any, NamedTuple
 
 from spot_handler.aws.clients import describe_error
 
@@ -57,3 +58,47 @@ def come_back_in(sqs, queue_url: str, receipts: dict[str, int]) -> dict[str, str
             continue
         failed |= {chunk[int(f["Id"])]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
     return failed
+
+
+def park_in_dead_letter_queue(sqs, queue_url: str, body: Any, reason: str, origin: str) -> None:
+    """Send a record the handler cannot process to the DLQ, with the reason as a message attribute.
+
+    A body that is not text is sent as its JSON; text holding characters SQS refuses is sent JSON-escaped (a JSON
+    string literal), and the reason says so. A body too large to fit next to its attributes (SQS takes 256 KiB for
+    body and attributes together) is cut to fit, and the reason says so: the reason must reach the DLQ, and no
+    interruption notice is anywhere near that size.
+    """
+    notes = []
+    if not isinstance(body, str):
+        body = _as_json(body)
+        notes.append("body was not text: sent as JSON")
+    elif _SQS_REFUSED.search(body):
+        body = json.dumps(body)
+        notes.append("body held characters SQS refuses: sent as a JSON string literal")
+    body = body or json.dumps(None)
+    encoded = body.encode("utf-8")
+    room = _SQS_MESSAGE_MAX - _ATTRIBUTES_ROOM
+    attributes = {}
+    if len(encoded) > room:
+        body = encoded[:room].decode("utf-8", errors="ignore")
+        notes.append(f"body cut from {len(encoded)} to {room} bytes to fit the DLQ")
+        attributes["OriginalBodyBytes"] = {"DataType": "Number", "StringValue": str(len(encoded))}
+    reason = _SQS_REFUSED.sub("\ufffd", reason[:900]) or "unknown"
+    attributes["RejectReason"] = {"DataType": "String", "StringValue": "; ".join([reason, *notes])}
+    attributes["Origin"] = {"DataType": "String", "StringValue": _SQS_REFUSED.sub("\ufffd", origin[:200]) or "unknown"}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
+
+
+def _as_json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=repr)
+    except (ValueError, TypeError, RecursionError):  # nested too deep, or a circular structure
+        return json.dumps(f"<{type(value).__name__} that cannot be written as JSON>")
+
+
+_SQS_MESSAGE_MAX = 262_144
+
+_ATTRIBUTES_ROOM = 4_096  # names, types and values of the attributes above, with room to spare
+
+# Characters SQS accepts: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
+_SQS_REFUSED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -27,7 +27,7 @@ from aws_lambda_powertools import Logger
 
 from spot_handler.aws import AwsClients
 from spot_handler.aws.claims import Claim, NoticeClaims
-from spot_handler.aws.notify import OutgoingAlert
+from spot_handler.aws.sns import OutgoingAlert
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.followups.check import DEADLINE, Check, follow_up_body, look_claim
 from spot_handler.followups.drained import Drained

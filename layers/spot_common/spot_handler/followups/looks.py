@@ -17,6 +17,7 @@ from spot_handler.aws import autoscaling as asg
 from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
 from spot_handler.followups.check import Check
 from spot_handler.followups.state import DrainState
+from spot_handler.outcome import Outcome
 from spot_handler.wording import when
 
 logger = Logger(child=True)
@@ -32,9 +33,9 @@ COMPLETION_TRIES = 5  # a completion refused this often (AccessDenied, say) is g
 UNREADABLE_MARGIN_SECONDS = 30
 DEFAULT_DELAY_SECONDS = 300
 
-DRAIN_UNFINISHED = "drain-unfinished"  # still draining (or still failing) at the deadline
-LIFECYCLE_UNCONFIRMED = "lifecycle-unconfirmed"  # completed without seeing the drain end: state could not be read
-LIFECYCLE_NOT_COMPLETED = "lifecycle-not-completed"  # could not be completed: Auto Scaling applies its default result
+DRAIN_UNFINISHED = Outcome.DRAIN_UNFINISHED
+LIFECYCLE_UNCONFIRMED = Outcome.LIFECYCLE_UNCONFIRMED
+LIFECYCLE_NOT_COMPLETED = Outcome.LIFECYCLE_NOT_COMPLETED
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Look:
     check: Check  # as this look left it (what it drained again included)
     state: DrainState
     next: Check | None = None  # the next look of its chain, to schedule
-    alert: str | None = None  # the outcome of a follow-up alert to send (DRAIN_UNFINISHED, ...)
+    alert: Outcome | None = None  # the outcome of a follow-up alert to send (DRAIN_UNFINISHED, ...)
     why: list[str] = field(default_factory=list)  # what the alert says happened
     completed: bool = False  # the lifecycle action was completed by this look
     heartbeats: int = 0

@@ -48,6 +48,7 @@ class StepReport:
     data: Any = None  # the step's own record, for later steps of the same invocation (e.g. what was deregistered)
     # drain steps: what failed or was not confirmed in a way worth trying again (drained again by a follow-up)
     retry: list[str] = field(default_factory=list)
+    checkpointed: bool = False  # game state was saved (the outcome is `checkpointed` when nothing was drained)
     follow_up: Any = None  # a followups.Check to send as a delayed message once the steps are done
 
     def view(self, listed: int) -> tuple[list[str], Any]:

@@ -28,6 +28,7 @@ class GameLiftCheckpointStep:
                 render=lambda listed, r=report: (r.summary_lines(listed), r.document()),
                 failures=report.failures,
                 data=report,
+                checkpointed=True,
             )
             for instance_id, report in reports.items()
         }
