@@ -121,7 +121,7 @@ def _drain_cluster(context: StepContext, cluster: str, ids: set[str], tagged: di
         found = ecs.container_instances_of(client, cluster, sorted(ids))
     except AWS_ERRORS as exc:
         if mine or error_code(exc) not in ("ClusterNotFoundException", "AccessDeniedException"):
-            # A discovered cluster that vanished, or that the role may not read (EcsClusterNamePattern), is skipped.
+            # A discovered cluster that vanished, or that the role may not read (the cluster pattern), is skipped.
             return {i: ContainerInstanceDrain(name, error=describe_error(exc)) for i in (mine or ids)}, None
         logger.info("ECS cluster skipped", extra={"cluster": name, "error": describe_error(exc)})
         return {}, None
