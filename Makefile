@@ -34,7 +34,7 @@ demo: venv  ## one interruption end to end on a local AWS with no account (ARGS=
 # (pytest-xdist): the tests are independent, each with its own in-process moto account. worksteal: the two property
 # tests take about a third of the time between them and sit side by side; an idle worker takes queued tests over.
 JOBS ?= 2
-check: style  ## ruff, then unit and integration tests in parallel: no Docker, no LocalStack (about 2 min)
+check: style  ## ruff, then unit and integration tests on two workers: no Docker, no LocalStack (~150 CPU-seconds)
 	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal -q -p no:cacheprovider tests/unit tests/integration
 
 test: venv $(VENV)-checkov style  ## the whole test suite (what CI runs), static checks included
