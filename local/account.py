@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import boto3
 
 AMI = "ami-12c6146b"  # an image id moto knows
-MEMBER_ROLE_NAME = "SpotInterruptionHandlerMember"  # member/template.yaml's default
+MEMBER_ROLE_NAME = "SpotInterruptionHandlerMember"  # the templates' constant (Mappings: Constants Names MemberRole)
 
 
 def account_session(account_id: str, region: str) -> boto3.session.Session:

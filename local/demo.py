@@ -242,14 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     RUN_DIR.mkdir(exist_ok=True)
     if args.member_account:
         try:
-            parameters = {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL, "MemberAccountIds": MEMBER_ACCOUNT}
+            parameters = {"AlertEmail": ALERT_EMAIL, "MemberAccountIds": MEMBER_ACCOUNT}
             with local_cloud(STACK, parameters) as cloud:
                 return run_member_demo(cloud)
         finally:
             print("\nStopped the local moto server and the GameLift fake.")
     runtime = choose_runtime(args.runner)
     try:
-        with local_cloud(STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL}) as cloud:
+        with local_cloud(STACK, {"AlertEmail": ALERT_EMAIL}) as cloud:
             return run_demo(cloud, runtime, lifecycle=args.lifecycle)
     finally:
         print("\nStopped the local moto server and the GameLift fake.")

@@ -2,14 +2,15 @@
 
 1. Installs what it needs (Docker engine and the Lambda base image as the e2e suite does: local/sam_local.py;
    LocalStack, Java and DynamoDB Local: tools/localstack/install.sh) and starts LocalStack on this machine.
-2. `sam build --config-env local` and `sam deploy --config-env local` (samconfig.toml), pointed at LocalStack: the
-   emulated CloudFormation applies the SAM transform and the conditions and creates every resource of the template,
-   the function, its layer and its event source mapping included.
+2. `sam build --config-env local` (template.yaml for this machine's architecture: local/sam_local.py) and
+   `sam deploy --config-env local` (samconfig.toml), pointed at LocalStack: the emulated CloudFormation applies the
+   SAM transform and the conditions and creates every resource of the template, the function, its layer and its
+   event source mapping included.
 3. Seeds a Spot instance registered in a target group its tag names, subscribes an SQS queue to the deployed alert
    topic, and puts an "EC2 Spot Instance Interruption Warning" on the default event bus. The deployed rule, notice
    queue and event source mapping run the deployed function in a container from the offline Lambda image.
 4. Waits (bounded) until the target is deregistered and the alert reaches the subscriber queue.
-5. Seeds an Auto Scaling group with a terminate lifecycle hook named as the stack's LifecycleHookName, its instances
+5. Seeds an Auto Scaling group with a terminate lifecycle hook named as the stack's (Mappings), its instances
    registered in a target group attached to the group, and puts an "EC2 Instance-terminate Lifecycle Action" for one
    of them (a fresh token, time now) on the bus. Waits (bounded) until the deployed function has deregistered it and
    either completed the lifecycle action or left it waiting for the drain with a follow-up delayed on the notice
@@ -53,6 +54,7 @@ import boto3
 
 from local import localstack, sam_local
 from local.account import AccountBuilder
+from local.stack import template_constant
 from local.template_resources import ExpectedStack, expected_stack
 
 STACK = "spot-interruption-handler"  # samconfig.toml [local.global.parameters]
@@ -227,13 +229,15 @@ class Rehearsal:
 
     def build(self) -> None:
         started = time.perf_counter()
-        self._sam("build", "--parameter-overrides", f"Architecture={sam_local.ARCHITECTURE}", timeout=900)
+        # The cloud's arm64, made this machine's architecture: LocalStack runs the function in a local container.
+        template = sam_local.machine_template(self.work_dir)
+        self._sam("build", "--template-file", str(template), "--base-dir", str(sam_local.ROOT), timeout=900)
         self.timings["build"] = time.perf_counter() - started
 
     def deploy(self) -> DeployedStack:
         """`sam deploy --config-env local`, then what the emulated CloudFormation made of the stack: a hub, with
         MEMBER_ACCOUNT as its member (its own account's notices are handled as in a single-account stack)."""
-        overrides = {"Architecture": sam_local.ARCHITECTURE, "MemberAccountIds": MEMBER_ACCOUNT}
+        overrides = {"MemberAccountIds": MEMBER_ACCOUNT}
         started = time.perf_counter()
         self._sam("deploy", "--parameter-overrides", " ".join(f"{k}={v}" for k, v in overrides.items()), timeout=900)
         self.timings["deploy"] = time.perf_counter() - started
@@ -266,12 +270,10 @@ class Rehearsal:
 
     def deploy_member(self, stack: DeployedStack, wait_seconds: float = MEMBER_STACK_WAIT_SECONDS) -> MemberStack:
         """member/template.yaml into MEMBER_ACCOUNT as a StackSet instance would be (plain CloudFormation, so no SAM
-        CLI): its parameters are the hub stack's outputs."""
+        CLI): its parameters are the hub stack's outputs (the role and hook names are constants of both templates)."""
         parameters = {
             "HubEventBusArn": stack.outputs["HubEventBusArn"],
             "HubHandlerRoleArn": stack.outputs["InterruptionHandlerRoleArn"],
-            "MemberRoleName": stack.parameters.get("MemberRoleName") or "SpotInterruptionHandlerMember",
-            "LifecycleHookName": stack.parameters.get("LifecycleHookName") or "spot-interruption-drain",
         }
         cloudformation = self.member_client("cloudformation")
         started = time.perf_counter()
@@ -366,7 +368,7 @@ class Rehearsal:
         a terminate lifecycle action for one, wait until it is drained and the action completed or waiting with a
         follow-up delayed (the lifecycle step never completes at once what is still draining)."""
         builder = self.builder
-        hook = stack.parameters.get("LifecycleHookName") or "spot-interruption-drain"
+        hook = template_constant("Names", "LifecycleHook")
         notice = json.loads(LIFECYCLE_EVENT.read_text())
         group = "rehearsal-asg"
         target_group = builder.target_group("rehearsal-asg-web", "instance", delay=60)

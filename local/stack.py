@@ -29,6 +29,14 @@ NOT_CREATED_LOCALLY = {
 }
 
 
+def template_constant(group: str, name: str, template_path: Path = TEMPLATE) -> str:
+    """One of the template's constants (Mappings: Constants, docs/parameters.md), e.g. ("Names", "LifecycleHook"):
+    what a deployed stack uses where it once had a parameter."""
+    from samcli.yamlhelper import yaml_parse
+
+    return str(yaml_parse(template_path.read_text())["Mappings"]["Constants"][group][name])
+
+
 def transformed_template(session: boto3.session.Session, parameters: dict[str, str]) -> dict[str, Any]:
     """template.yaml after the SAM transform, as CloudFormation would see it."""
     from samcli.yamlhelper import yaml_parse

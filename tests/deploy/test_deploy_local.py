@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from local import deploy_local
+from local.stack import template_constant
 from local.template_resources import parameter_values
 
 pytestmark = pytest.mark.deploy
@@ -171,9 +172,9 @@ def test_the_lifecycle_action_drains_the_group_instance_and_is_completed_or_wait
         lifecycle.group, lifecycle.hook, lifecycle.token, lifecycle.instance_id
     )
     assert completed or lifecycle.follow_ups_delayed >= 1
-    # the hook is the stack's (LifecycleHookName), its GlobalTimeout as AWS computes it: local/moto_fidelity's
+    # the hook is the stack's (a constant: Mappings), its GlobalTimeout as AWS computes it: local/moto_fidelity's
     # lifecycle patch runs in LocalStack's moto (min(172,800, 100 x the 300 s heartbeat timeout))
-    assert lifecycle.hook == deployed.stack.parameters["LifecycleHookName"] == "spot-interruption-drain"
+    assert lifecycle.hook == template_constant("Names", "LifecycleHook") == "spot-interruption-drain"
     [hook] = rehearsal.client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=lifecycle.group)[
         "LifecycleHooks"
     ]
@@ -212,7 +213,7 @@ def test_the_member_template_is_deployed_into_the_second_account_wired_to_the_hu
     )["Targets"]
     assert (target["Arn"], target["RoleArn"]) == (hub_outputs["HubEventBusArn"], member.outputs["ForwardingRoleArn"])
     # the member role is trusted by the hub's handler role only
-    role = rehearsal.member_client("iam").get_role(RoleName=member.parameters["MemberRoleName"])["Role"]
+    role = rehearsal.member_client("iam").get_role(RoleName=template_constant("Names", "MemberRole"))["Role"]
     assert role["Arn"] == member.outputs["MemberRoleArn"]
     [statement] = _document(role["AssumeRolePolicyDocument"])["Statement"]
     assert statement["Principal"] == {"AWS": hub_outputs["InterruptionHandlerRoleArn"]}

@@ -109,7 +109,7 @@ def local_cloud(tmp_path_factory, e2e_timings):
     if runtime is None:
         pytest.skip(f"sam local invoke e2e skipped: {missing}")
 
-    with start_local_cloud(STACK, {"Architecture": sam_local.ARCHITECTURE}, REGION) as cloud:
+    with start_local_cloud(STACK, {}, REGION) as cloud:
         sqs = cloud.client("sqs")
         subscriber = sqs.create_queue(QueueName="e2e-alert-subscriber")["QueueUrl"]
         subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"][

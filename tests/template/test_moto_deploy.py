@@ -33,7 +33,6 @@ PARAMETERS = {
     "AlertEmail": "ops@example.com",
     "OrganizationId": "o-a1b2c3d4e5",
     "MemberAccountIds": "111111111111,222222222222",
-    "AlertSubscriberAccountIds": "333333333333",
 }
 
 

@@ -135,11 +135,10 @@ PARAMETER_SETS = {
         "AlertEventBusName": "ops-alerts",
         "InterruptionRateAlarmThreshold": "40",
     },
-    # Hub and spoke: the hub bus, the AssumeRole statements and the cross-account subscriptions.
+    # Hub and spoke: the hub bus, the AssumeRole statements and the cross-account subscriptions (members and the org).
     "hub": {
         "OrganizationId": "o-a1b2c3d4e5",
         "MemberAccountIds": "111111111111,222222222222",
-        "AlertSubscriberAccountIds": "333333333333",
     },
 }
 
@@ -255,12 +254,13 @@ def test_the_hub_assumes_only_the_member_role_in_member_accounts_or_the_organiza
 
 def test_cross_account_subscribers_may_subscribe_and_nothing_more(transformed):
     topic = iam_policies(transformed, PARAMETER_SETS["hub"])["AlertTopicPolicy/PolicyDocument"]["Statement"]
-    subscribing = {s["Sid"]: s for s in topic if s["Sid"] in ("ListedAccountsSubscribe", "OrganizationSubscribes")}
+    subscribing = {s["Sid"]: s for s in topic if s["Sid"] in ("MemberAccountsSubscribe", "OrganizationSubscribes")}
     assert {sid: _actions(s) for sid, s in subscribing.items()} == {
-        "ListedAccountsSubscribe": ["sns:Subscribe"],
+        "MemberAccountsSubscribe": ["sns:Subscribe"],
         "OrganizationSubscribes": ["sns:Subscribe"],
     }
-    assert subscribing["ListedAccountsSubscribe"]["Principal"] == {"AWS": ["333333333333"]}
+    # the member accounts (MemberAccountIds) and the organization, nobody else
+    assert subscribing["MemberAccountsSubscribe"]["Principal"] == {"AWS": ["111111111111", "222222222222"]}
     assert subscribing["OrganizationSubscribes"]["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == "o-a1b2c3d4e5"
     for statement in subscribing.values():
         assert statement["Condition"]["StringEquals"]["sns:Protocol"] == ["sqs", "lambda", "https"]
@@ -269,7 +269,7 @@ def test_cross_account_subscribers_may_subscribe_and_nothing_more(transformed):
     assert not [s for s in single if "sns:Subscribe" in _actions(s)]
     # And the key grants subscribers nothing: SNS decrypts before it delivers
     key = json.dumps(iam_policies(transformed, PARAMETER_SETS["hub"])["HandlerKey/KeyPolicy"])
-    assert "333333333333" not in key and "PrincipalOrgID" not in key
+    assert "111111111111" not in key and "PrincipalOrgID" not in key
 
 
 def test_alert_events_go_to_the_named_bus_and_nowhere_else(transformed):
@@ -381,7 +381,8 @@ def test_trust_policies_name_one_service_each(transformed):
 
 
 def test_no_mutating_action_on_every_resource_except_the_documented_ones(transformed):
-    """The rule behind the README's "Resource: *" table: a write action on "*" only where IAM allows nothing else."""
+    """The rule behind the "Resource: *" table of docs/security.md: a write action on "*" only where IAM allows
+    nothing else."""
     from parliament import iam_definition
 
     access = {

@@ -33,7 +33,7 @@ class Settings:
     ecs_cluster_tag_key: str = "ECSCluster"
     discover_ecs_clusters: bool = True
     classic_load_balancer_tag_key: str = "LoadBalancerName"
-    # Hub and spoke (README "Organization"). Both empty: single account, every notice acted on with the function's
+    # Hub and spoke (docs/organization.md). Both empty: single account, every notice acted on with the function's
     # own credentials, as before. Otherwise notices of other accounts are acted on through their member role.
     hub_account_id: str = ""  # the function's own account (the template's AWS::AccountId): no STS call to learn it
     member_account_ids: str = ""  # comma-separated accounts whose notices the hub acts on

@@ -156,7 +156,7 @@ class AccountClients:
         if account in (self.hub_account, "unknown") and region in (self._session.region_name, "unknown"):
             return self.hub
         # The function's own role acts in its own region only (template.yaml); the hub account's other regions are
-        # reached like any member's, through the member role deployed there (README "Organization").
+        # reached like any member's, through the member role deployed there (docs/organization.md).
         account = self.hub_account if account == "unknown" else account
         key = (account, region)
         with self._lock:

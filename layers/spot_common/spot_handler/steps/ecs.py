@@ -122,7 +122,7 @@ def _drain_cluster(context: StepContext, cluster: str, ids: set[str], tagged: di
         found = ecs.container_instances_of(client, cluster, sorted(ids))
     except AWS_ERRORS as exc:
         if mine or error_code(exc) not in ("ClusterNotFoundException", "AccessDeniedException"):
-            # A discovered cluster that vanished, or that the role may not read (EcsClusterNamePattern), is skipped.
+            # A discovered cluster that vanished, or that the role may not read (the cluster pattern), is skipped.
             reason = describe_error(exc)
             drains = {
                 i: ContainerInstanceDrain(name, error=reason, retryable=not is_permanent(reason)) for i in (mine or ids)
