@@ -23,13 +23,12 @@ from spot_handler.invocation import handle_invocation
 
 from local.lambda_runtime import LambdaContext
 from tests.conftest import ACCOUNT, REGION
-from tests.integration.test_delivery_guarantees import idempotency_table
-from tests.integration.test_lifecycle_hooks import follow_ups
 from tests.support.alerts import drain_queue
 from tests.support.chat import SCHEMA
 from tests.support.emf import emf_lines, interruptions
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
+from tests.support.followups import IDEMPOTENCY_TABLE, follow_ups
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 SPOT = "spot-interruption-instance-tg.json"
@@ -214,7 +213,7 @@ def test_eventbridge_hanging_does_not_hold_the_alert_back(account, monkeypatch):
 
 @pytest.fixture
 def entry_point(lambda_function, account, monkeypatch):
-    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", idempotency_table(account))
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", account.builder.idempotency_table(IDEMPOTENCY_TABLE))
     monkeypatch.setenv("NOTICE_QUEUE_URL", account.notice_queue_url)
     monkeypatch.setenv("MAX_DEREGISTRATION_DELAY_SECONDS", "off")
     monkeypatch.setenv("ALERT_EVENT_BUS_NAME", "default")

@@ -22,7 +22,7 @@ from local.account import AccountBuilder, account_session, create_member_role
 from tests.conftest import ACCOUNT, REGION
 from tests.support.alerts import received_alerts
 from tests.support.events import load_event
-from tests.support.followups import follow_ups, lifecycle_event, now_iso
+from tests.support.followups import IDEMPOTENCY_TABLE, follow_ups, lifecycle_event, now_iso
 
 HUB = ACCOUNT
 MEMBER_A, MEMBER_B = "111111111111", "222222222222"
@@ -282,10 +282,9 @@ def filtered_subscriber(account, policy: dict) -> str:
 
 def test_a_batch_of_many_accounts_is_claimed_in_one_transaction(account, organization):
     # Given the hub's idempotency table, and a count of the transactions the hub's DynamoDB client sends
-    from tests.integration.test_delivery_guarantees import idempotency_table
 
     members, accounts = organization
-    table = idempotency_table(account)
+    table = account.builder.idempotency_table(IDEMPOTENCY_TABLE)
     sent = []
 
     def count(params, **_):

@@ -13,6 +13,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-2"
 NOTICE_QUEUE = "handler-notices"  # the `account` fixture's notice queue (tests/conftest.py)
 HOOK = "spot-interruption-drain"
+IDEMPOTENCY_TABLE = "spot-idempotency"  # as AccountBuilder.idempotency_table creates it for a test
 
 
 def follow_ups(account=None, queue: str = NOTICE_QUEUE, region: str = REGION) -> list[dict]:
@@ -65,3 +66,14 @@ def batch(*bodies, ids: list[str] | None = None) -> dict:
             for i, b in enumerate(bodies)
         ]
     }
+
+
+def fleet_with_hook(account, heartbeat_timeout: int = 300, delay: int = 60, group: str = "web-asg"):
+    """An Auto Scaling group of two attached to a target group, with the handler's terminate hook: (target group,
+    its first instance, its second)."""
+    b = account.builder
+    arn = b.target_group(f"{group}-tg", "instance", delay=delay)
+    members = b.auto_scaling_group(group, [arn], size=2)
+    b.lifecycle_hook(group, HOOK, heartbeat_timeout=heartbeat_timeout)
+    b.register(arn, members, ports=[80])
+    return arn, members[0], members[1]

@@ -186,7 +186,7 @@ def _check(raw: Any, where: str) -> Check:
         raise MalformedNotice(f"{where}: not a check: {shown(raw)}")
     unknown = sorted(str(k) for k in raw if k not in _FIELDS)
     if unknown:
-        raise MalformedNotice(f"{where}.{unknown[0][:40]}: not a field of a check")
+        raise MalformedNotice(f"{where}: not a field of a check: {shown(unknown[0])}")
     missing = [name for name in _REQUIRED if name not in raw]
     if missing:
         raise MalformedNotice(f"{where}.{missing[0]} is missing")
