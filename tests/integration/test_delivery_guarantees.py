@@ -129,7 +129,7 @@ def test_a_batch_is_claimed_in_one_transaction_and_nothing_more_is_written(guard
     # with one claim transaction, sent again without the duplicate DynamoDB named, and no completion writes
     assert calls == [("TransactWriteItems", 30), ("TransactWriteItems", 29)]
     # And every record is Powertools' own (its persistence layer reads each one back), held by its notice's message
-    from spot_handler.aws.claims import _record_data, persistence_layer
+    from spot_handler.idempotency.claims import _record_data, persistence_layer
     from spot_handler.signals import parse_notice
 
     powertools = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
@@ -237,7 +237,7 @@ def test_idempotency_table_down_still_alerts_within_the_bound_saying_it_may_be_r
 def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     # Given another invocation holding the claim of this interruption
     _arn, instance = web_instance(guarded)
-    from spot_handler.aws.claims import HOLD_MILLIS, _record_data, persistence_layer
+    from spot_handler.idempotency.claims import HOLD_MILLIS, _record_data, persistence_layer
     from spot_handler.signals import parse_notice
 
     notice = parse_notice(notice_body(instance))
@@ -253,7 +253,7 @@ def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
 
 
 def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message(guarded):
-    from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS, NoticeClaims, _record_data, persistence_layer
+    from spot_handler.idempotency.claims import OWNER_INVOCATION_SECONDS, NoticeClaims, _record_data, persistence_layer
     from spot_handler.signals import parse_notice
 
     from local.lambda_runtime import sqs_event, sqs_record

@@ -298,7 +298,7 @@ def test_a_batch_of_many_accounts_is_claimed_in_one_transaction(account, organiz
     report = invoke(account, accounts, *notices, idempotency_table_name=table)
 
     # Then every group was drained and alerted, and the four groups' interruptions were claimed in one transaction,
-    # not one per group (and nothing more is written for them: aws/claims.py)
+    # not one per group (and nothing more is written for them: idempotency/claims.py)
     assert report.batch_item_failures == [] and len(account.alerts()) == 4
     for t in targets:
         assert t.builder.target_states(t.target_group)[f"{t.victim}:80"] == "draining"

@@ -200,7 +200,7 @@ def faults(clock: SimulatedClock, denied_arn: str) -> list[Fault]:
         Fault("ec2", "DescribeInstances", "throttle", rate=0.1),
         Fault("sns", "PublishBatch", "5xx", code="ServiceUnavailable", active=clock.within(4, 9)),  # SNS down
         Fault("sns", "PublishBatch", "throttle", rate=0.1),
-        # Claims are TransactWriteItems of Puts (nothing is written when an alert is out: aws/claims.py)
+        # Claims are TransactWriteItems of Puts (nothing is written when an alert is out: idempotency/claims.py)
         Fault("dynamodb", "TransactWriteItems", "throttle", rate=0.1, only_if=_claims),
         Fault("dynamodb", "TransactWriteItems", "timeout", rate=0.03, only_if=_claims),
         Fault("dynamodb", "TransactWriteItems", "conflict", rate=0.1),

@@ -10,13 +10,13 @@ from datetime import datetime
 from spot_handler.alerting.first_alert import compose_alert
 from spot_handler.aws import AwsClients
 from spot_handler.aws.autoscaling import target_groups_of
-from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.sns import OutgoingAlert, publish_alerts
 from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
+from spot_handler.idempotency.claims import BatchClaims
 from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan, plan_interruption
@@ -61,7 +61,7 @@ def handle_notices(
     """Drain, checkpoint, complete lifecycle actions and alert for a batch of notices; one result per notice.
 
     Work before the alert runs within the time budget (budget.py); what did not finish is named in the alert.
-    Idempotency (aws/claims.py): draining never waits for the claims, since it is harmless twice. Then an
+    Idempotency (idempotency/claims.py): draining never waits for the claims, since it is harmless twice. Then an
     interruption already alerted is skipped; one claimed elsewhere, or whose claim is unknown, is not checkpointed or
     alerted here, and is delivered again. Every signal of one interruption (a Spot warning, a lifecycle action) is one
     incident: one alert, from the first signal; a later one still completes its own lifecycle action.

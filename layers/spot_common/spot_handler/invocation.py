@@ -25,7 +25,6 @@ from spot_handler.alerting.events import AlertEvents, EventFailure
 from spot_handler.alerting.follow_up_alert import compose_follow_up_alert
 from spot_handler.alerting.publishing import BatchPublisher
 from spot_handler.aws import AccountClients, AwsClients
-from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.queue import come_back_in, park_in_dead_letter_queue
 from spot_handler.aws.sns import publish_alerts
@@ -41,6 +40,7 @@ from spot_handler.followups import (
     is_follow_up,
     parse_checks,
 )
+from spot_handler.idempotency.claims import BatchClaims
 from spot_handler.models import InterruptionNotice, MalformedNotice
 from spot_handler.settings import Settings
 from spot_handler.signals import from_json, parse_event
@@ -124,8 +124,8 @@ def handle_by_account_region(
 
     Grouping keeps calls per target group (one DeregisterTargets serves every instance of a group), and each group
     has one budget bounded by its own deadlines, as a batch of its own would. What is the hub's is done once for the
-    batch, not per group: its interruptions are claimed in one DynamoDB transaction per 100 (aws/claims.BatchClaims;
-    per-group claims and completions made 120 transactions for 1,000 notices over 5 accounts in `make bench-org`,
+    batch, not per group: its interruptions are claimed in one DynamoDB transaction per 100
+    (idempotency/claims.BatchClaims; per-group claims and completions made 120 transactions for 1,000 notices over 5 accounts in `make bench-org`,
     where the batch's claims make 12), and the groups' alerts go out in one stream of PublishBatch requests, whose
     last partial request each group shares with the others (alerting/publishing.BatchPublisher: 113 requests there,
     103 so).
@@ -250,7 +250,7 @@ def _handle_sqs_batch(raw: list, where: AccountRegions, settings: Settings, cloc
     report.batch_item_failures += [mid for mid, notice in accepted if notice.signal_key in failed_keys]
     # What comes after the alerts ends by TAIL_SECONDS from the handler's start: an invocation that ran out of time
     # would have its whole batch delivered again, and the notices' messages would take their claims over and alert
-    # again (aws/claims.py).
+    # again (idempotency/claims.py).
     tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
     if follow_ups:  # after the notices: looking again at old drains never delays a new one
         try:

@@ -72,7 +72,7 @@ class InterruptionNotice(NamedTuple):
     account: str
     lifecycle: LifecycleAction | None = None  # terminate lifecycle actions only
     # The SQS messages that brought it: every copy of this signal in the batch (invocation.py); its claim is held
-    # by one of them, and a claim held by any of them is this batch's own (aws/claims.py).
+    # by one of them, and a claim held by any of them is this batch's own (idempotency/claims.py).
     deliveries: tuple[str, ...] = ()
 
     @property
@@ -88,7 +88,7 @@ class InterruptionNotice(NamedTuple):
 
     @property
     def claim_key(self) -> str:
-        """The idempotency claim's key (aws/claims.py): one claim per interruption."""
+        """The idempotency claim's key (idempotency/claims.py): one claim per interruption."""
         return self.interruption_key
 
     @property

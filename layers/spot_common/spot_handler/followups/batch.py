@@ -4,8 +4,8 @@ Order, and why:
 1. Every look drains again what failed, reads what still drains, and decides (followups/looks.py). Completing a
    lifecycle action and recording a heartbeat happen there: harmless twice.
 2. Looks that must schedule their chain's next look or send an alert are claimed in the idempotency table (one
-   transaction per 100, aws/claims.py): a second copy of a look (SQS delivers at least once; a chain continued twice
-   continues with the same next look) finds the claim taken and does nothing.
+   transaction per 100, idempotency/claims.py): a second copy of a look (SQS delivers at least once; a chain
+   continued twice continues with the same next look) finds the claim taken and does nothing.
 3. The next looks are sent, then the alerts (an alert is the one thing not harmless twice, so it goes last: a look
    whose scheduling failed is tried again whole, and has sent nothing yet).
 4. A look whose work failed (SNS refused its alert, its next look was not sent, its account's group ran out of time)
@@ -26,7 +26,6 @@ from typing import Any, NamedTuple
 from aws_lambda_powertools import Logger
 
 from spot_handler.aws import AwsClients
-from spot_handler.aws.claims import Claim, NoticeClaims
 from spot_handler.aws.sns import OutgoingAlert
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.followups.check import DEADLINE, Check, follow_up_body, look_claim
@@ -34,6 +33,7 @@ from spot_handler.followups.drained import Drained
 from spot_handler.followups.looks import DRAIN_UNFINISHED, Look, deadline_look, lifecycle_look
 from spot_handler.followups.schedule import schedule
 from spot_handler.followups.state import DrainState, read_states
+from spot_handler.idempotency.claims import Claim, NoticeClaims
 
 logger = Logger(child=True)
 

@@ -84,7 +84,7 @@ class Check:
 
 
 class LookClaim(NamedTuple):
-    """What the idempotency table is told of a look (aws/claims.py claims notices and looks alike)."""
+    """What the idempotency table is told of a look (idempotency/claims.py claims notices and looks alike)."""
 
     claim_key: str
     claim_data: dict[str, str]

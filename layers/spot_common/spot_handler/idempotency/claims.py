@@ -1,4 +1,5 @@
-"""Idempotency of interruptions: one alert and one checkpoint per interruption, however often its notice arrives.
+"""Idempotency of interruptions (and of follow-up looks): one alert and one checkpoint per interruption, however
+often its notice arrives.
 
 Records are Powertools idempotency records in DynamoDB (DynamoDBPersistenceLayer, IdempotencyConfig with
 expires_after_seconds; TTL attribute `expiration`). The key is the instance and the notice type, so it catches both
@@ -55,6 +56,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
+from spot_handler.aws.dynamodb import transact, update_if
 
 
 class Claimable(Protocol):
@@ -276,27 +278,24 @@ class NoticeClaims:
         layer = self._layer
         now = time.time()
         try:
-            self._dynamodb.update_item(
-                TableName=layer.table_name,
-                Key={layer.key_attr: existing[layer.key_attr]},
-                UpdateExpression="SET #expiry = :expiry, #in_progress = :in_progress",
-                ConditionExpression="#holder = :holder AND #expiry = :seen",
-                ExpressionAttributeNames={
-                    "#expiry": layer.expiry_attr,
-                    "#in_progress": layer.in_progress_expiry_attr,
-                    "#holder": HOLDER_ATTR,
-                },
-                ExpressionAttributeValues={
+            taken = update_if(
+                self._dynamodb,
+                layer.table_name,
+                {layer.key_attr: existing[layer.key_attr]},
+                "SET #expiry = :expiry, #in_progress = :in_progress",
+                "#holder = :holder AND #expiry = :seen",
+                {"#expiry": layer.expiry_attr, "#in_progress": layer.in_progress_expiry_attr, "#holder": HOLDER_ATTR},
+                {
                     ":expiry": {"N": str(int(now) + WINDOW_SECONDS)},
                     ":in_progress": {"N": str(int(now * 1000) + HOLD_MILLIS)},
                     ":holder": existing[HOLDER_ATTR],
                     ":seen": existing[layer.expiry_attr],
                 },
             )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
-            return Claim.BUSY, "another receive of this message took this interruption over; delivered again later"
         except (*AWS_ERRORS, KeyError) as exc:
             return Claim.UNKNOWN, f"idempotency table: {describe_error(exc)}"
+        if not taken:
+            return Claim.BUSY, "another receive of this message took this interruption over; delivered again later"
         logger.info("took over the claim of an earlier receive of this message that did not finish")
         return Claim.OWNED, ""
 
@@ -339,26 +338,24 @@ class NoticeClaims:
         sends = dict.fromkeys(actions, 0)
         while pending:
             try:
-                self._dynamodb.transact_write_items(TransactItems=list(pending.values()))
-            except self._dynamodb.exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                codes = [reason.get("Code") or "None" for reason in reasons]
-                if len(reasons) != len(pending) or set(codes) == {"None"}:  # nothing tells the actions apart
-                    return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
-                for key, reason, code in zip(list(pending), reasons, codes):
-                    sends[key] += 1
-                    if code == "ConditionalCheckFailed":
-                        results[key] = Written(existing=reason.get("Item") or {})
-                    elif code in RETRYABLE_REASONS:
-                        if sends[key] >= SENDS_PER_ACTION:
-                            results[key] = Written(error=f"{code} after {sends[key]} sends")
-                    elif code != "None":
-                        results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
-                pending = {key: action for key, action in pending.items() if key not in results}
+                cancelled = transact(self._dynamodb, list(pending.values()))
             except AWS_ERRORS as exc:
                 return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
-            else:
+            if cancelled is None:
                 return results | dict.fromkeys(pending, Written(done=True))
+            codes = [reason.get("Code") or "None" for reason in cancelled.reasons]
+            if len(codes) != len(pending) or set(codes) == {"None"}:  # nothing tells the actions apart
+                return results | dict.fromkeys(pending, Written(error=cancelled.error))
+            for key, reason, code in zip(list(pending), cancelled.reasons, codes):
+                sends[key] += 1
+                if code == "ConditionalCheckFailed":
+                    results[key] = Written(existing=reason.get("Item") or {})
+                elif code in RETRYABLE_REASONS:
+                    if sends[key] >= SENDS_PER_ACTION:
+                        results[key] = Written(error=f"{code} after {sends[key]} sends")
+                elif code != "None":
+                    results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
+            pending = {key: action for key, action in pending.items() if key not in results}
         return results
 
 
