@@ -68,7 +68,7 @@ def handle_notices(
 
     `batch_claims`, `publish`: when these notices are one (account, region) group of a larger batch, the batch's
     claims, sent for every group at once, which the caller settles once every group is done; and the batch's
-    PublishBatch stream, which pools the groups' partial requests (invocation.handle_by_account_region).
+    PublishBatch stream, which pools the groups' partial requests (account_regions.handle_by_account_region).
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     context = StepContext(clients, settings, clock, budget)

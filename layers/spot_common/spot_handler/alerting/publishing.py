@@ -16,7 +16,7 @@ _SEND_WAIT_SECONDS = 5.0  # how often a group whose alerts another thread is sen
 
 class BatchPublisher:
     """One stream of PublishBatch requests for the (account, region) groups of one batch
-    (invocation.handle_by_account_region).
+    (account_regions.handle_by_account_region).
 
     Every group publishes its full requests (ten alerts) at once. Its last, partial request is pooled with the other
     groups' instead of sent alone: the pool goes out when it holds ten alerts, when every group has handed in its

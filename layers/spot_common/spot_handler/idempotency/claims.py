@@ -361,7 +361,7 @@ class NoticeClaims:
 
 class BatchClaims:
     """The claims of one batch: claimed in one transaction (per 100 interruptions), however many (account, region)
-    groups handle the batch (invocation.handle_by_account_region).
+    groups handle the batch (account_regions.handle_by_account_region).
 
     Each group waits for the claims with its own budget and reports what became of its notices; once every group has
     reported, settle() releases the claims of those not alerted, together. Each notice is settled by what its own
