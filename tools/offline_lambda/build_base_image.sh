@@ -7,8 +7,8 @@
 # 3. Else build an air-gapped stand-in: Debian rootfs (debootstrap, --variant=minbase, python3 + ca-certificates;
 #    trixie ships Python 3.13) + awslambdaric in /var/runtime + boto3 and its dependencies in
 #    /var/lang/lib/python<V>/site-packages (where the real 3.11+ images keep the runtime's SDK) + a
-#    /var/runtime/bootstrap that runs awslambdaric with the handler from _HANDLER, `docker import`ed under the real name with the real image's
-#    ENV / WORKDIR / ENTRYPOINT. SAM adds its emulator (/var/rapid/aws-lambda-rie) on top and uses that as the
+#    /var/runtime/bootstrap that runs awslambdaric with the handler from _HANDLER, `docker import`ed under the
+#    real name with the real image's ENV / WORKDIR / ENTRYPOINT. SAM adds its emulator (/var/rapid/aws-lambda-rie) on top and uses that as the
 #    entrypoint; the emulator starts /var/runtime/bootstrap.
 #
 # The stand-in carries the label $LABEL=<hash of this script + its settings>; a changed script rebuilds it, and
