@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import gc
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-from spot_handler.aws import default_account_clients, default_clients
-from spot_handler.budget import TimeBudget
-from spot_handler.invocation import InvocationReport, handle_invocation
-from spot_handler.settings import get_settings
+# Importing the handler creates objects that live as long as the execution environment (modules, classes,
+# functions). The cyclic garbage collector would sweep them again and again while they are being created and in every
+# collection after, finding no garbage. So it is off for the imports, and what they created is frozen (never swept,
+# never collected): 18 ms less CPU per cold start in the runtime container, a collection after the imports included
+# (bench/README.md, cold start; disabling alone only moves the sweep to the first collection after them).
+gc.disable()
+try:
+    from typing import TYPE_CHECKING, Any
+
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools.metrics import MetricUnit
+    from spot_handler.aws import default_account_clients, default_clients
+    from spot_handler.budget import TimeBudget
+    from spot_handler.invocation import InvocationReport, handle_invocation
+    from spot_handler.settings import get_settings
+finally:
+    gc.freeze()
+    gc.enable()
 
 if TYPE_CHECKING:  # annotations only: not imported at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
