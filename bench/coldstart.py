@@ -18,7 +18,8 @@ started (aws-lambda-runtime-interface-emulator issue 106), so it reads under a m
 imports. Both are printed, so the difference stays visible.
 
 Not in the figure: Powertools' Tracer does not patch botocore under `sam local` (it turns tracing off when
-AWS_SAM_LOCAL is set), which deployed it does; `tracer_patch_ms` measures that step on its own (bench/README.md).
+AWS_SAM_LOCAL is set), which deployed it does; `container_figures` measures that step on its own, and the CPU
+time of the init's work, which other load on a shared machine moves far less than the clock (bench/README.md).
 
 The layer's size is the unzipped size of what `sam build` put in the layer's folder, in MB of 10^6 bytes.
 """
@@ -85,6 +86,12 @@ class ColdStart:
     runtime_sdk: dict  # what the bare handler returned: the runtime's boto3 and botocore
     base_image: str
     tracer_patch_ms: float  # deployed, part of the init; not under `sam local`
+    cpu_ours_ms: float  # CPU time of the init's work (container_figures)
+    cpu_bare_ms: float
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_ours_ms / self.cpu_bare_ms
 
     @property
     def ratio(self) -> float:
@@ -127,6 +134,7 @@ def measure(runs: int = RUNS, build_dir: Path | None = None) -> ColdStart:
                     samples[name].init_ms.append(init_ms)
                     samples[name].emulator_init_ms.append(emulator_ms)
         layer = build_dir / LAYER
+        figures = container_figures(build_dir, runs)
         return ColdStart(
             ours=samples["ours"],
             bare=samples["bare"],
@@ -134,7 +142,9 @@ def measure(runs: int = RUNS, build_dir: Path | None = None) -> ColdStart:
             layer_contents=_contents(layer / "python"),
             runtime_sdk=sdk,
             base_image=sam_local.BASE_IMAGE,
-            tracer_patch_ms=tracer_patch_ms(layer),
+            tracer_patch_ms=figures["tracer_on"] - figures["tracer_off"],
+            cpu_ours_ms=figures["cpu_ours"],
+            cpu_bare_ms=figures["cpu_bare"],
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -236,31 +246,67 @@ def _last_json(stdout: str) -> object:
     return None
 
 
-# In one container: fresh processes of the runtime's Python, each building the Tracer as app.py does, in Lambda's
-# environment and with tracing disabled (as under `sam local`). The X-Ray SDK is imported before the clock starts: it
-# is imported either way (and counted in the figures); what is timed is the step that differs, the botocore patch.
-TRACER_SCRIPT = (
-    "import time, boto3; from aws_lambda_powertools import Tracer; from aws_xray_sdk.core import xray_recorder; "
-    "t = time.perf_counter(); Tracer(patch_modules=['botocore']); print((time.perf_counter() - t) * 1000)"
-)
+# Measured in one container of the base image, in fresh processes of the runtime's Python, with the layer in /opt and
+# the built function in /var/task, in Lambda's environment (no AWS_SAM_LOCAL: the Tracer patches botocore, as
+# deployed). Each line the loop prints is "<what> <ms>".
+# - tracer_on / tracer_off: the Tracer built as app.py builds it, with tracing on (Lambda) and off (`sam local`); the
+#   X-Ray SDK is imported before the clock starts (it is imported either way, and counted in the init figures).
+# - cpu_ours / cpu_bare: the CPU time of a process that starts, imports the runtime client and then the handler, or
+#   only boto3: the work of the init, less the emulator's part, as CPU time, which other load on the machine moves
+#   far less than it moves the clock.
+CPU_MS = "r = resource.getrusage(resource.RUSAGE_SELF); print((r.ru_utime + r.ru_stime) * 1e3)"
+CONTAINER_SCRIPTS = {
+    "tracer_on": "import time, boto3; from aws_lambda_powertools import Tracer; from aws_xray_sdk.core import "
+    "xray_recorder; t = time.perf_counter(); Tracer(patch_modules=['botocore']); "
+    "print((time.perf_counter() - t) * 1e3)",
+    "cpu_ours": f"import awslambdaric.bootstrap, app, resource; {CPU_MS}",
+    "cpu_bare": f"import awslambdaric.bootstrap, boto3, resource; {CPU_MS}",
+}
 
 
-def tracer_patch_ms(layer: Path, runs: int = RUNS) -> float:
-    """Median ms of the step Powertools' Tracer takes at cold start in Lambda and skips under `sam local`: patching
-    botocore for X-Ray. The runtime's Python and SDK, the layer in /opt, fresh processes alternating on and off.
-    """
-    loop = f'for i in $(seq {runs}); do python3 -c "$S"; POWERTOOLS_TRACE_DISABLED=true python3 -c "$S"; done'
+def container_figures(build_dir: Path, runs: int = RUNS) -> dict[str, float]:
+    """Medians of CONTAINER_SCRIPTS' figures, `runs` rounds in one container; tracer_off is tracer_on's script with
+    tracing disabled (POWERTOOLS_TRACE_DISABLED, which has the Tracer take the path it takes under `sam local`)."""
+    # Lambda's module search order: function code, the layer, the runtime's packages (its SDK), its runtime client.
+    # The bare function has neither our code nor the layer.
+    runtime = f"/var/lang/lib/python{sam_local.PYTHON_VERSION}/site-packages:/var/runtime"
+    paths = {"cpu_bare": runtime}
+    rounds = [
+        f'echo "{name} $(PYTHONPATH={paths.get(name, "/var/task:/opt/python:" + runtime)} python3 -c "${name.upper()}")"'
+        for name in CONTAINER_SCRIPTS
+    ]
+    rounds.append(
+        f'echo "tracer_off $(PYTHONPATH=/opt/python:{runtime} POWERTOOLS_TRACE_DISABLED=true python3 -c "$TRACER_ON")"'
+    )
+    loop = f"for i in $(seq {runs}); do {'; '.join(rounds)}; done"
     command = ["docker", "run", "--rm", "--name", f"spot-coldstart-{os.getpid()}-{time.time_ns()}"]
-    # Lambda's module search order: the layer, then the runtime's packages (its SDK), then its runtime client.
-    search = f"/opt/python:/var/lang/lib/python{sam_local.PYTHON_VERSION}/site-packages:/var/runtime"
-    command += ["-v", f"{layer.resolve()}:/opt:ro", "-e", f"PYTHONPATH={search}", "-e", f"S={TRACER_SCRIPT}"]
-    command += ["-e", "AWS_LAMBDA_FUNCTION_NAME=f", "-e", f"AWS_REGION={REGION}", "-e", "LAMBDA_TASK_ROOT=/var/task"]
+    command += [
+        "-v",
+        f"{(build_dir / LAYER).resolve()}:/opt:ro",
+        "-v",
+        f"{(build_dir / FUNCTION).resolve()}:/var/task:ro",
+    ]
+    environment = {
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
+        "AWS_REGION": REGION,
+        "AWS_DATA_PATH": "/opt/botocore-data",
+        **{name.upper(): script for name, script in CONTAINER_SCRIPTS.items()},
+    }
+    for name, value in environment.items():
+        command += ["-e", f"{name}={value}"]
     command += ["--entrypoint", "/bin/sh", sam_local.BASE_IMAGE, "-c", loop]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    values = [float(v) for v in done.stdout.split()]
-    if done.returncode != 0 or len(values) != 2 * runs:
-        raise RuntimeError(f"the Tracer measurement failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}")
-    return statistics.median(values[::2]) - statistics.median(values[1::2])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    figures: dict[str, list[float]] = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.partition(" ")
+        try:
+            figures.setdefault(name, []).append(float(value))
+        except ValueError:
+            continue
+    if done.returncode != 0 or any(len(figures.get(name, [])) != runs for name in [*CONTAINER_SCRIPTS, "tracer_off"]):
+        raise RuntimeError(f"the in-container measurement failed (exit {done.returncode}): {done.stderr[-1500:]}")
+    return {name: statistics.median(values) for name, values in figures.items()}
 
 
 def report(runs: int = RUNS, build_dir: Path | None = None) -> list[str]:
@@ -290,10 +336,13 @@ def report(runs: int = RUNS, build_dir: Path | None = None) -> list[str]:
         + ", ".join(f"{name} {size / 1e6:.1f}" for name, size in cs.layer_contents[:6]),
         f"    not in the figures: the Tracer's botocore patch, which `sam local` skips and Lambda does not, "
         f"{cs.tracer_patch_ms:.1f} ms (median of {runs} fresh processes of the runtime's Python in the container)",
+        f"    CPU time of the init's work in the same container (start, runtime client, then app or boto3; Lambda's "
+        f"environment, so the Tracer patches): ours {cs.cpu_ours_ms:.0f} ms, bare {cs.cpu_bare_ms:.0f} ms, ratio "
+        f"{cs.cpu_ratio:.2f} (median of {runs}; other load moves CPU time far less than the clock)",
     ]
     lines.append(
         f"COLDSTART init_ms_ours={cs.ours.median_ms:.0f} init_ms_bare={cs.bare.median_ms:.0f} ratio={cs.ratio:.2f} "
-        f"layer_mb={cs.layer_mb:.1f} runs={runs}"
+        f"layer_mb={cs.layer_mb:.1f} runs={runs} ratio_cpu={cs.cpu_ratio:.2f}"
     )
     return lines
 
