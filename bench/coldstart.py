@@ -270,14 +270,10 @@ def container_figures(build_dir: Path, runs: int = RUNS) -> dict[str, float]:
     # Lambda's module search order: function code, the layer, the runtime's packages (its SDK), its runtime client.
     # The bare function has neither our code nor the layer.
     runtime = f"/var/lang/lib/python{sam_local.PYTHON_VERSION}/site-packages:/var/runtime"
-    paths = {"cpu_bare": runtime}
-    rounds = [
-        f'echo "{name} $(PYTHONPATH={paths.get(name, "/var/task:/opt/python:" + runtime)} python3 -c "${name.upper()}")"'
-        for name in CONTAINER_SCRIPTS
-    ]
-    rounds.append(
-        f'echo "tracer_off $(PYTHONPATH=/opt/python:{runtime} POWERTOOLS_TRACE_DISABLED=true python3 -c "$TRACER_ON")"'
-    )
+    paths = {"tracer_on": f"/opt/python:{runtime}", "cpu_ours": f"/var/task:/opt/python:{runtime}", "cpu_bare": runtime}
+    rounds = [f'echo "{name} $(PYTHONPATH={paths[name]} python3 -c "${name.upper()}")"' for name in CONTAINER_SCRIPTS]
+    off = f"PYTHONPATH={paths['tracer_on']} POWERTOOLS_TRACE_DISABLED=true"
+    rounds.append(f'echo "tracer_off $({off} python3 -c "$TRACER_ON")"')
     loop = f"for i in $(seq {runs}); do {'; '.join(rounds)}; done"
     command = ["docker", "run", "--rm", "--name", f"spot-coldstart-{os.getpid()}-{time.time_ns()}"]
     command += [
