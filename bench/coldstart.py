@@ -14,8 +14,8 @@ What is read: the init duration as the emulator's Lambda core (rapid) measures i
 the runtime's bootstrap, to the runtime's first request for an event (INIT RTDONE), which is what Lambda's REPORT
 line calls Init Duration. Rapid logs it as `INIT REPORT(durationMs: ...)` at debug level (SAM_CLI_RIE_DEV=1). The
 `Init Duration` of the emulator's own REPORT line is not that: the emulator stops that clock before the runtime has
-started (aws-lambda-runtime-interface-emulator issue 106), so it reads under a millisecond whatever the handler
-imports. Both are printed, so the difference stays visible.
+started (aws-lambda-runtime-interface-emulator issue 106), so it reads a few milliseconds at most whatever the
+handler imports. The largest it gave is printed beside the real figures, so the difference stays visible.
 
 Not in the figure: Powertools' Tracer does not patch botocore under `sam local` (it turns tracing off when
 AWS_SAM_LOCAL is set), which deployed it does; `container_figures` measures that step on its own, and the CPU
@@ -42,7 +42,8 @@ from pathlib import Path
 from local import sam_local
 
 ROOT = Path(__file__).resolve().parents[1]
-# Single cold starts vary by +-30% on this shared 2-core machine; 9 of each gave medians within about 5%.
+# Single cold starts vary by 2x and more on this shared 2-core machine while others run tests, and their medians
+# move with that load (bench/README.md lists every run). 9 rounds keep `make bench` a few minutes longer only.
 RUNS = 9
 REGION = "us-east-2"
 FUNCTION = sam_local.FUNCTION
