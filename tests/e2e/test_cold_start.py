@@ -18,7 +18,9 @@ from local import sam_local
 pytestmark = pytest.mark.e2e
 
 COLDSTART = re.compile(
-    r"^COLDSTART init_ms_ours=(\d+) init_ms_bare=(\d+) ratio=([\d.]+) layer_mb=([\d.]+) runs=(\d+)$", re.MULTILINE
+    r"^COLDSTART init_ms_ours=(\d+) init_ms_bare=(\d+) ratio=([\d.]+) layer_mb=([\d.]+) runs=(\d+) "
+    r"ratio_cpu=([\d.]+)$",
+    re.MULTILINE,
 )
 
 
@@ -56,7 +58,7 @@ def test_one_cold_start_of_each_gives_the_coldstart_line(built):
     )
     match = COLDSTART.fullmatch(lines[-1])
     assert match, lines[-1]
-    ours_ms, bare_ms, ratio, layer_mb, runs = match.groups()
-    assert int(ours_ms) > 0 and int(bare_ms) > 0 and float(ratio) > 0
+    ours_ms, bare_ms, ratio, layer_mb, runs, ratio_cpu = match.groups()
+    assert int(ours_ms) > 0 and int(bare_ms) > 0 and float(ratio) > 0 and float(ratio_cpu) > 0
     assert 0 < float(layer_mb) <= 10  # issue 25's bound: 27.7 MB when the layer brought boto3 and botocore
     assert runs == "1"
