@@ -72,10 +72,10 @@ bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-n
 	$(BIN)/python -m bench $(ARGS)
 
 bench-mixed: venv  ## the same with a mixed fleet: target groups, ECS container instances, Classic Load Balancers
-	$(BIN)/python -m bench --mixed $(ARGS)
+	$(BIN)/python -m bench --mixed --no-cold-start $(ARGS)
 
 bench-org: venv  ## the same over 5 accounts: a hub and 4 members (hub and spoke), AssumeRole calls against their bound
-	$(BIN)/python -m bench --accounts 5 $(ARGS)
+	$(BIN)/python -m bench --accounts 5 --no-cold-start $(ARGS)
 
 reliability: venv  ## 1,000+ notices through SQS with injected AWS faults; ends with the RESULT line (about 1 min)
 	$(BIN)/python -m pytest -m reliability tests/reliability -q -p no:cacheprovider

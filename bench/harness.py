@@ -414,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which every notice arrives")
     parser.add_argument("--no-latency", action="store_true", help="no injected per-call latency")
     parser.add_argument("--no-throttle", action="store_true", help="no ELB token bucket")
-    parser.add_argument("--no-cold-start", action="store_true", help="skip the import-time measurement")
+    parser.add_argument(
+        "--no-cold-start", action="store_true", help="skip the cold start in the Lambda runtime container (Docker)"
+    )
     parser.add_argument(
         "--accounts",
         type=int,
@@ -508,16 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         f"baseline {cpu_base * 1000:.2f} ms"
     )
     if not args.no_cold_start:
-        from bench.coldstart import cold_start
+        from bench.coldstart import report
 
-        cs = cold_start()
-        print(
-            f"  cold start, cumulative import time (median of {cs['runs']} fresh processes of {cs['python']}, "
-            "the layer's "
-            f"packages, Lambda's environment variables): import app {cs['app_ms']:.0f} ms, "
-            f"import boto3 {cs['boto3_ms']:.0f} ms, ratio {cs['ratio']:.2f} (target <= 1.3)"
-        )
-        print("    costliest direct imports of app: " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in cs["top_ms"]))
+        print("\n".join(report()))
     if args.chart:  # a string: Path("") would be "." and write ".png"
         args.chart = Path(args.chart)
         conditions = ("20-50 ms per call" if scenario.latency_s else "no latency") + (

@@ -100,5 +100,7 @@ _SQS_MESSAGE_MAX = 262_144
 
 _ATTRIBUTES_ROOM = 4_096  # names, types and values of the attributes above, with room to spare
 
-# Characters SQS accepts: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
-_SQS_REFUSED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters SQS accepts: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF; so it refuses the
+# others, written as a positive class: the negated one, with its astral range, took 2.8 ms of every cold start to
+# compile, this one 0.5 ms (the same answer for all 1,114,112 code points).
+_SQS_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
