@@ -418,9 +418,11 @@ def _apply_classic_elb() -> None:
         if not from_autoscaling:
             load_balancer = original(self, load_balancer_name, instance_ids, True)
         draining = (balancer.attributes.get("connection_draining") or {}) if balancer is not None else {}
-        draining = {str(k).lower(): v for k, v in draining.items()}  # moto keeps the request's spelling
-        if str(draining.get("enabled")).lower() == "true":
-            until = drain_clock() + float(draining.get("timeout") or 300)
+        # moto keeps the request's spelling ("Enabled", "Timeout") and adds its own default "timeout": 300 beside it
+        enabled = draining.get("Enabled", draining.get("enabled"))
+        timeout = draining.get("Timeout", draining.get("timeout"))
+        if str(enabled).lower() == "true":
+            until = drain_clock() + float(timeout or 300)
             for instance_id in instance_ids:
                 if instance_id in registered:
                     _classic_draining(balancer)[instance_id] = until
