@@ -83,7 +83,7 @@ def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformatio
     assert {
         "HubEventBus",
         "HubEventBusMembersPolicy",
-        "HubSpotInterruptionRule",
+        "HubEc2InterruptionRule",
         "HubLifecycleActionRule",
     } <= logical_ids
     assert "HubEventBusOrganizationPolicy" not in logical_ids

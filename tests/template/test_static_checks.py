@@ -219,6 +219,11 @@ def test_member_template_policies_are_clean_and_grant_nothing_beyond_the_hubs_ow
     }
     assert not {a for a in member_actions if a.split(":")[0] in ("sns", "sqs", "dynamodb", "kms")}
     assert member_actions <= hub_actions, sorted(member_actions - hub_actions)
+    # And every permission a step needs in the hub's own account, the member role has too: a step's new call granted
+    # in template.yaml but forgotten in member/template.yaml would show up in a hub only as AccessDenied.
+    step_services = ("ec2", "elasticloadbalancing", "autoscaling", "gamelift", "ecs")  # aws/clients.MEMBER_SERVICES
+    hub_step_actions = {a for a in hub_actions if a.split(":")[0] in step_services}
+    assert hub_step_actions <= member_actions, f"the member role lacks {sorted(hub_step_actions - member_actions)}"
     forwarding = policies["ForwardingRole/forward-to-hub"]["Statement"]
     assert [(s["Action"], s["Resource"]) for s in forwarding] == [
         ("events:PutEvents", MEMBER_PARAMETERS["HubEventBusArn"])
