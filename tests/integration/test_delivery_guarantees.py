@@ -338,7 +338,7 @@ POISON = {
     "a JSON array": "[1, 2, 3]",
     "unsupported source": notice_body("i-0a1b2c3d4e5f60011", source="aws.health"),
     "unsupported detail-type": notice_body(
-        "i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance State-change Notification"}
+        "i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance Launch Successful"}
     ),
     "missing detail": json.dumps({k: v for k, v in load_event(SPOT).items() if k != "detail"}),
     "wrong type": notice_body("i-0a1b2c3d4e5f60011", detail={"instance-id": 12, "instance-action": "terminate"}),

@@ -162,7 +162,7 @@ def malformed_records(rng: random.Random, ids: list[str]) -> list[str]:
         lambda n: f"not json {n}",
         lambda n: json.dumps([n]),
         lambda n: json.dumps({**base, "id": f"bad-{n}", "source": "aws.health"}),
-        lambda n: json.dumps({**base, "id": f"bad-{n}", "detail-type": "EC2 Instance State-change Notification"}),
+        lambda n: json.dumps({**base, "id": f"bad-{n}", "detail-type": "EC2 Instance Launch Successful"}),
         lambda n: json.dumps({k: v for k, v in {**base, "id": f"bad-{n}"}.items() if k != "detail"}),
         lambda n: json.dumps({**base, "id": f"bad-{n}", "detail": {"instance-id": n, "instance-action": "terminate"}}),
         lambda n: json.dumps(

@@ -51,7 +51,7 @@ def test_a_look_reads_back_exactly_as_it_was_written():
         ("sequence", True, "checks[0].sequence: expected a whole number"),
         ("delays", {ARN: "120"}, "checks[0].delays: expected {name: seconds or null}"),
         ("redrain", "x", "checks[0].redrain: expected a list of text"),
-        ("detail_type", "EC2 Instance State-change Notification", "checks[0].detail_type: not a signal"),
+        ("detail_type", "EC2 Instance Launch Successful", "checks[0].detail_type: not a signal"),
     ],
 )
 def test_a_field_that_does_not_fit_is_named(field, value, reason):

@@ -57,7 +57,7 @@ def test_instance_id_comes_from_detail_not_resources():
     ("mutate", "reason_part"),
     [
         (lambda e: e.update({"source": "aws.s3"}), "source"),
-        (lambda e: e.update({"detail-type": "EC2 Instance State-change Notification"}), "detail-type"),
+        (lambda e: e.update({"detail-type": "EC2 Instance Launch Successful"}), "detail-type"),
         (lambda e: e["detail"].pop("instance-id"), "instance-id"),
         (lambda e: e["detail"].update({"instance-id": "i-xyz"}), "instance-id"),
         (lambda e: e["detail"].update({"instance-action": "explode"}), "instance-action"),

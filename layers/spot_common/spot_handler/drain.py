@@ -134,6 +134,7 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
             drain.permanent = is_permanent(error)
         else:
             drain.deregistered = [str(reg) for reg in regs]
+            drain.removed = [reg.as_target() for reg in regs]
         if delay_error and drain.error is None:
             drain.error = f"deregistration delay not lowered ({delay_error})"
     return drains, sent_at

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from aws_lambda_powertools import Logger
+
 from spot_handler.alerting.first_alert import compose_alert
 from spot_handler.aws import AwsClients
 from spot_handler.aws.autoscaling import target_groups_of
@@ -17,11 +19,15 @@ from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, DidNotFinish, TimeB
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
 from spot_handler.idempotency.claims import BatchClaims
+from spot_handler.incidents.capture import drain_of
+from spot_handler.incidents.records import record_drains
 from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction
-from spot_handler.outcome import InterruptionOutcome
+from spot_handler.outcome import InterruptionOutcome, Outcome
 from spot_handler.planning import InstancePlan, plan_interruption
+from spot_handler.restore.run import restore_resumed
 from spot_handler.settings import Settings
 from spot_handler.signals import kind_of
+from spot_handler.signals.state_change import is_late_signal, is_resume
 from spot_handler.steps import Step, StepContext, StepReport, run_steps
 from spot_handler.steps.classic_elb import ClassicLoadBalancersStep
 from spot_handler.steps.deadline_check import DeadlineCheckStep
@@ -29,6 +35,8 @@ from spot_handler.steps.ecs import EcsContainerInstancesStep
 from spot_handler.steps.gamelift_checkpoint import GameLiftCheckpointStep
 from spot_handler.steps.lifecycle import LifecycleStep
 from spot_handler.steps.target_groups import TargetGroupsStep
+
+logger = Logger(child=True)
 
 
 @dataclass
@@ -72,15 +80,25 @@ def handle_notices(
     """
     budget = (budget or TimeBudget.start()).bounded_by([n.deadline for n in notices], clock())
     context = StepContext(clients, settings, clock, budget)
-    # In the background, while the instances are looked up and drained
-    claims = batch_claims or BatchClaims.start(clients.dynamodb, settings.idempotency_table_name, notices)
+    # In the background, while the instances are looked up and drained. A state change is claimed only once the
+    # lookup says it is a late signal: the many that are not cost nothing but that one read.
+    claims = batch_claims or BatchClaims.start(
+        clients.dynamodb, settings.idempotency_table_name, claimed_first(notices)
+    )
     plans = plan_notices(notices, clients, settings, budget)
-    in_scope = [plan for plan in plans if plan.ignored_reason is None]
+    in_scope = [plan for plan in plans if plan.ignored_reason is None and not is_resume(plan.notice)]
+    late = [plan.notice for plan in in_scope if is_late_signal(plan.notice)]
+    late_claims = BatchClaims.start(clients.dynamodb, settings.idempotency_table_name, late) if late else None
+    if late_claims is not None:  # a late signal a warning already covered does nothing more, not even drain
+        covered = late_claims.wait(budget, late)
+        in_scope = [plan for plan in in_scope if not covered.done(plan.notice)]
     # First, all at once: nothing may delay taking instances out of service, nor one drain hold up another.
     drain_context = StepContext(clients, settings, clock, budget.leaving(OWNED_STEPS_RESERVE_SECONDS))
     reports = run_steps(DRAIN_STEPS, drain_context, in_scope, concurrent=True)
 
-    claimed = claims.wait(budget, notices)
+    claimed = claims.wait(budget, claimed_first(notices))
+    if late_claims is not None:
+        claimed = claimed.merged(late_claims.wait(budget, late))
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     # Claimed here, or not known to be claimed anywhere (the table failed or did not answer in time): the alert's
     # bound holds whatever DynamoDB does, so such an alert goes out, saying it may be repeated.
@@ -93,17 +111,50 @@ def handle_notices(
     reports = run_steps(OWNED_STEPS, context, alerting, reports, signals=signals)
     _schedule_follow_ups(context, reports)
     outcomes = [
-        InterruptionOutcome(plan, reports.get(plan.instance_id, []), possibly_repeated=not claimed.owned(plan.notice))
+        InterruptionOutcome(
+            plan,
+            reports.get(plan.instance_id, []),
+            possibly_repeated=not claimed.owned(plan.notice),
+            final=Outcome.MISSED_WARNING if is_late_signal(plan.notice) else None,
+        )
         for plan in alerting
     ]
+    restoring = [plan for plan in plans if plan.ignored_reason is None and is_resume(plan.notice)]
+    restored = restore_resumed(restoring, clients, settings, clock, budget) if restoring else {}
+    outcomes += list(restored.values())
     publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
     # Why each interruption's alert did not go out (None: it did); every signal of an interruption shares its fate.
     unsent = dict(zip([o.plan.notice.interruption_key for o in outcomes], _alert(publish, outcomes)))
+    record_drains_of(clients, settings, [o for o in outcomes if o.final is not Outcome.RESTORED], clock())
     results = [_result(plan, first, outcomes, unsent, claimed) for plan in plans]
-    claims.report(claimed, [r.notice for r in results if r.handled], [r.notice for r in results if not r.handled])
+    handled = [r.notice for r in results if r.handled]
+    claims.report(claimed, handled, [r.notice for r in results if not r.handled])
     if batch_claims is None:
         claims.settle()
+    if late_claims is not None:
+        late_claims.report(claimed, [n for n in handled if n in late], [n for n in late if n not in handled])
+        late_claims.settle()
     return results
+
+
+def claimed_first(notices: list[InterruptionNotice]) -> list[InterruptionNotice]:
+    """The notices claimed before the instances are looked up: every one but state changes (a late signal is
+    claimed once the lookup says it is one; an instance running again is restored under its record's condition)."""
+    return [notice for notice in notices if notice.state is None]
+
+
+def record_drains_of(clients: AwsClients, settings: Settings, outcomes: list, now: datetime) -> None:
+    """Keep what each alerted interruption drained (incidents/): what a restore puts back and the sweep reads. After
+    the alert, so it never delays one; a failure is logged (the sweep may then take the interruption for missed)."""
+    if not settings.incident_table_name or not outcomes:
+        return
+    drains = [drain_of(o.plan, o.reports, now) for o in outcomes if o.plan.instance is not None]
+    try:
+        errors = record_drains(clients.dynamodb, settings.incident_table_name, drains)
+    except AWS_ERRORS as exc:
+        errors = [describe_error(exc)]
+    for error in errors:
+        logger.error("drain not recorded", extra={"error": error})
 
 
 def _schedule_follow_ups(context: StepContext, reports: dict[str, list[StepReport]]) -> None:
@@ -150,6 +201,9 @@ def _result(plan: InstancePlan, first, outcomes, unsent, claimed) -> NoticeResul
     key = notice.interruption_key
     if plan.ignored_reason is not None:
         return NoticeResult(notice=notice)
+    if is_resume(notice):  # restored (with its alert), or nothing of it to restore
+        outcome = next((o for o in outcomes if o.plan is plan), None)
+        return NoticeResult(notice=notice, outcome=outcome, alert_error=unsent.get(key) if outcome else None)
     if claimed.done(notice):
         return NoticeResult(notice=notice, duplicate=True)
     if not claimed.acts(notice):

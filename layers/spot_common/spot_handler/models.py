@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 SPOT_WARNING_SECONDS = 120
+RESTORE_INCIDENT = "restore"
+# EC2 taking a Spot instance back (StateReason.Code): terminated, or stopped (hibernated instances stop too).
+SPOT_INTERRUPTION_REASONS = ("Server.SpotInstanceTermination", "Server.SpotInstanceShutdown")
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"  # template.yaml and the signals check ids against it
 
 
@@ -71,14 +74,15 @@ class InterruptionNotice(NamedTuple):
     region: str
     account: str
     lifecycle: LifecycleAction | None = None  # terminate lifecycle actions only
+    state: str | None = None  # state-change notices only: the state the instance entered (stopping, running, ...)
     # The SQS messages that brought it: every copy of this signal in the batch (invocation.py); its claim is held
     # by one of them, and a claim held by any of them is this batch's own (idempotency/claims.py).
     deliveries: tuple[str, ...] = ()
 
     @property
     def incident(self) -> str:
-        """What this notice is part of (NoticeKind.incident)."""
-        return self.kind.incident
+        """What this notice is part of (NoticeKind.incident); an instance running again is a restore of its own."""
+        return RESTORE_INCIDENT if self.state == "running" else self.kind.incident
 
     @property
     def interruption_key(self) -> str:
@@ -177,6 +181,8 @@ class InstanceFacts(NamedTuple):
     lifecycle: str = "on-demand"
     vpc_id: str | None = None
     ipv6_addresses: tuple[str, ...] = ()
+    state_reason: str | None = None  # StateReason.Code: Server.SpotInstanceTermination when EC2 took it back
+    state_changed: str | None = None  # StateTransitionReason, which may carry when it changed
 
     @property
     def addresses(self) -> frozenset[str]:
@@ -199,6 +205,8 @@ class TargetGroupDrain:
     target_group_arn: str
     target_type: str | None = None
     deregistered: list[str] = field(default_factory=list)  # "id:port" of each removed registration
+    # each removed registration as DeregisterTargets took it (Id, Port, AvailabilityZone): what a restore puts back
+    removed: list[dict] = field(default_factory=list)
     already_draining: list[str] = field(default_factory=list)  # "id:port" found draining (an earlier signal's work)
     not_registered: bool = False
     delay_lowered_from: int | None = None

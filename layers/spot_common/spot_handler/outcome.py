@@ -25,6 +25,10 @@ class Outcome(enum.StrEnum):
     DRAIN_UNFINISHED = "drain-unfinished"  # still draining (or still failing) at the deadline
     LIFECYCLE_UNCONFIRMED = "lifecycle-unconfirmed"  # completed without seeing the drain end: state unreadable
     LIFECYCLE_NOT_COMPLETED = "lifecycle-not-completed"  # Auto Scaling applies the hook's default result
+    # interruptions the handler heard of late or not at all, and drains undone (issue 23)
+    MISSED_WARNING = "missed-warning"  # no warning came: acted on at the state change (signals/state_change.py)
+    MISSED = "missed"  # no signal reached the handler: found by the reconciliation sweep (sweep/)
+    RESTORED = "restored"  # what a drain took away is back: the drain proved needless (restore/)
 
 
 @dataclass
@@ -35,6 +39,9 @@ class InterruptionOutcome:
     # Alerted without knowing the interruption's claim (the idempotency table failed or did not answer in time): a
     # duplicate notice may alert it again, and the alert says so.
     possibly_repeated: bool = False
+    # The outcome its signal decides, whatever was drained: missed-warning, missed, restored (the failures still say
+    # what failed).
+    final: Outcome | None = None
 
     @property
     def drains(self) -> list[TargetGroupDrain]:
@@ -60,6 +67,8 @@ class InterruptionOutcome:
         """One word for filter policies: drained, partial, failed, checkpointed, nothing-to-drain, alert-only,
         instance-not-found, already-terminated."""
         plan = self.plan
+        if self.final is not None:
+            return self.final
         if plan.lookup_error:
             return Outcome.FAILED
         if plan.instance is None:

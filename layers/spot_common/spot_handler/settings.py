@@ -43,6 +43,10 @@ class Settings:
     # Every alert is also put on this event bus (alerting/events.py); empty: none. The template's default is the
     # account's default bus.
     alert_event_bus_name: str = ""
+    # What each interruption drained, kept for restore and the reconciliation sweep (incidents/); empty: none kept.
+    incident_table_name: str = ""
+    restore_drained_instances: bool = True  # put back what a drain took away when the instance runs again (restore/)
+    restore_after_rebalance_minutes: int = 30  # a rebalance-only drain no interruption followed is put back then
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
@@ -52,6 +56,10 @@ class Settings:
         cap = self.max_deregistration_delay
         if cap is not None and not 0 <= cap <= 3600:
             raise InvalidSettings(f"MAX_DEREGISTRATION_DELAY_SECONDS must be 0 to 3600 or off, not {cap}")
+        if not 1 <= self.restore_after_rebalance_minutes <= 1440:
+            raise InvalidSettings(
+                f"RESTORE_AFTER_REBALANCE_MINUTES must be 1 to 1440, not {self.restore_after_rebalance_minutes}"
+            )
         if not 0 <= self.notice_batching_window <= 300:
             raise InvalidSettings(f"NOTICE_BATCHING_WINDOW_SECONDS must be 0 to 300, not {self.notice_batching_window}")
 
@@ -109,6 +117,9 @@ _ENV = {
     "member_role_name": "MEMBER_ROLE_NAME",
     "partition": "AWS_PARTITION",
     "alert_event_bus_name": "ALERT_EVENT_BUS_NAME",
+    "incident_table_name": "INCIDENT_TABLE_NAME",
+    "restore_drained_instances": "RESTORE_DRAINED_INSTANCES",
+    "restore_after_rebalance_minutes": "RESTORE_AFTER_REBALANCE_MINUTES",
 }
 
 

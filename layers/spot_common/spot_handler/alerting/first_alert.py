@@ -49,8 +49,11 @@ def subject(outcome: InterruptionOutcome) -> str:
     instance = outcome.plan.instance
     where = instance.availability_zone if instance else notice.region
     verb = notice.action if notice.is_interruption else "rebalance"
+    if outcome.final is Outcome.RESTORED:
+        verb = "running again"
     tail = f" {verb} in {where}: {_SUBJECT_STATUS[outcome.status]}"
-    head = f"{notice.kind.label}: {notice.instance_id}"
+    label = _LABELS.get(outcome.final, notice.kind.label)
+    head = f"{label}: {notice.instance_id}"
     name = instance.name if instance else None
     if name:
         room = SUBJECT_MAX - len(head) - len(tail) - 3
@@ -59,6 +62,13 @@ def subject(outcome: InterruptionOutcome) -> str:
     text = " ".join(printable(head + tail).split())  # no line breaks, whatever the tags hold
     return clip(text, SUBJECT_MAX)
 
+
+# An alert whose signal decides its outcome is named for that outcome, not for the signal (a state change).
+_LABELS = {
+    Outcome.MISSED_WARNING: "Spot interruption without warning",
+    Outcome.MISSED: "Missed Spot interruption",
+    Outcome.RESTORED: "Restored",
+}
 
 _SUBJECT_STATUS = {
     Outcome.DRAINED: "drained",
@@ -69,6 +79,9 @@ _SUBJECT_STATUS = {
     Outcome.ALERT_ONLY: "no action",
     Outcome.INSTANCE_NOT_FOUND: "instance not found",
     Outcome.ALREADY_TERMINATED: "already terminated",
+    Outcome.MISSED_WARNING: "no warning came, drained late",
+    Outcome.MISSED: "MISSED, found by the sweep",
+    Outcome.RESTORED: "restored",
 }
 
 
@@ -116,6 +129,21 @@ POSSIBLY_REPEATED = (
 
 def _headline(outcome: InterruptionOutcome) -> str:
     notice = outcome.plan.notice
+    instance = outcome.plan.instance
+    if outcome.final is Outcome.MISSED_WARNING:
+        going = "terminating" if notice.state == "shutting-down" else "stopping"
+        return (
+            f"No interruption warning arrived: EC2 is {going} {notice.instance_id} (state {notice.state} at "
+            f"{when(notice.noticed_at)}). What was still registered was drained now."
+        )
+    if outcome.final is Outcome.MISSED:
+        went = instance.state if instance else "gone"
+        return (
+            f"Missed interruption: EC2 took {notice.instance_id} back ({went}) and no notice reached the handler; "
+            "the reconciliation sweep found it and drained what it left behind."
+        )
+    if outcome.final is Outcome.RESTORED:
+        return f"Restored: {notice.instance_id} is running again, and what its drain took away is back in service."
     if not notice.is_interruption:
         return f"{notice.kind.label} for {notice.instance_id}: EC2 may interrupt it soon."
     if notice.lifecycle is not None:

@@ -40,3 +40,21 @@ def update_if(dynamodb, table: str, key: dict, update: str, condition: str, name
     except dynamodb.exceptions.ConditionalCheckFailedException:
         return False
     return True
+
+
+_GET_MAX = 100  # BatchGetItem: at most 100 keys a call
+
+
+def batch_get(dynamodb, table: str, keys: list[dict]) -> list[dict]:
+    """Every item of `keys` that exists (BatchGetItem, 100 keys a call, unprocessed keys asked again); consistent
+    reads, so an item written a moment ago is seen."""
+    found: list[dict] = []
+    for start in range(0, len(keys), _GET_MAX):
+        request = {table: {"Keys": keys[start : start + _GET_MAX], "ConsistentRead": True}}
+        for _ in range(5):
+            response = dynamodb.batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+    return found

@@ -162,3 +162,16 @@ def tasks_on(ecs, cluster: str, container_instance_arns: list[str]) -> dict[str,
     """The container instances as they are now (running and pending tasks, status), keyed by ARN: one
     DescribeContainerInstances per 100. A container instance that no longer exists is absent."""
     return {ci.arn: ci for ci in describe_container_instances(ecs, cluster, container_instance_arns)}
+
+
+def set_active(ecs, cluster: str, arns: list[str]) -> dict[str, str]:
+    """UpdateContainerInstancesState to ACTIVE, 10 per call: container instances a drain set to DRAINING, back to
+    taking tasks; {container instance ARN: why it failed}."""
+    failed: dict[str, str] = {}
+    for start in range(0, len(arns), UPDATE_STATE_MAX):
+        chunk = arns[start : start + UPDATE_STATE_MAX]
+        response = ecs.update_container_instances_state(cluster=cluster, containerInstances=chunk, status="ACTIVE")
+        for failure in response.get("failures", []):
+            arn = failure.get("arn", "")
+            failed[arn] = " ".join(filter(None, [failure.get("reason"), failure.get("detail")])) or "failed"
+    return failed

@@ -99,3 +99,10 @@ def instances_draining(elb, name: str, instance_ids: list[str]) -> set[str]:
         for state in response.get("InstanceStates", [])
         if state.get("State") == "InService" and state.get("InstanceId") in instance_ids
     }
+
+
+def register(elb, name: str, instance_ids: list[str]) -> None:
+    """One RegisterInstancesWithLoadBalancer: instances a drain took out of the Classic Load Balancer, back in."""
+    elb.register_instances_with_load_balancer(
+        LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instance_ids]
+    )

@@ -135,6 +135,14 @@ class ClaimResults:
     def why_not_owned(self, notice: Claimable) -> str:
         return self.reasons.get(notice.claim_key, "")
 
+    def merged(self, other: ClaimResults) -> ClaimResults:
+        """These results and another set's (claims of other notices), as one."""
+        return ClaimResults(
+            states={**self.states, **other.states},
+            reasons={**self.reasons, **other.reasons},
+            late=[*self.late, *other.late],
+        )
+
 
 Verdict = tuple[Claim, str]  # what became of one interruption's claim, and why when it is not OWNED
 

@@ -30,6 +30,7 @@ class Detail(NamedTuple):
     action: str | None = None
     termination: datetime | None = None  # a termination time the event names (Capacity Reservations)
     lifecycle: LifecycleAction | None = None
+    state: str | None = None  # the state a state-change notification names
 
 
 def from_json(body: Any) -> Any:
@@ -94,6 +95,7 @@ def notice_of(event: Any, kinds: dict[str, NoticeKind], read_detail) -> Interrup
         region=region,
         account=account,
         lifecycle=read.lifecycle,
+        state=read.state,
     )
 
 

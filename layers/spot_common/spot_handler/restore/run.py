@@ -1,0 +1,98 @@
+"""Which drained instances to restore, and restoring them: on a `running` notice (restore_resumed) and on the look a
+rebalance-only drain asked for (restore_unless_interrupted)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from spot_handler.aws import AwsClients
+from spot_handler.aws import autoscaling as asg
+from spot_handler.aws.clients import AWS_ERRORS, describe_error
+from spot_handler.budget import DidNotFinish, TimeBudget
+from spot_handler.incidents.records import DrainRecord, mark_restored, read_records
+from spot_handler.outcome import InterruptionOutcome, Outcome
+from spot_handler.planning import InstancePlan
+from spot_handler.restore.put_back import Restored, put_back
+from spot_handler.settings import Settings
+from spot_handler.steps import StepReport
+
+logger = Logger(child=True)
+STEP, KEY = "Restored", "restored"
+
+
+def restore_resumed(
+    plans: list[InstancePlan], clients: AwsClients, settings: Settings, clock: Callable[[], datetime], budget
+) -> list[InterruptionOutcome]:
+    """Restore the instances of `running` notices whose last drain the handler made before they came back; one
+    outcome (outcome `restored`) per instance restored. Those with nothing to restore cost one read, and no alert."""
+    if not settings.restore_drained_instances or not settings.incident_table_name or not plans:
+        return []
+    try:
+        records = budget.run(
+            "incident records",
+            read_records,
+            clients.dynamodb,
+            settings.incident_table_name,
+            [(p.notice.account, p.instance_id) for p in plans],
+        )
+    except (*AWS_ERRORS, DidNotFinish) as exc:
+        logger.error("restore: records not read", extra={"error": describe_error(exc)})
+        return []
+    candidates = []
+    for plan in plans:
+        record = records.get((plan.notice.account, plan.instance_id))
+        if record is not None and record.open and record.took_away and plan.notice.noticed_at > record.last_drained_at:
+            candidates.append((plan, record))
+    return _restore(candidates, clients, settings, clock, budget)
+
+
+def restore_unless_interrupted(
+    plan: InstancePlan, signal: str, drained_at: datetime, clients: AwsClients, settings: Settings, clock, budget
+) -> list[InterruptionOutcome]:
+    """A rebalance-only drain's look, RestoreAfterRebalanceMinutes later: restore it if no other drain came since (an
+    interruption warning would have drained the instance again) and the instance is running."""
+    if not settings.restore_drained_instances or not settings.incident_table_name:
+        return []
+    key = (plan.notice.account, plan.instance_id)
+    records = budget.run("incident records", read_records, clients.dynamodb, settings.incident_table_name, [key])
+    record = records.get(key)
+    if record is None or not record.open or record.last_signal != signal or record.last_drained_at > drained_at:
+        return []
+    if plan.instance is None or plan.instance.state != "running":
+        return []
+    return _restore([(plan, record)], clients, settings, clock, budget)
+
+
+def _restore(candidates, clients: AwsClients, settings: Settings, clock, budget: TimeBudget):
+    if not candidates:
+        return []
+    grouped = [plan.instance_id for plan, _ in candidates if plan.instance and plan.instance.auto_scaling_group]
+    try:
+        leaving = budget.run("DescribeAutoScalingInstances", asg.terminating, clients.autoscaling, grouped)
+    except (*AWS_ERRORS, DidNotFinish) as exc:  # not known: restore none of the group's (never put a leaver back)
+        logger.error("restore: Auto Scaling not read", extra={"error": describe_error(exc)})
+        leaving = set(grouped)
+    outcomes = []
+    for plan, record in candidates:
+        if plan.instance_id in leaving:
+            continue
+        try:
+            if not mark_restored(clients.dynamodb, settings.incident_table_name, record, clock()):
+                continue  # restored by someone else, or drained again meanwhile
+            done = put_back(clients, record, plan)
+        except AWS_ERRORS as exc:
+            done = Restored(failures=[f"restore: {describe_error(exc)}"])
+        outcomes.append(InterruptionOutcome(plan, [_report(done, record)], final=Outcome.RESTORED))
+    return outcomes
+
+
+def _report(done: Restored, record: DrainRecord) -> StepReport:
+    return StepReport(
+        step=STEP,
+        key=KEY,
+        render=lambda listed: (done.lines(), {**done.document(), "drainedBy": record.last_signal}),
+        failures=done.failures,
+    )
