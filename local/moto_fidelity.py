@@ -418,7 +418,10 @@ def _apply_classic_elb() -> None:
         if not from_autoscaling:
             load_balancer = original(self, load_balancer_name, instance_ids, True)
         draining = (balancer.attributes.get("connection_draining") or {}) if balancer is not None else {}
-        draining = {str(k).lower(): v for k, v in draining.items()}  # moto keeps the request's spelling
+        # moto keeps the request's spelling ("Timeout") beside its own default ("timeout": 300): the request's wins
+        draining = {
+            str(k).lower(): v for k, v in sorted(draining.items(), key=lambda kv: str(kv[0]) != str(kv[0]).lower())
+        }
         if str(draining.get("enabled")).lower() == "true":
             until = drain_clock() + float(draining.get("timeout") or 300)
             for instance_id in instance_ids:
