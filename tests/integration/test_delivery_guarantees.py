@@ -337,9 +337,7 @@ POISON = {
     "not JSON": '{"version": "0", "detail": ',
     "a JSON array": "[1, 2, 3]",
     "unsupported source": notice_body("i-0a1b2c3d4e5f60011", source="aws.health"),
-    "unsupported detail-type": notice_body(
-        "i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance Launch Successful"}
-    ),
+    "unsupported detail-type": notice_body("i-0a1b2c3d4e5f60011", **{"detail-type": "EC2 Instance Launch Successful"}),
     "missing detail": json.dumps({k: v for k, v in load_event(SPOT).items() if k != "detail"}),
     "wrong type": notice_body("i-0a1b2c3d4e5f60011", detail={"instance-id": 12, "instance-action": "terminate"}),
     "empty body": "",

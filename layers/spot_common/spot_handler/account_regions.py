@@ -18,7 +18,7 @@ from spot_handler.alerting.events import AlertEvents
 from spot_handler.alerting.publishing import BatchPublisher
 from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.sns import publish_alerts
-from spot_handler.budget import TimeBudget
+from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, TAIL_SECONDS, TimeBudget
 from spot_handler.flow import NoticeResult, handle_notices
 from spot_handler.idempotency.claims import BatchClaims
 from spot_handler.models import InterruptionNotice
@@ -74,7 +74,8 @@ def handle_by_account_region(
         # The member role is assumed within the group's own budget: a role that is slow or refuses costs only its
         # own account's notices (their alerts say so), never the others' or the invocation's time bound.
         own = budget.bounded_by([n.deadline for n in group], clock())
-        clients = where.clients_for(group[0].account, group[0].region, own)
+        # (leaving the owned steps their part: a role answering at the last moment still gets its looks asked for)
+        clients = where.clients_for(group[0].account, group[0].region, own.leaving(OWNED_STEPS_RESERVE_SECONDS))
         return handle_notices(group, clients, settings, clock, own, batch_claims, publish)
 
     if len(groups) == 1:
@@ -96,7 +97,7 @@ def handle_by_account_region(
         with ThreadPoolExecutor(min(len(groups), MAX_PARALLEL_TARGETS), thread_name_prefix="target") as pool:
             done = [result for results in pool.map(handle, enumerate(groups.values())) for result in results]
     finally:  # the groups that reported are settled even if another raised
-        claims.settle()
+        claims.settle(budget.started + TAIL_SECONDS)
     order = {id(notice): i for i, notice in enumerate(notices)}
     return sorted(done, key=lambda r: order[id(r.notice)])
 

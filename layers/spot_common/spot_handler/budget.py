@@ -24,10 +24,15 @@ from typing import Any, NamedTuple, TypeVar
 WORK_SECONDS = 10.0
 ALERT_BOUND_SECONDS = 15.0
 MIN_WORK_SECONDS = 3.0  # a notice read close to its deadline still gets this long to drain
+# Follow-ups and parking are waited for until then (from the handler's start): the handler answers well inside its
+# 60 s Timeout, whatever a dependency does. Nothing is waited for past it.
+TAIL_SECONDS = 25.0
 # Of the work budget, the drain steps leave this much (at most half) to the owned steps after them (checkpoints,
 # lifecycle completion, scheduling the looks that carry a failed drain through): a drain that hangs must not take
 # from the interruption the look that drains it again.
 OWNED_STEPS_RESERVE_SECONDS = 1.5
+# Sending the looks the steps asked for gets at least this long, even past the work budget: within the alert's bound.
+SCHEDULING_SECONDS = 2.0
 DEADLINE_MARGIN_SECONDS = 5.0  # alert at least this long before the instance goes, when there is time for it
 # Kept back from the Lambda's remaining time for PublishBatch (its own retries) and releasing the claims of alerts
 # that failed.

@@ -15,7 +15,7 @@ from spot_handler.aws.autoscaling import target_groups_of
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.ec2 import describe_instances
 from spot_handler.aws.sns import OutgoingAlert, publish_alerts
-from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, DidNotFinish, TimeBudget
+from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, SCHEDULING_SECONDS, TAIL_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
 from spot_handler.idempotency.claims import BatchClaims
@@ -96,9 +96,11 @@ def handle_notices(
     drain_context = StepContext(clients, settings, clock, budget.leaving(OWNED_STEPS_RESERVE_SECONDS))
     reports = run_steps(DRAIN_STEPS, drain_context, in_scope, concurrent=True)
 
-    claimed = claims.wait(budget, claimed_first(notices))
+    # The claims are waited for within the budget less what the owned steps need after them (budget.py).
+    owned_budget = budget.leaving(OWNED_STEPS_RESERVE_SECONDS)
+    claimed = claims.wait(owned_budget, claimed_first(notices))
     if late_claims is not None:
-        claimed = claimed.merged(late_claims.wait(budget, late))
+        claimed = claimed.merged(late_claims.wait(owned_budget, late))
     active = [plan for plan in in_scope if not claimed.done(plan.notice)]
     # Claimed here, or not known to be claimed anywhere (the table failed or did not answer in time): the alert's
     # bound holds whatever DynamoDB does, so such an alert goes out, saying it may be repeated.
@@ -129,11 +131,12 @@ def handle_notices(
     results = [_result(plan, first, outcomes, unsent, claimed) for plan in plans]
     handled = [r.notice for r in results if r.handled]
     claims.report(claimed, handled, [r.notice for r in results if not r.handled])
+    tail = budget.started + TAIL_SECONDS  # nothing is waited for past the tail (a hanging table holds no answer)
     if batch_claims is None:
-        claims.settle()
+        claims.settle(tail)
     if late_claims is not None:
         late_claims.report(claimed, [n for n in handled if n in late], [n for n in late if n not in handled])
-        late_claims.settle()
+        late_claims.settle(tail)
     return results
 
 
@@ -165,8 +168,13 @@ def _schedule_follow_ups(context: StepContext, reports: dict[str, list[StepRepor
         return
     queue_url, sqs = context.settings.notice_queue_url, context.clients.sqs
     checks = [r.follow_up for r in asking]
+    # At least SCHEDULING_SECONDS, even when the budget is spent: the look that carries a failed drain or a lifecycle
+    # action is not given up to save a second (the alert's bound allows for it: budget.py).
+    budget = context.budget
+    if budget.remaining() < SCHEDULING_SECONDS:
+        budget = TimeBudget.start(work_seconds=SCHEDULING_SECONDS)
     try:
-        errors = context.budget.run("follow-up scheduling", schedule, sqs, queue_url, checks, context.clock())
+        errors = budget.run("follow-up scheduling", schedule, sqs, queue_url, checks, context.clock())
     except DidNotFinish as exc:
         errors = {check.look_id: str(exc) for check in checks}
     for report in asking:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.queue import come_back_in, park_in_dead_letter_queue
 from spot_handler.aws.sns import publish_alerts
+from spot_handler.budget import TAIL_SECONDS as TAIL
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.flow import NoticeResult, drain_again
@@ -63,10 +65,10 @@ def is_sqs_batch(event: Any) -> bool:
     return isinstance(event, dict) and isinstance(event.get("Records"), list)
 
 
-# Follow-ups and parking are waited for until then (from the handler's start): the handler answers well inside its
-# 60 s Timeout. What has not finished by then is not done: Lambda freezes the environment once the handler returns.
-# Such follow-up records are made visible again in seconds (COME_BACK_SECONDS), not after the visibility timeout.
-TAIL_SECONDS = 25.0
+# Follow-ups and parking are waited for until budget.TAIL_SECONDS (from the handler's start). What has not finished by
+# then is not done: Lambda freezes the environment once the handler returns. Such follow-up records are made visible
+# again in seconds (COME_BACK_SECONDS), not after the visibility timeout.
+TAIL_SECONDS = TAIL
 COME_BACK_SECONDS = 5  # a follow-up record that failed comes back this much later, doubling with each receive
 COME_BACK_MAX_SECONDS = 60
 
@@ -149,6 +151,18 @@ def _handle_sqs_batch(raw: list, where: AccountRegions, settings: Settings, cloc
         else:
             follow_ups.append((record, read))
 
+    # What comes after the alerts ends by TAIL_SECONDS from the handler's start: an invocation that ran out of time
+    # would have its whole batch delivered again, and the notices' messages would take their claims over and alert
+    # again (idempotency/claims.py).
+    tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
+    # Looks run beside the notices, not behind them: a look due before a heartbeat timeout must not wait for a slow
+    # batch of notices (it has the tail); a new drain never waits for a look either (each has its own threads).
+    looking = None
+    if follow_ups:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="looks")
+        looking = pool.submit(_follow_up, follow_ups, where, settings, clock, tail)
+        pool.shutdown(wait=False)
+
     unique: dict[str, InterruptionNotice] = {}
     messages: dict[str, list[str]] = {}  # signal -> every message of the batch that carries it
     for message_id, notice in accepted:
@@ -161,15 +175,13 @@ def _handle_sqs_batch(raw: list, where: AccountRegions, settings: Settings, cloc
     report.duplicates += sum(1 for r in report.results if r.duplicate)
     failed_keys = {r.notice.signal_key for r in report.results if not r.handled}
     report.batch_item_failures += [mid for mid, notice in accepted if notice.signal_key in failed_keys]
-    # What comes after the alerts ends by TAIL_SECONDS from the handler's start: an invocation that ran out of time
-    # would have its whole batch delivered again, and the notices' messages would take their claims over and alert
-    # again (idempotency/claims.py).
-    tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
-    if follow_ups:  # after the notices: looking again at old drains never delays a new one
+    if looking is not None:
         try:
-            report.follow_ups = tail.run("follow-ups", _follow_up, follow_ups, where, settings, clock, tail)
+            report.follow_ups = tail.wait(looking, "follow-ups")
             failed = set(report.follow_ups.failed_records)
-        except DidNotFinish as exc:
+        except Exception as exc:
+            if not isinstance(exc, DidNotFinish):
+                logger.exception("follow-ups failed")
             logger.error("follow-ups delivered again", extra={"reason": str(exc), "records": len(follow_ups)})
             failed = {record.message_id for record, _ in follow_ups}
         again = [record for record, _ in follow_ups if record.message_id in failed]

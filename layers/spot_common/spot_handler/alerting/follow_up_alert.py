@@ -6,7 +6,7 @@ from datetime import datetime
 
 from spot_handler.alerting.chat import with_chat
 from spot_handler.alerting.envelope import envelope
-from spot_handler.alerting.first_alert import LISTED_MAX
+from spot_handler.alerting.first_alert import LISTED_MAX, POSSIBLY_REPEATED
 from spot_handler.alerting.text import SUBJECT_MAX, bounded, cleaned, clip, printable, wrap
 from spot_handler.aws.sns import OutgoingAlert
 from spot_handler.models import target_group_name
@@ -83,6 +83,8 @@ def compose_follow_up_alert(look, entry_id: str, looked_at: datetime | None = No
             delay = group["deregistrationDelaySeconds"]
             lines.append(f"- {group['name']}: {group['stillDrainingCount']}" + (f", delay {delay} s" if delay else ""))
             lines.append("    " + ", ".join(group["stillDraining"][:LISTED_MAX]))
+    if look.possibly_repeated:
+        lines += ["", POSSIBLY_REPEATED]
     lines += ["", f"Notice id {check.notice_id}"]
     document = {
         "schema": "spot-interruption-alert/1",
@@ -101,6 +103,8 @@ def compose_follow_up_alert(look, entry_id: str, looked_at: datetime | None = No
         "reasons": list(look.why),
         "failures": failing,
     }
+    if look.possibly_repeated:
+        document["possiblyRepeated"] = True
     if check.kind == "lifecycle":
         document["lifecycleAction"] = {"autoScalingGroup": check.group, "hook": check.hook}
     text = "\n".join(wrapped for line in lines for wrapped in wrap(printable(line))) + "\n"

@@ -95,6 +95,9 @@ class UnreachableClient:
 
 ROLE_SESSION_NAME = "spot-interruption-handler"
 REFUSAL_MEMORY_SECONDS = 60.0  # a member role that refused is not asked again for this long (per environment)
+# Member roles assumed at once: as many as the groups of a batch handled at once, and more, so roles that hang (each
+# bounded by the client's timeouts) do not keep a fifth account waiting.
+ASSUMING_AT_ONCE = 16
 # The services the handler acts on in the instance's account (member/template.yaml's role); the others (SNS, SQS,
 # DynamoDB, EventBridge) are always the hub's own.
 MEMBER_SERVICES = ("ec2", "elbv2", "autoscaling", "gamelift", "ecs", "elb")
@@ -135,7 +138,7 @@ class AccountClients:
         self._refused: dict[str, tuple[str, str, float]] = {}  # account -> (code, reason, until monotonic)
         # AssumeRole runs here, so a caller waits only its own budget for it; the call itself is bounded by the
         # client's timeouts and retries (CLIENT_CONFIG).
-        self._assumer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="assume-role")
+        self._assumer = ThreadPoolExecutor(max_workers=ASSUMING_AT_ONCE, thread_name_prefix="assume-role")
         self._sts = None
         self.assume_role_calls = 0  # every AssumeRole sent, refused ones included: the bench reports it
 
@@ -179,9 +182,10 @@ class AccountClients:
             return self._stand_in("AssumeRoleTimeout", reason)
         except AWS_ERRORS as exc:
             reason = f"account {account}: role {self.role_arn(account)} not assumed ({describe_error(exc)})"
-            with self._lock:
-                if self._refused.get(account, (None, None, 0))[2] <= time.monotonic():
-                    self._refused[account] = (error_code(exc), reason, time.monotonic() + REFUSAL_MEMORY_SECONDS)
+            if is_permanent(describe_error(exc)):  # a refusal; throttling, 5xx or a timeout is asked again at once
+                with self._lock:
+                    if self._refused.get(account, (None, None, 0))[2] <= time.monotonic():
+                        self._refused[account] = (error_code(exc), reason, time.monotonic() + REFUSAL_MEMORY_SECONDS)
             return self._stand_in(error_code(exc), reason)
         make = functools.partial(session.client, region_name=region, config=self._config)
         with self._lock:

@@ -37,6 +37,7 @@ from spot_handler.idempotency.claims import Claim, NoticeClaims
 
 logger = Logger(child=True)
 
+SENDING_RESERVE_SECONDS = 3.0  # of the tail, left to sending the next looks and the alerts after the claims
 RESEND_TRIES = 8  # a look whose work failed is sent again this often (5 s, then doubling up to a minute)
 RESEND_SECONDS = 5
 RESEND_MAX_SECONDS = 60
@@ -100,6 +101,11 @@ def handle_follow_ups(records: list[LookRecord], context: FollowUpContext) -> Fo
             carriers.setdefault(check.look_id, []).append(record.message_id)
     report.redrained = [c for c in checks.values() if c.redrain]
     looks, failed = _look(list(checks.values()), context, report)
+    for look in [look for look in looks if look.defect]:  # ends in the DLQ with its reason, never silently
+        parked = context.park(follow_up_body([look.check]), look.defect)
+        report.parked += [look.defect] if parked else []
+        failed |= set() if parked else {look.check.look_id}
+    looks = [look for look in looks if not look.defect]
     done = _act(looks, carriers, context, report)
     failed |= {look_id for look_id, ok in done.items() if not ok}
     failed_records = {m for look_id in failed for m in carriers[look_id]}
@@ -170,7 +176,8 @@ def _merged(check: Check, drained: Drained, now: datetime) -> Check:
         ecs_container_instance=drained.ecs_container_instance or check.ecs_container_instance,
         ecs_standalone_tasks=drained.ecs_standalone_tasks or check.ecs_standalone_tasks,
         redrain=list(drained.retry),
-        deregistered_at=now if drained.targets or drained.classic else check.deregistered_at,
+        # the first drain's time: a delay runs from when it began (a retry that finds it draining does not restart it)
+        deregistered_at=check.deregistered_at if check.targets or check.classic else now,
     )
 
 
@@ -181,7 +188,8 @@ def _act(looks: list[Look], carriers: dict[str, list[str]], context: FollowUpCon
         return {}
     claims = NoticeClaims.open(context.hub.dynamodb, context.idempotency_table)
     items = {look.check.look_id: look_claim(look.check, tuple(carriers[look.check.look_id])) for look in acting}
-    claimed = claims.start(list(items.values())).wait(context.budget)
+    # Waited for within the budget less what sending needs after it: a hanging table never eats the tail.
+    claimed = claims.start(list(items.values())).wait(context.budget.leaving(SENDING_RESERVE_SECONDS))
     ok: dict[str, bool] = {}
     doing = []
     for look in acting:
@@ -191,6 +199,8 @@ def _act(looks: list[Look], carriers: dict[str, list[str]], context: FollowUpCon
         elif state is Claim.BUSY:  # another receive of this message is at it: it comes back when that one is over
             ok[look.check.look_id] = False
         else:
+            # not known to be claimed (the table failed or did not answer): its alert says it may be repeated
+            look.possibly_repeated = state is Claim.UNKNOWN
             doing.append(look)
     now = context.clock()
     unsent = _schedule(context, [look.next for look in doing if look.next], now)
@@ -224,6 +234,7 @@ def _act(looks: list[Look], carriers: dict[str, list[str]], context: FollowUpCon
         claimed,
         [items[look.check.look_id] for look in succeeded],
         [items[look.check.look_id] for look in failed],
+        until=context.budget.started + context.budget.work_seconds,
     )
     ok |= {look.check.look_id: True for look in succeeded}
     ok |= _send_again(failed, errors, context, report)

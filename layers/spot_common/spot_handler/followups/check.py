@@ -44,6 +44,7 @@ class Check:
     chain: str = ""  # the chain of looks this one belongs to
     sequence: int = 0  # its place in the chain
     attempt: int = 0  # sends of this same look after its work failed (an alert SNS refused, a look not scheduled)
+    tries: int = 0  # looks in a row of this chain that drained again what failed (they back off)
     detail_type: str = spot_warning.KIND.value  # the signal that started the chain
     action: str | None = None  # the notice's instance-action (terminate, stop, hibernate)
     noticed_at: datetime | None = None
@@ -94,7 +95,9 @@ class LookClaim(NamedTuple):
 
 
 def look_claim(check: Check, deliveries: tuple[str, ...]) -> LookClaim:
-    incident = f"follow-up#{check.look_id}"
+    """The claim of one attempt at a look: copies of it share one; the same look sent again after its work failed is a
+    new attempt, claimed afresh (its first attempt's claim may not have been released)."""
+    incident = f"follow-up#{check.look_id}#{check.attempt}"
     return LookClaim(
         claim_key=f"{check.account}#{check.instance_id}#{incident}",
         claim_data={
@@ -130,6 +133,7 @@ _FIELDS: dict[str, Any] = {
     "chain": str,
     "sequence": int,
     "attempt": int,
+    "tries": int,
     "detail_type": str,
     "action": _OPTIONAL_TEXT,
     "noticed_at": _TIME,

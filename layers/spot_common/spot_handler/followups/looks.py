@@ -52,12 +52,14 @@ class Look:
     finished_in_time: bool = False
     failures: list[str] = field(default_factory=list)
     said: str = ""  # what the look did, in words (the log; the first alert's lifecycle line)
+    defect: str | None = None  # the look could not be made (a defect): parked in the DLQ with this reason
+    possibly_repeated: bool = False  # its claim is not known: its alert says it may be repeated
 
 
 def retry_delay(check: Check) -> int:
     """Seconds until the next drain of what failed: RETRY_SECONDS, doubling with each look of the chain that
     drained again, up to RETRY_MAX_SECONDS."""
-    return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** min(check.sequence, 2))
+    return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** min(check.tries, 2))
 
 
 def deadline_look(check: Check, state: DrainState, now: datetime, window: int, gone: bool = False) -> Look:
@@ -74,7 +76,7 @@ def deadline_look(check: Check, state: DrainState, now: datetime, window: int, g
     if check.redrain:
         retry_at = now + timedelta(seconds=retry_delay(check))
         if retry_at + timedelta(seconds=window) < deadline - timedelta(seconds=DEADLINE_CHECK_SECONDS):
-            look.next = check.next_look(retry_at)
+            look.next = check.next_look(retry_at, tries=check.tries + 1)
             look.said = f"drained again at {when(retry_at)}: " + "; ".join(check.redrain)
             return look
         look.alert = DRAIN_UNFINISHED
@@ -93,9 +95,14 @@ def deadline_look(check: Check, state: DrainState, now: datetime, window: int, g
         look.why = state.described()
         look.said = "still draining at the deadline"
         return look
-    if state.unreadable and last and not advice:
-        look.failures += [f"{check.instance_id}: drain not checked at its deadline ({u})" for u in state.unreadable]
-        look.said = "drain not checked at its deadline"
+    if state.unreadable and not advice:
+        if not last:  # not read this time: the look before the deadline still happens
+            look.next = check.next_look(last_due)
+            look.said = f"draining not read ({'; '.join(state.unreadable)}): looked at again at {when(last_due)}"
+            return look
+        look.alert = DRAIN_UNFINISHED  # never ends silently: not confirmed is said as such
+        look.why = [f"not confirmed at the deadline: {u} could not be read" for u in state.unreadable]
+        look.said = "drain not confirmed at its deadline"
         return look
     look.finished_in_time = True
     look.said = "drained; nothing left draining at the deadline"
@@ -136,14 +143,16 @@ def lifecycle_look(
         bound = check.deregistered_at + timedelta(seconds=_longest_delay(check) + UNREADABLE_MARGIN_SECONDS)
         if now < bound and not running_out:
             return _keep_alive(autoscaling, look, now, window, every)
-        look.alert = LIFECYCLE_UNCONFIRMED
-        look.why = [
-            f"what drains could not be read ({'; '.join(state.unreadable)}) since {when(since)}",
-            f"completed once the longest delay in force ({_longest_delay(check)} s) and "
-            f"{UNREADABLE_MARGIN_SECONDS} s more had passed since the drain ({when(check.deregistered_at)})",
-        ]
         why = "the longest delay in force is over (draining could not be read)"
-        return _complete(autoscaling, look, now, why, window)
+        look = _complete(autoscaling, look, now, why, window)
+        if look.completed:  # said only of an action completed: one not completed yet is tried again first
+            look.alert = LIFECYCLE_UNCONFIRMED
+            look.why = [
+                f"what drains could not be read ({'; '.join(state.unreadable)}) since {when(since)}",
+                f"completed once the longest delay in force ({_longest_delay(check)} s) and "
+                f"{UNREADABLE_MARGIN_SECONDS} s more had passed since the drain ({when(check.deregistered_at)})",
+            ]
+        return look
     if gone or not waiting or running_out:
         why = (
             "the instance is already gone"
@@ -234,8 +243,14 @@ def _keep_alive(autoscaling, look: Look, now: datetime, window: int, every: int)
     if check.heartbeat_expires is not None:  # a heartbeat timeout shorter than `every` plus the window and margin
         latest = check.heartbeat_expires - timedelta(seconds=window + EXPIRY_MARGIN_SECONDS)
         due = max(now, min(due, latest))
-    remaining = look.state.targets or check.targets  # what still drains; unreadable: all of it again
-    look.next = check.next_look(due, targets=remaining)
+    # What still drains, and what could not be read this time (it may still drain): looked at again
+    remaining = {
+        arn: regs for arn, regs in check.targets.items() if arn in look.state.targets or arn in look.state.unread_groups
+    }
+    remaining = {arn: look.state.targets.get(arn, regs) for arn, regs in remaining.items()}
+    if not remaining and not look.state.left:
+        remaining = check.targets  # nothing read at all: all of it again
+    look.next = check.next_look(due, targets=remaining, tries=check.tries + 1 if check.redrain else 0)
     look.said = look.said or (
         "drained again shortly: " + "; ".join(check.redrain) if check.redrain else "waiting for its drain to end"
     )

@@ -23,6 +23,7 @@ class DrainState:
     classic: list[str] = field(default_factory=list)  # Classic Load Balancers still deregistering the instance
     ecs_tasks: int = 0  # service tasks still on the ECS container instance (set to DRAINING)
     unreadable: list[str] = field(default_factory=list)  # what could not be read, and why
+    unread_groups: set[str] = field(default_factory=set)  # target groups whose health could not be read
 
     @property
     def left(self) -> bool:
@@ -70,6 +71,7 @@ def _target_groups(elbv2, checks: list[Check], states: list[DrainState], now: da
         for arn, targets in check.targets.items():
             if arn in errors:
                 state.unreadable.append(f"target group {target_group_name(arn)}: {errors[arn]}")
+                state.unread_groups.add(arn)
             elif still := [t for t in targets if t in draining.get(arn, ())]:
                 state.targets[arn] = still
 
@@ -117,5 +119,13 @@ def _ecs(client, checks: list[Check], states: list[DrainState]) -> None:
             state.unreadable.append(f"ECS cluster {check.ecs_cluster}: {errors[check.ecs_cluster]}")
             continue
         instance = found.get(check.ecs_container_instance)
-        if instance is not None:  # tasks no service owns stay whatever happens: draining does not move them
-            state.ecs_tasks = max(0, instance.running_tasks + instance.pending_tasks - check.ecs_standalone_tasks)
+        if instance is None or instance.running_tasks + instance.pending_tasks == 0:
+            continue
+        # The service tasks still on it, counted by their group (a service's is "service:NAME"): tasks no service
+        # owns stay whatever happens (draining does not move them), and one of them ending must not hide a service's.
+        try:
+            arns = ecs_api.task_arns(client, check.ecs_cluster, instance.arn)
+            groups = ecs_api.task_groups(client, check.ecs_cluster, arns) if arns else []
+            state.ecs_tasks = sum(1 for _, group in groups if group.startswith("service:"))
+        except AWS_ERRORS as exc:
+            state.unreadable.append(f"ECS cluster {check.ecs_cluster}: tasks not read ({describe_error(exc)})")

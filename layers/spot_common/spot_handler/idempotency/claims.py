@@ -202,7 +202,13 @@ class NoticeClaims:
         actions = {key: self._claim_action(notice, min(ours[key])) for key, notice in unique.items()}
         return PendingClaims(self._send_in_background(actions, ours))
 
-    def settle(self, claims: ClaimResults, alerted: list[Claimable], not_alerted: list[Claimable]) -> None:
+    def settle(
+        self,
+        claims: ClaimResults,
+        alerted: list[Claimable],
+        not_alerted: list[Claimable],
+        until: float | None = None,
+    ) -> None:
         """Release the claims of notices whose alert did not go out; those alerted (or that needed none) keep theirs
         as they are: nothing is written for them. A notice alerted without knowing its claim (the table did not
         answer in time, or failed) has its claim written now, so that later duplicates are recognised.
@@ -217,9 +223,14 @@ class NoticeClaims:
         release = {n.claim_key: n for n in not_alerted if claims.owned(n) and n.claim_key not in alerted_keys}
         repair = {n.claim_key: n for n in alerted if claims.state(n) is Claim.UNKNOWN}
         by_key = {n.claim_key: n for n in [*not_alerted, *alerted]}
+
+        def wait() -> float:  # at most SETTLE_WAIT_SECONDS, and never past `until` (time.monotonic())
+            left = SETTLE_WAIT_SECONDS if until is None else until - time.monotonic()
+            return max(0.0, min(SETTLE_WAIT_SECONDS, left))
+
         for keys, future in claims.late:
             try:
-                answers = future.result(timeout=SETTLE_WAIT_SECONDS)
+                answers = future.result(timeout=wait())
             except FutureTimeout:
                 logger.error(
                     "idempotency claim still unanswered; written again for the notices alerted without it",
@@ -239,7 +250,7 @@ class NoticeClaims:
         actions |= {key: self._claim_action(n, _holder_of(n)) for key, n in repair.items()}
         for keys, future in self._send_in_background(actions):
             try:
-                answers = future.result(timeout=SETTLE_WAIT_SECONDS)
+                answers = future.result(timeout=wait())
             except FutureTimeout:
                 answers = dict.fromkeys(keys, Written(error=f"no answer within {SETTLE_WAIT_SECONDS:.0f} s"))
             for key, written in answers.items():
@@ -408,9 +419,9 @@ class BatchClaims:
             self._alerted += alerted
             self._not_alerted += not_alerted
 
-    def settle(self) -> None:
-        """Release the claims of the notices not alerted, together."""
-        self._claims.settle(self._seen, self._alerted, self._not_alerted)
+    def settle(self, until: float | None = None) -> None:
+        """Release the claims of the notices not alerted, together, waiting for nothing past `until`."""
+        self._claims.settle(self._seen, self._alerted, self._not_alerted, until)
 
 
 def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:

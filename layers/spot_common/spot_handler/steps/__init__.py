@@ -107,7 +107,8 @@ def run_steps(
         ]
         pool.shutdown(wait=False)  # the budget decides how long to wait for each
         for step, chosen, future in started:
-            _add(reports, _settled(step, chosen, partial(_wait_with_grace, context.budget, future, step.name)))
+            call = partial(_wait_with_grace, context.budget, future, step.name)
+            _add(reports, _settled(step, chosen, call, drains=True))
         return reports
     for step, chosen in work:
         if getattr(step, "local", False):  # makes no AWS call: nothing to bound
@@ -131,17 +132,20 @@ def _wait_with_grace(budget: TimeBudget, future: Future, what: str) -> dict[str,
         raise DidNotFinish(what, budget.work_seconds) from None
 
 
-def _settled(step: Step, chosen: dict[str, InstancePlan], call: Callable[[], dict[str, StepReport]]):
-    """The step's reports, or a failure of the step for each instance it applies to."""
+def _settled(
+    step: Step, chosen: dict[str, InstancePlan], call: Callable[[], dict[str, StepReport]], drains: bool = False
+):
+    """The step's reports, or a failure of the step for each instance it applies to (a drain step's is drained again
+    by a look: `drains`)."""
     try:
         return call()
     except DidNotFinish as exc:
         reason = f"{step.name}: {exc}"
-        return {i: StepReport(step.name, _key(step), failures=[reason], retry=[reason]) for i in chosen}
     except Exception as exc:
         logger.exception("step failed unexpectedly", extra={"step": step.name})
         reason = f"{step.name} stopped by an unexpected error: {type(exc).__name__}: {exc}"
-        return {i: StepReport(step.name, _key(step), failures=[reason], retry=[reason]) for i in chosen}
+    retry = [reason] if drains else []
+    return {i: StepReport(step.name, _key(step), failures=[reason], retry=retry) for i in chosen}
 
 
 def _add(reports: dict[str, list[StepReport]], done: dict[str, StepReport]) -> None:
