@@ -141,6 +141,8 @@ def task_groups(ecs, cluster: str, arns: list[str]) -> list[tuple[str, str]]:
     for start in range(0, len(arns), DESCRIBE_MAX):
         response = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + DESCRIBE_MAX])
         for task in response.get("tasks", []):
+            if task.get("lastStatus") == "STOPPED":  # stopped (ListTasks may list one on its way out): not on it
+                continue
             found.append((task.get("containerInstanceArn") or "", task.get("group") or ""))
     return found
 

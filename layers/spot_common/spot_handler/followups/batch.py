@@ -157,11 +157,15 @@ def _look_at_group(checks: list[Check], context: FollowUpContext) -> list[Look]:
         for c in decided
     ]
     for check, state in zip(checks, states):
-        if check.kind == DEADLINE:
-            looks.append(deadline_look(check, state, now, context.window, gone=check.look_id in gone))
-        else:
-            look = lifecycle_look(clients.autoscaling, check, state, now, context.window, gone=check.look_id in gone)
-            looks.append(look)
+        try:
+            if check.kind == DEADLINE:
+                looks.append(deadline_look(check, state, now, context.window, gone=check.look_id in gone))
+            else:
+                autoscaling = clients.autoscaling
+                looks.append(lifecycle_look(autoscaling, check, state, now, context.window, gone=check.look_id in gone))
+        except Exception as exc:
+            logger.exception("follow-up look failed", extra={"instance_id": check.instance_id})
+            looks.append(Look(check, state, defect=f"look could not be made ({type(exc).__name__}: {exc})"[:600]))
     return looks
 
 
