@@ -198,7 +198,7 @@ class Rehearsal:
     """An emulated account on this machine, with the SAM CLI pointed at it."""
 
     runtime: sam_local.Runtime
-    emulator: localstack.LocalStack
+    emulator: localstack.RunningLocalStack
     work_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
     _builder: AccountBuilder | None = None
