@@ -217,7 +217,7 @@ def function_environment(
     stack resource gets that resource's local value (queue URL, topic ARN, table name), so a variable the template
     gains later is wired without a change here; the endpoints go to the local AWS and the GameLift fake.
 
-    physical_ids: logical id -> what Ref returns for it in the local stack (`local_stack_refs`).
+    physical_ids: logical id -> what Ref returns for it in the local stack (`stack_refs`).
     """
     declared = declared_environment()
     missing = [name for name in ENDPOINT_VARIABLES if name not in declared]
@@ -235,7 +235,7 @@ def function_environment(
     return values
 
 
-def local_stack_refs(cloudformation, stack_name: str) -> dict[str, str]:
+def stack_refs(cloudformation, stack_name: str) -> dict[str, str]:
     """Logical id -> physical id (what Ref returns) of every resource of a stack in the local AWS."""
     refs: dict[str, str] = {}
     for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):

@@ -55,7 +55,9 @@ def transformed_template(session: boto3.session.Session, parameters: dict[str, s
 
 
 @dataclass
-class LocalStack:
+class MotoStack:
+    """template.yaml as moto's CloudFormation created it: what was left out, and what moto skipped."""
+
     name: str
     outputs: dict[str, str]
     left_out: dict[str, str] = field(default_factory=dict)  # logical id -> why
@@ -64,9 +66,9 @@ class LocalStack:
     physical_ids: dict[str, str] = field(default_factory=dict)  # logical id -> what Ref returns
 
 
-def create_local_stack(
+def create_moto_stack(
     session: boto3.session.Session, name: str, parameters: dict[str, str], endpoint_url: str | None = None
-) -> LocalStack:
+) -> MotoStack:
     """Create the stack in moto's CloudFormation and return its outputs."""
     template = transformed_template(session, parameters)
     left_out = _strip_unsupported(template)
@@ -90,7 +92,7 @@ def create_local_stack(
         if r.get("ResourceType")
     }
     skipped = {lid: res["Type"] for lid, res in template["Resources"].items() if lid not in physical_ids}
-    return LocalStack(name, outputs, left_out, skipped, template, physical_ids)
+    return MotoStack(name, outputs, left_out, skipped, template, physical_ids)
 
 
 def _strip_unsupported(template: dict[str, Any]) -> dict[str, str]:

@@ -98,7 +98,7 @@ def dense(groups: int, registrations: int) -> InterruptionOutcome:
 
 def checkpointed() -> InterruptionOutcome:
     """A GameLift compute's instance, its (one) game session checkpointed, in no target group."""
-    from spot_handler.gamelift import CheckpointReport, GameSessionCheckpoint
+    from spot_handler.gamelift.report import CheckpointReport, GameSessionCheckpoint
     from spot_handler.steps import StepReport
 
     base = outcome("spot-interruption-gamelift-fleet-compute.json", name_tag="game-1")
