@@ -26,7 +26,7 @@ from local.cloud import LocalCloud
 from local.cloud import local_cloud as start_local_cloud
 from local.gamelift_fake import GameLiftState
 from tests.support.alerts import ReceivedAlert, drain_queue, received_alerts
-from tests.support.events import EVENTS_DIR, load_event, placeholder_ids
+from tests.support.events import EVENTS_DIR, NOT_HANDLED_YET, load_event, placeholder_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -528,6 +528,8 @@ def test_every_expectation_has_its_event_file():
 
 @pytest.mark.parametrize("event_file", EVENT_FILES)
 def test_sample_event_through_sam_local_invoke(event_file, request):
+    if event_file in NOT_HANDLED_YET:  # issue 23: handled once the handler supports them
+        pytest.skip("issue 23: handled once the handler supports them")
     check = SCENARIOS.get(event_file)
     assert check is not None, f"events/{event_file} has no expectation: add an @expect({event_file!r}) in {__file__}"
     check(request.getfixturevalue("local_cloud"))
