@@ -27,7 +27,7 @@ $(VENV)-checkov/.installed: requirements-checkov.txt
 	$(VENV)-checkov/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-demo: venv  ## one interruption end to end on a local AWS with no account (ARGS=--lifecycle: a lifecycle hook too; ARGS=--member-account: hub and spoke)
+demo: venv  ## one interruption end to end on a local AWS with no account (ARGS=--lifecycle: a lifecycle hook too; ARGS=--member-account: hub and spoke; ARGS=--missed: a warning that never came, a hibernated instance restored)
 	$(BIN)/python -m local.demo $(ARGS)
 
 # The inner loop: what a change to the code or the template must pass before anything slower. Two pytest workers

@@ -209,6 +209,10 @@ class AccountBuilder:
         """EC2 starting the Spot instance it stopped or hibernated again: running."""
         moto_fidelity.resume(self.account_id, self.region, instance_id)
 
+    def scale_in(self, instance_id: str) -> None:
+        """Auto Scaling terminating the instance, waiting on a terminate lifecycle hook (Terminating:Wait)."""
+        moto_fidelity.scale_in(self.account_id, self.region, instance_id)
+
     def target_group(self, name: str, target_type: str = "instance", delay: int = 300, port: int = 80) -> str:
         elbv2 = self.client("elbv2")
         arn = elbv2.create_target_group(
@@ -282,6 +286,10 @@ class AccountBuilder:
 
     def idempotency_table(self, name: str) -> str:
         """The idempotency table as template.yaml declares it: key `id`, TTL attribute `expiration`, on demand."""
+        return self._table(name, {"id": "HASH"})
+
+    def incident_table(self, name: str) -> str:
+        """The incident table as template.yaml declares it (key `id`, TTL attribute `expiration`): what drains took."""
         return self._table(name, {"id": "HASH"})
 
     def checkpoint_table(self, name: str) -> str:

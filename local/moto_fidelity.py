@@ -622,3 +622,16 @@ def resume(account_id: str, region: str, instance_id: str) -> None:
         )
     instance.start()
     instance.spot_interruption = (None, None)
+
+
+def scale_in(account_id: str, region: str, instance_id: str) -> None:
+    """Auto Scaling terminating a group's instance and waiting on a terminate lifecycle hook (`Terminating:Wait`), as
+    a scale-in does: moto's TerminateInstanceInAutoScalingGroup ends the instance at once, with no such state."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    for group in autoscaling_backends[account_id][region].autoscaling_groups.values():
+        for state in group.instance_states:
+            if state.instance.id == instance_id:
+                state.lifecycle_state = "Terminating:Wait"
+                return
+    raise ValueError(f"{instance_id} is in no Auto Scaling group")

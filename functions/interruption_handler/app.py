@@ -66,9 +66,12 @@ def record_metrics(report: InvocationReport) -> None:
     metrics.add_metric(name="ForeignAccountNotices", unit=MetricUnit.Count, value=len(report.foreign))
     metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=report.duplicates)
     deregistered = failures = alert_failures = 0
+    late = {Outcome.MISSED_WARNING: 0, Outcome.MISSED: 0, Outcome.RESTORED: 0}
     for result in report.results:
         if result.outcome is None:
             continue
+        if result.outcome.final in late and result.handled:
+            late[result.outcome.final] += 1
         deregistered += sum(len(d.deregistered) for d in result.outcome.drains)
         failures += len(result.outcome.failures)
         alert_failures += 0 if result.handled else 1
@@ -79,6 +82,10 @@ def record_metrics(report: InvocationReport) -> None:
             if result.outcome.seconds_left < 0:
                 metrics.add_metric(name="DeadlineMissed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="TargetsDeregistered", unit=MetricUnit.Count, value=deregistered)
+    # Interruptions no warning reached the handler for: caught by their state change, or only by the sweep.
+    metrics.add_metric(name="MissedWarnings", unit=MetricUnit.Count, value=late[Outcome.MISSED_WARNING])
+    metrics.add_metric(name="MissedInterruptions", unit=MetricUnit.Count, value=late[Outcome.MISSED])
+    metrics.add_metric(name="InstancesRestored", unit=MetricUnit.Count, value=late[Outcome.RESTORED])
     if report.follow_ups is not None:
         follow_ups = report.follow_ups
         metrics.add_metric(name="LifecycleActionsCompleted", unit=MetricUnit.Count, value=len(follow_ups.completed))
@@ -108,7 +115,10 @@ def record_interruptions(report: InvocationReport, by_account: bool) -> None:
     goes with the other metrics, for the interruption-rate alarm."""
     total = 0
     for result in report.results:
-        if result.outcome is None or not result.handled or result.notice.kind not in RECLAIMS:
+        if result.outcome is None or not result.handled:
+            continue
+        missed = result.outcome.final in (Outcome.MISSED_WARNING, Outcome.MISSED)  # EC2 reclaimed it, unannounced
+        if result.notice.kind not in RECLAIMS and not missed:
             continue
         total += 1
         instance = result.outcome.plan.instance

@@ -6,15 +6,6 @@ import json
 from pathlib import Path
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-# issue 23: handled once the handler supports them
-NOT_HANDLED_YET = frozenset(
-    {
-        "reconcile-sweep.json",
-        "state-change-running.json",
-        "state-change-shutting-down.json",
-        "state-change-stopping.json",
-    }
-)
 
 
 def event_text(name: str) -> str:

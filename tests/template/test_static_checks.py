@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess  # nosec B404 - runs the project's own linters with fixed argument lists
 import sys
 from pathlib import Path
@@ -355,6 +356,27 @@ def test_interruption_rate_alarm_and_the_dashboard_follow_the_parameters(transfo
         assert pools["metrics"] == [
             [{"expression": f"SEARCH('{schema} MetricName=\"Interruptions\"', 'Sum', 3600)", "id": "pools"}]
         ]
+
+
+def test_every_metric_the_dashboard_shows_is_one_the_handler_writes(transformed):
+    """A widget of a metric the handler never writes stays empty for ever: each name the dashboard shows in the
+    handler's namespace is one app.py adds (the late signal, sweep and restore widget included)."""
+    from tests.support.template import Resolver
+
+    body = Resolver(transformed, {}).resolve(
+        transformed["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    )
+    shown, namespace = set(), None
+    for widget in json.loads(body)["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            names = [part for part in metric if isinstance(part, str)]
+            if names and names[0] != ".":
+                namespace = names[0]
+            if namespace == "SpotInterruptionHandler" and len(names) > 1:
+                shown.add(names[1])
+    written = set(re.findall(r'name="([A-Za-z]+)"', (ROOT / "functions/interruption_handler/app.py").read_text()))
+    assert {"MissedWarnings", "MissedInterruptions", "InstancesRestored"} <= shown
+    assert shown <= written, f"shown but never written: {sorted(shown - written)}"
 
 
 def _actions(statement: dict) -> list[str]:

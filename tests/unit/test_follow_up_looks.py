@@ -63,7 +63,7 @@ def test_a_field_that_does_not_fit_is_named(field, value, reason):
 
 
 def test_retries_back_off_from_5_to_20_seconds():
-    assert [retry_delay(look(sequence=n)) for n in range(5)] == [RETRY_SECONDS, 10, 20, RETRY_MAX_SECONDS, 20]
+    assert [retry_delay(look(tries=n)) for n in range(5)] == [RETRY_SECONDS, 10, 20, RETRY_MAX_SECONDS, 20]
 
 
 def test_a_failing_drain_is_tried_again_while_a_try_can_arrive_before_the_deadline():

@@ -24,7 +24,7 @@ from spot_handler.incidents.records import record_drains
 from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction
 from spot_handler.outcome import InterruptionOutcome, Outcome
 from spot_handler.planning import InstancePlan, plan_interruption
-from spot_handler.restore.run import restore_resumed
+from spot_handler.restore.run import restore_resumed, restore_unless_interrupted
 from spot_handler.settings import Settings
 from spot_handler.signals import kind_of
 from spot_handler.signals.state_change import is_late_signal, is_resume
@@ -34,6 +34,7 @@ from spot_handler.steps.deadline_check import DeadlineCheckStep
 from spot_handler.steps.ecs import EcsContainerInstancesStep
 from spot_handler.steps.gamelift_checkpoint import GameLiftCheckpointStep
 from spot_handler.steps.lifecycle import LifecycleStep
+from spot_handler.steps.restore_look import RestoreLookStep
 from spot_handler.steps.target_groups import TargetGroupsStep
 
 logger = Logger(child=True)
@@ -54,7 +55,7 @@ class NoticeResult:
 # Safe to repeat: run before the claims are read.
 DRAIN_STEPS: tuple[Step, ...] = (TargetGroupsStep(), ClassicLoadBalancersStep(), EcsContainerInstancesStep())
 # Once per interruption, for the ones claimed here; LifecycleStep once per lifecycle signal (steps/lifecycle.py).
-OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(), LifecycleStep(), DeadlineCheckStep())
+OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(), LifecycleStep(), DeadlineCheckStep(), RestoreLookStep())
 
 
 def handle_notices(
@@ -122,8 +123,7 @@ def handle_notices(
         for plan in alerting
     ]
     restoring = [plan for plan in plans if plan.ignored_reason is None and is_resume(plan.notice)]
-    restored = restore_resumed(restoring, clients, settings, clock, budget) if restoring else {}
-    outcomes += list(restored.values())
+    outcomes += restore_resumed(restoring, clients, settings, clock, budget) if restoring else []
     publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
     # Why each interruption's alert did not go out (None: it did); every signal of an interruption shares its fate.
     unsent = dict(zip([o.plan.notice.interruption_key for o in outcomes], _alert(publish, outcomes)))
@@ -276,6 +276,34 @@ def drain_again(
     return [what_drained(plan, reports.get(plan.instance_id, [])) for plan in plans]
 
 
+def restore_after_rebalance(
+    checks: list[Check],
+    clients: AwsClients,
+    settings: Settings,
+    clock: Callable[[], datetime] = utcnow,
+    budget: TimeBudget | None = None,
+) -> tuple[dict[str, InterruptionOutcome], dict[str, str]]:
+    """The restore looks of rebalance-only drains that are due (restore/): re-planned from a fresh lookup (what the
+    instance's tags and group name now), then put back unless interrupted since. ({look id: outcome `restored`},
+    {look id: why it could not be decided now}: looked at again later)."""
+    budget = budget or TimeBudget.start()
+    plans = plan_notices([check_notice(check) for check in checks], clients, settings, budget)
+    restored: dict[str, InterruptionOutcome] = {}
+    undecided: dict[str, str] = {}
+    for check, plan in zip(checks, plans):
+        if plan.lookup_error:
+            undecided[check.look_id] = f"instance lookup: {plan.lookup_error}"
+            continue
+        try:
+            outcomes = restore_unless_interrupted(plan, check.detail_type, clients, settings, clock, budget)
+        except (*AWS_ERRORS, DidNotFinish) as exc:
+            undecided[check.look_id] = describe_error(exc)
+            continue
+        if outcomes:
+            restored[check.look_id] = outcomes[0]
+    return restored, undecided
+
+
 def check_notice(check: Check) -> InterruptionNotice:
     """The notice a look follows, as far as planning its drain needs it."""
     lifecycle = None
@@ -293,3 +321,35 @@ def check_notice(check: Check) -> InterruptionNotice:
         account=check.account,
         lifecycle=lifecycle,
     )
+
+
+def handle_missed(
+    notices: list[InterruptionNotice],
+    instances: dict[str, InstanceFacts],
+    clients: AwsClients,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    budget: TimeBudget,
+    publish: Callable[[list[OutgoingAlert]], dict[str, str]],
+) -> list[NoticeResult]:
+    """Interruptions only the sweep found (sweep/): drain what they left behind (an ip target of a terminated instance
+    stays registered forever otherwise), then one alert each, `missed`. Claimed already: its incident item says so."""
+    groups = {i.auto_scaling_group for i in instances.values() if i.auto_scaling_group}
+    attached = target_groups_of(clients.autoscaling, groups) if groups and settings.discover_asg_target_groups else None
+    plans = []
+    for notice in notices:
+        instance = instances[notice.instance_id]
+        target_groups, classic = attached if attached else ({}, {})
+        plan = plan_interruption(notice, instance, target_groups, settings, classic)
+        plan.drain = plan.ignored_reason is None  # what a terminated instance left behind is drained too
+        if instance.state == "terminated" and not instance.addresses:
+            plan.problems.append("EC2 no longer shows its addresses: ip targets it left, if any, were not looked for")
+        plans.append(plan)
+    in_scope = [plan for plan in plans if plan.ignored_reason is None]
+    reports = run_steps(DRAIN_STEPS, StepContext(clients, settings, clock, budget), in_scope, concurrent=True)
+    outcomes = [InterruptionOutcome(p, reports.get(p.instance_id, []), final=Outcome.MISSED) for p in in_scope]
+    unsent = _alert(publish, outcomes)
+    record_drains_of(clients, settings, [o for o, error in zip(outcomes, unsent) if error is None], clock())
+    return [NoticeResult(notice=o.plan.notice, outcome=o, alert_error=error) for o, error in zip(outcomes, unsent)] + [
+        NoticeResult(notice=p.notice) for p in plans if p.ignored_reason is not None
+    ]

@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 
 from spot_handler.account_regions import AccountRegions, handle_by_account_region
 from spot_handler.alerting.events import EventFailure
+from spot_handler.alerting.first_alert import compose_alert
 from spot_handler.alerting.follow_up_alert import compose_follow_up_alert
 from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
@@ -29,7 +30,7 @@ from spot_handler.aws.sns import publish_alerts
 from spot_handler.budget import TAIL_SECONDS as TAIL
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
-from spot_handler.flow import NoticeResult, drain_again
+from spot_handler.flow import NoticeResult, drain_again, handle_missed, restore_after_rebalance
 from spot_handler.followups import (
     Check,
     FollowUpContext,
@@ -42,6 +43,8 @@ from spot_handler.followups import (
 from spot_handler.models import InterruptionNotice, MalformedNotice
 from spot_handler.settings import Settings
 from spot_handler.signals import from_json, parse_event
+from spot_handler.signals.sweep import is_sweep
+from spot_handler.sweep.run import SweepReport, sweep
 
 logger = Logger(child=True)
 
@@ -59,6 +62,7 @@ class InvocationReport:
     duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
     follow_ups: FollowUpReport | None = None  # what the follow-up records of the batch did
     event_failures: list[EventFailure] = field(default_factory=list)  # alerts out whose event was not put on the bus
+    sweep: SweepReport | None = None  # what a reconciliation sweep found (a scheduled invocation)
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -250,9 +254,10 @@ def _follow_up(
         clock=clock,
         budget=budget,
         drain_again=lambda checks, clients: drain_again(checks, clients, settings, clock, budget),
-        compose=lambda look, entry_id, now: compose_follow_up_alert(look, entry_id, now),
+        compose=_compose_look_alert,
         publish=where.events.after(functools.partial(publish_alerts, hub.sns, settings.alert_topic_arn)),
         park=lambda body, reason: _park(hub, settings, body, reason, origin="follow-up"),
+        restore=lambda checks, clients: restore_after_rebalance(checks, clients, settings, clock, budget),
     )
     report = handle_follow_ups([LookRecord(r.message_id, checks) for r, checks in records], context)
     for check, outcome in report.alerts:
@@ -262,8 +267,20 @@ def _follow_up(
     return report
 
 
+def _compose_look_alert(look, entry_id: str, now):
+    """A look's alert: a restore's is the `restored` alert a `running` notice sends too; the others are later alerts
+    of their incident."""
+    if look.restored is not None:
+        look.restored.possibly_repeated = look.possibly_repeated
+        return compose_alert(look.restored, entry_id=entry_id)
+    return compose_follow_up_alert(look, entry_id, now)
+
+
 def _handle_bare_event(event: Any, where: AccountRegions, settings: Settings, clock, budget) -> InvocationReport:
     clients = where.hub
+    if is_sweep(event):
+        swept = _sweep(where, settings, clock, budget)
+        return InvocationReport(results=swept.missed, sweep=swept)
     try:
         notice = read_record(event)
     except MalformedNotice as exc:
@@ -287,6 +304,28 @@ def _handle_bare_event(event: Any, where: AccountRegions, settings: Settings, cl
         raise AlertNotPublished(
             f"alert for {notice.instance_id} (notice {notice.notice_id}) not published: {failed[0].alert_error}"
         )
+    return report
+
+
+def _sweep(where: AccountRegions, settings: Settings, clock, budget: TimeBudget) -> SweepReport:
+    """A reconciliation sweep (sweep/) of the hub's own account and every listed member, in the stack's region."""
+    hub = where.hub
+    accounts = [settings.hub_account_id or "unknown", *sorted(settings.member_accounts - {settings.hub_account_id})]
+    publish = where.events.after(functools.partial(publish_alerts, hub.sns, settings.alert_topic_arn))
+    report = sweep(
+        accounts,
+        hub.ec2.meta.region_name,
+        hub,
+        where.clients_for,
+        settings,
+        clock,
+        budget,
+        lambda notices, instances, clients, own: handle_missed(
+            notices, instances, clients, settings, clock, own, publish
+        ),
+    )
+    for failure in report.failures:
+        logger.error("sweep failed", extra={"failure": failure})
     return report
 
 

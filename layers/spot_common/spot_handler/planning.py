@@ -54,6 +54,8 @@ def _state_change_ignored(notice: InterruptionNotice, instance: InstanceFacts | 
     if instance is None:
         return "instance not found"
     if notice.state == RUNNING:
+        if instance.lifecycle != "spot":  # only Spot instances come back from an interruption
+            return f"not a Spot instance ({instance.lifecycle})"
         return None if instance.state == RUNNING else f"instance is {instance.state}, not running"
     if instance.lifecycle != "spot" or instance.state_reason not in SPOT_INTERRUPTION_REASONS:
         return f"not a Spot interruption by EC2 ({instance.lifecycle}, {instance.state_reason or 'no state reason'})"

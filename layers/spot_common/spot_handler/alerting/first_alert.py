@@ -101,11 +101,13 @@ def email_text(outcome: InterruptionOutcome, listed: int = LISTED_MAX) -> str:
         lines.append("State     not found: already terminated, or not in this account and region")
     if notice.account != "unknown":  # a hub serves many accounts: the reader must know which one it is
         lines.append(f"Account   {notice.account}")
-    lines.append(f"Action    {notice.action_label}")
-    lines.append(f"Notice    {when(notice.noticed_at)}")
-    if notice.deadline:
+    if outcome.final is not Outcome.RESTORED:  # a restore has no action of EC2's to name
+        lines.append(f"Action    {notice.action_label}")
+    lines.append(f"{'Found' if outcome.final is Outcome.MISSED else 'Notice':<9} {when(notice.noticed_at)}")
+    warned = notice.deadline is not None and notice.deadline > notice.noticed_at  # not a late signal nor the sweep's
+    if warned:
         lines.append(f"Deadline  {when(notice.deadline)}")
-    if outcome.seconds_left is not None:
+    if outcome.seconds_left is not None and warned:
         lines.append(f"Drained   {outcome.seconds_left:.0f} s before the deadline")
     for report in outcome.reports:  # every step's section, rendered the same way
         section, _ = report.view(listed)
@@ -138,9 +140,10 @@ def _headline(outcome: InterruptionOutcome) -> str:
         )
     if outcome.final is Outcome.MISSED:
         went = instance.state if instance else "gone"
+        when_it_went = f", {instance.state_changed}" if instance and instance.state_changed else ""
         return (
-            f"Missed interruption: EC2 took {notice.instance_id} back ({went}) and no notice reached the handler; "
-            "the reconciliation sweep found it and drained what it left behind."
+            f"Missed interruption: EC2 took {notice.instance_id} back ({went}{when_it_went}) and no notice reached "
+            "the handler; the reconciliation sweep found it and drained what it left behind."
         )
     if outcome.final is Outcome.RESTORED:
         return f"Restored: {notice.instance_id} is running again, and what its drain took away is back in service."

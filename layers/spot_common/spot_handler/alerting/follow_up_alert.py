@@ -17,6 +17,7 @@ _FOLLOW_UP_STATUS = {
     Outcome.DRAIN_UNFINISHED: "drain unfinished",
     Outcome.LIFECYCLE_UNCONFIRMED: "lifecycle action completed unconfirmed",
     Outcome.LIFECYCLE_NOT_COMPLETED: "lifecycle action NOT completed",
+    Outcome.RESTORED: "restored",
 }
 
 
@@ -63,6 +64,11 @@ def compose_follow_up_alert(look, entry_id: str, looked_at: datetime | None = No
             else f"Drain unfinished: {check.instance_id}{name} was not fully out of service {left} s before its "
             "deadline.",
             "Connections still open then may be cut when the instance goes.",
+        ]
+    elif outcome == Outcome.RESTORED:  # a restore look's alert, sent again (its first try was not published)
+        lines = [
+            f"Restored: {check.instance_id}{name} is running and no interruption followed its rebalance drain; what "
+            "the drain took away is back in service."
         ]
     elif outcome == Outcome.LIFECYCLE_UNCONFIRMED:
         lines = [

@@ -59,18 +59,18 @@ def _facts(instance: dict) -> InstanceFacts:
     )
 
 
-def interrupted_spot_instances(ec2) -> dict[str, InstanceFacts]:
-    """Every Spot instance EC2 is stopping or terminating, or has stopped or terminated, for a Spot interruption (its
-    state reason): one DescribeInstances with filters, all pages. Terminated instances stay visible about an hour."""
+def interrupted_spot_instances(ec2) -> list[tuple[str, InstanceFacts]]:
+    """(owner account, facts) of every Spot instance EC2 is stopping or terminating, or has stopped or terminated,
+    for a Spot interruption (its state reason): one DescribeInstances with filters, all pages. Terminated instances
+    stay visible about an hour."""
     filters = [
         {"Name": "instance-lifecycle", "Values": ["spot"]},
         {"Name": "instance-state-name", "Values": ["stopping", "stopped", "shutting-down", "terminated"]},
         {"Name": "state-reason-code", "Values": list(SPOT_INTERRUPTION_REASONS)},
     ]
-    found: dict[str, InstanceFacts] = {}
+    found: list[tuple[str, InstanceFacts]] = []
     for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page.get("Reservations", []):
             for instance in reservation.get("Instances", []):
-                facts = _facts(instance)
-                found[facts.instance_id] = facts
+                found.append((reservation.get("OwnerId", "unknown"), _facts(instance)))
     return found

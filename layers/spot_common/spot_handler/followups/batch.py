@@ -28,9 +28,9 @@ from aws_lambda_powertools import Logger
 from spot_handler.aws import AwsClients
 from spot_handler.aws.sns import OutgoingAlert
 from spot_handler.budget import DidNotFinish, TimeBudget
-from spot_handler.followups.check import DEADLINE, Check, follow_up_body, look_claim
+from spot_handler.followups.check import DEADLINE, RESTORE, Check, follow_up_body, look_claim
 from spot_handler.followups.drained import Drained
-from spot_handler.followups.looks import DRAIN_UNFINISHED, Look, deadline_look, lifecycle_look
+from spot_handler.followups.looks import DRAIN_UNFINISHED, Look, deadline_look, lifecycle_look, restore_looks
 from spot_handler.followups.schedule import schedule
 from spot_handler.followups.state import DrainState, read_states
 from spot_handler.idempotency.claims import Claim, NoticeClaims
@@ -86,6 +86,8 @@ class FollowUpContext:
     compose: Callable[[Look, str, datetime], OutgoingAlert]  # alert.compose_follow_up_alert
     publish: Callable[[list[OutgoingAlert]], dict[str, str]]
     park: Callable[[Any, str], bool]  # a body and its reason into the DLQ; False when that failed
+    # flow.restore_after_rebalance: the due restore looks put back, ({look id: outcome}, {look id: why undecided})
+    restore: Callable[[list[Check], AwsClients], tuple[dict[str, Any], dict[str, str]]] | None = None
 
 
 def handle_follow_ups(records: list[LookRecord], context: FollowUpContext) -> FollowUpReport:
@@ -144,7 +146,8 @@ def _look_at_group(checks: list[Check], context: FollowUpContext) -> list[Look]:
     clients = context.clients_for(checks[0].account, checks[0].region)
     now = context.clock()
     decided = [c for c in checks if c.alert_outcome]  # sent again with the alert it had decided
-    checks = [c for c in checks if not c.alert_outcome]
+    restoring = [c for c in checks if not c.alert_outcome and c.kind == RESTORE]
+    checks = [c for c in checks if not c.alert_outcome and c.kind != RESTORE]
     gone: set[str] = set()
     redraining = [c for c in checks if c.redrain]
     if redraining:
@@ -156,6 +159,7 @@ def _look_at_group(checks: list[Check], context: FollowUpContext) -> list[Look]:
         Look(c, DrainState(targets=c.targets), alert=c.alert_outcome, why=list(c.alert_why), said="alert sent again")
         for c in decided
     ]
+    looks += restore_looks(restoring, lambda due: context.restore(due, clients), now) if restoring else []
     for check, state in zip(checks, states):
         try:
             if check.kind == DEADLINE:

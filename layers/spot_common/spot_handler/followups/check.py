@@ -25,7 +25,8 @@ SOURCE = "spot-interruption-handler"
 DETAIL_TYPE = "Drain follow-up"
 LIFECYCLE = "lifecycle"  # a terminate lifecycle action waiting for its instance to be drained
 DEADLINE = "deadline"  # an interruption with a deadline (or a horizon): drained again until confirmed, looked at last
-KINDS = (LIFECYCLE, DEADLINE)
+RESTORE = "restore"  # a rebalance-only drain: put back then unless an interruption followed (restore/)
+KINDS = (LIFECYCLE, DEADLINE, RESTORE)
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Check:
     global_expires: datetime | None = None
     failed_completions: int = 0  # CompleteLifecycleAction calls that failed; it gives up after COMPLETION_TRIES
     # deadline
-    deadline: datetime | None = None  # the interruption's deadline (a rebalance drain: its horizon)
+    deadline: datetime | None = None  # the interruption's deadline (a rebalance drain: its horizon; restore: when)
     availability_zone: str | None = None
     instance_name: str | None = None
 
@@ -204,7 +205,7 @@ def _check(raw: Any, where: str) -> Check:
         raise MalformedNotice(
             f"{where}.detail_type: not a signal this handler makes: {shown(check.detail_type)}"
         ) from None
-    if check.kind == DEADLINE and check.deadline is None:
+    if check.kind in (DEADLINE, RESTORE) and check.deadline is None:
         raise MalformedNotice(f"{where}.deadline is missing")
     if check.kind == LIFECYCLE and not (check.group and check.hook and check.token):
         raise MalformedNotice(f"{where}.token: a lifecycle check names its group, hook and token")

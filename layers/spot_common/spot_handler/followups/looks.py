@@ -8,8 +8,10 @@ harmless twice (completing a lifecycle action, recording a heartbeat) is done he
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -36,6 +38,9 @@ DEFAULT_DELAY_SECONDS = 300
 DRAIN_UNFINISHED = Outcome.DRAIN_UNFINISHED
 LIFECYCLE_UNCONFIRMED = Outcome.LIFECYCLE_UNCONFIRMED
 LIFECYCLE_NOT_COMPLETED = Outcome.LIFECYCLE_NOT_COMPLETED
+RESTORED = Outcome.RESTORED
+RESTORE_RETRY_SECONDS = 60  # a restore look that could not decide (lookup or record not read) looks again this late
+RESTORE_TRIES = 5
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Look:
     said: str = ""  # what the look did, in words (the log; the first alert's lifecycle line)
     defect: str | None = None  # the look could not be made (a defect): parked in the DLQ with this reason
     possibly_repeated: bool = False  # its claim is not known: its alert says it may be repeated
+    restored: Any = None  # a restore look that put a drain back: its outcome (restore/), the alert it sends
 
 
 def retry_delay(check: Check) -> int:
@@ -255,3 +261,41 @@ def _keep_alive(autoscaling, look: Look, now: datetime, window: int, every: int)
         "drained again shortly: " + "; ".join(check.redrain) if check.redrain else "waiting for its drain to end"
     )
     return look
+
+
+def restore_looks(checks: list[Check], restore: Callable[[list[Check]], tuple[dict, dict]] | None, now) -> list[Look]:
+    """The restore looks of rebalance-only drains: one that arrives before it is due (one SQS delay is at most 15
+    minutes) schedules the next of its chain for the same moment; one due puts the drain back unless an interruption
+    followed (flow.restore_after_rebalance), and alerts `restored` when it did. One that could not decide (the
+    instance or its record not read) looks again a minute later, RESTORE_TRIES times, then says so in the log."""
+    early = [c for c in checks if c.due > now + timedelta(seconds=5)]
+    due = [c for c in checks if c not in early]
+    looks = [
+        Look(c, DrainState(), next=c.next_look(c.due), said=f"restore look waits until {when(c.due)}") for c in early
+    ]
+    if not due:
+        return looks
+    if restore is None:
+        return looks + [
+            Look(c, DrainState(), defect="a restore look reached a handler that cannot restore") for c in due
+        ]
+    restored, undecided = restore(due)
+    for check in due:
+        outcome = restored.get(check.look_id)
+        look = Look(check, DrainState())
+        if outcome is not None:
+            look.restored, look.alert = outcome, RESTORED
+            look.why = [line.removeprefix("- ") for report in outcome.reports for line in report.view(50)[0]]
+            look.failures = list(outcome.failures)
+            look.said = "put back: " + "; ".join(look.why)
+        elif check.look_id in undecided and check.tries + 1 < RESTORE_TRIES:
+            retry_at = now + timedelta(seconds=RESTORE_RETRY_SECONDS)
+            look.next = check.next_look(retry_at, tries=check.tries + 1)
+            look.said = f"restore not decided ({undecided[check.look_id]}): looked at again at {when(retry_at)}"
+        elif check.look_id in undecided:
+            look.failures = [f"{check.instance_id}: restore not decided: {undecided[check.look_id]}"]
+            look.said = "restore given up: " + undecided[check.look_id]
+        else:
+            look.said = "not restored: interrupted since, not running, being terminated, or put back already"
+        looks.append(look)
+    return looks

@@ -52,6 +52,8 @@ class DrainRecord(NamedTuple):
     @property
     def open(self) -> bool:
         """Its last drain has not been put back: the instance is out of service by the handler's doing."""
+        if not self.last_signal:  # no drain recorded (a sweep's mark released)
+            return False
         return self.restored_at is None or self.restored_at < self.last_drained_at
 
     @property
@@ -204,4 +206,17 @@ def mark_missed(dynamodb, table: str, account: str, instance_id: str, region: st
             ":exp": {"N": str(int(time.time()) + KEEP_SECONDS)},
             ":region": {"S": region},
         },
+    )
+
+
+def release_missed(dynamodb, table: str, account: str, instance_id: str, at: datetime) -> bool:
+    """Undo mark_missed when the alert it claimed did not go out: the next sweep finds the interruption again."""
+    return update_if(
+        dynamodb,
+        table,
+        key(account, instance_id),
+        "REMOVE #signal, #at",
+        "#signal = :signal AND #at = :at",
+        {"#signal": "lastSignal", "#at": "lastDrainedAt"},
+        {":signal": {"S": MISSED}, ":at": {"S": iso_utc(at, millis=True)}},
     )

@@ -44,22 +44,25 @@ def restore_resumed(
     candidates = []
     for plan in plans:
         record = records.get((plan.notice.account, plan.instance_id))
-        if record is not None and record.open and record.took_away and plan.notice.noticed_at > record.last_drained_at:
+        # EventBridge times are whole seconds: a notice of the drain's own second is not known to be older
+        drained = record.last_drained_at.replace(microsecond=0) if record is not None else None
+        if record is not None and record.open and record.took_away and plan.notice.noticed_at >= drained:
             candidates.append((plan, record))
     return _restore(candidates, clients, settings, clock, budget)
 
 
 def restore_unless_interrupted(
-    plan: InstancePlan, signal: str, drained_at: datetime, clients: AwsClients, settings: Settings, clock, budget
+    plan: InstancePlan, signal: str, clients: AwsClients, settings: Settings, clock, budget
 ) -> list[InterruptionOutcome]:
-    """A rebalance-only drain's look, RestoreAfterRebalanceMinutes later: restore it if no other drain came since (an
-    interruption warning would have drained the instance again) and the instance is running."""
+    """A rebalance-only drain's look, RestoreAfterRebalanceMinutes later: restore it if its record's last drain is
+    still the rebalance's (an interruption warning, or a late signal, drains it again and is recorded as such), it was
+    not put back already, and the instance is running."""
     if not settings.restore_drained_instances or not settings.incident_table_name:
         return []
     key = (plan.notice.account, plan.instance_id)
     records = budget.run("incident records", read_records, clients.dynamodb, settings.incident_table_name, [key])
     record = records.get(key)
-    if record is None or not record.open or record.last_signal != signal or record.last_drained_at > drained_at:
+    if record is None or not record.open or not record.took_away or record.last_signal != signal:
         return []
     if plan.instance is None or plan.instance.state != "running":
         return []
