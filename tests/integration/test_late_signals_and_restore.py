@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from spot_handler.outcome import Outcome
 
+from tests.support.chat import https_messages
 from tests.support.events import load_event
 from tests.support.followups import batch, follow_ups, now_iso
 
@@ -292,6 +293,9 @@ def test_a_hibernated_instance_running_again_is_put_back_everywhere_on_the_same_
     }
     assert restored["restored"]["classicLoadBalancers"] == [classic]
     assert record(handler, instance.instance_id)["restoredAt"]
+    # in the chat thread of the warning's alert
+    drained_chat, restored_chat = https_messages(handler.topic_arn)
+    assert drained_chat["metadata"]["threadId"] == restored_chat["metadata"]["threadId"]
 
 
 def test_a_registration_the_user_took_off_the_instances_tags_is_not_put_back(handler):

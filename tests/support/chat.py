@@ -42,3 +42,14 @@ SCHEMA = {
         },
     },
 }
+
+
+def https_messages(topic_arn: str, account: str = "123456789012", region: str = "us-east-2") -> list[dict]:
+    """The chat message of every alert published to the topic (moto, in this process): what an HTTPS subscriber
+    receives, SNS picking the message's "https" key."""
+    import json
+
+    from moto.sns import sns_backends
+
+    topic = sns_backends[account][region].topics[topic_arn]
+    return [json.loads(json.loads(message)["https"]) for _, message, _, _, _ in topic.sent_notifications]

@@ -96,6 +96,9 @@ def _report(done: Restored, record: DrainRecord) -> StepReport:
     return StepReport(
         step=STEP,
         key=KEY,
-        render=lambda listed: (done.lines(), {**done.document(), "drainedBy": record.last_signal}),
+        render=lambda listed: (
+            done.lines(),
+            {**done.document(), "drainedBy": record.last_signal, "drainNoticeId": record.last_notice_id},
+        ),
         failures=done.failures,
     )
