@@ -20,6 +20,7 @@ from spot_handler.outcome import Outcome
 
 from tests.support.chat import https_messages
 from tests.support.events import load_event
+from tests.support.faults import Fault, FaultInjector, no_backoff
 from tests.support.followups import batch, follow_ups, now_iso
 
 INCIDENTS = "spot-incidents"
@@ -430,3 +431,76 @@ def test_a_rebalance_drain_followed_by_a_warning_is_not_put_back(handler):
 
     assert b.registered(arn) == []
     assert Outcome.RESTORED not in outcomes(handler.alerts())
+
+
+# ---- under faults ---------------------------------------------------------------------------------------------------
+
+
+def test_a_restore_elb_throttles_is_tried_again_by_a_look_until_everything_is_back(handler, monkeypatch):
+    # Given a stopped-then-resumed instance in two target groups, and ELB throttling every RegisterTargets of one of
+    # them past botocore's retries
+    no_backoff(monkeypatch)
+    b = handler.builder
+    web = b.target_group("web", delay=30)
+    api = b.target_group("api", delay=30)
+    instance = b.spot_instance("web-1", tags={"TargetGroupArn": f"{web},{api}"})
+    b.register(web, [instance.instance_id], ports=[80])
+    b.register(api, [instance.instance_id], ports=[8443])
+    deliver(handler, warning(instance.instance_id, "spot-interruption-stop.json"))
+    b.interrupt_spot(instance.instance_id, "stop")
+    b.resume(instance.instance_id)
+    outage = {"on": True}
+    FaultInjector(
+        [
+            Fault(
+                "elastic-load-balancing-v2",
+                "RegisterTargets",
+                "throttle",
+                active=lambda: outage["on"],
+                only_if=lambda request: "targetgroup/api/" in request.get("body", ""),
+            )
+        ]
+    ).install(handler.clients.elbv2)
+    handler.alerts()
+
+    # When its running notice arrives
+    deliver(handler, state_change(instance.instance_id, "running"))
+
+    # Then what could be put back is, and the alert names what failed and that it is tried again
+    assert b.registered(web) == [f"{instance.instance_id}:80"]
+    assert b.registered(api) == []
+    [first] = handler.alerts()
+    assert first.document["outcome"] == Outcome.RESTORED
+    assert any("Throttl" in f for f in first.document["failures"])
+    assert any("tried again" in f for f in first.document["failures"])
+    [retry] = [c for body in due_looks(handler) for c in body["checks"] if c["kind"] == "restore"]
+
+    # When ELB answers again and the look comes
+    outage["on"] = False
+    body = {"source": "spot-interruption-handler", "detail-type": "Drain follow-up", "checks": [retry]}
+    pass_looks(handler, [body], datetime.fromisoformat(retry["due"]) + timedelta(seconds=1))
+
+    # Then the rest is back too, with a second `restored` alert listing it
+    assert b.registered(api) == [f"{instance.instance_id}:8443"]
+    [second] = handler.alerts()
+    assert second.document["outcome"] == Outcome.RESTORED
+    assert [r["port"] for r in second.document["restored"]["registrations"]] == [8443]
+
+
+def test_a_sweep_ec2_throttles_is_made_good_by_the_next_one(handler, monkeypatch):
+    no_backoff(monkeypatch)
+    b = handler.builder
+    arn, instance = b.instance_in_target_group("web", "web-1")
+    b.interrupt_spot(instance.instance_id, "stop")
+    outage = {"on": True}
+    FaultInjector([Fault("ec2", "DescribeInstances", "throttle", active=lambda: outage["on"])]).install(
+        handler.clients.ec2
+    )
+
+    throttled = handler.invoke(sweep_event())
+    assert handler.alerts() == [] and throttled.sweep.failures
+    outage["on"] = False
+    handler.invoke(sweep_event())
+
+    assert outcomes(handler.alerts()) == [Outcome.MISSED]
+    assert b.registered(arn) == []

@@ -230,3 +230,22 @@ def release_missed(dynamodb, table: str, account: str, instance_id: str, at: dat
         {"#signal": "lastSignal", "#at": "lastDrainedAt"},
         {":signal": {"S": MISSED}, ":at": {"S": iso_utc(at, millis=True)}},
     )
+
+
+def reopen(dynamodb, table: str, left: DrainRecord, restored_at: datetime) -> bool:
+    """A restore that could not put everything back: the record is open again with only what is left (a later look
+    tries again), on condition that it is still the restore this invocation marked."""
+    names = {"#restored": "restoredAt"}
+    values = {":at": {"S": iso_utc(restored_at, millis=True)}}
+    adds = []
+    for name, items in (
+        ("registrations", [json.dumps(list(r)) for r in left.registrations]),
+        ("classic", list(left.classic)),
+        ("ecs", [json.dumps(list(e)) for e in left.ecs]),
+    ):
+        if items:
+            names[f"#{name}"] = name
+            values[f":{name}"] = {"SS": sorted(set(items))}
+            adds.append(f"#{name} :{name}")
+    update = "REMOVE #restored" + (" ADD " + ", ".join(adds) if adds else "")
+    return update_if(dynamodb, table, key(left.account, left.instance_id), update, "#restored = :at", names, values)
