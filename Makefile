@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test unit integration harness style lint build deploy deploy-local bench bench-org e2e reliability drill clean
+.PHONY: help venv demo check test unit integration harness style lint build deploy deploy-local bench bench-mixed bench-org \
+	e2e reliability drill clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,15 @@ $(VENV)-checkov/.installed: requirements-checkov.txt
 	$(VENV)-checkov/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-demo: venv  ## one interruption end to end on a local AWS with no account (ARGS=--lifecycle: a lifecycle hook too; ARGS=--member-account: hub and spoke)
+demo: venv  ## one interruption end to end on a local AWS with no account (ARGS=--lifecycle: a lifecycle hook too; ARGS=--member-account: hub and spoke; ARGS=--missed: a warning that never came, a hibernated instance restored)
 	$(BIN)/python -m local.demo $(ARGS)
+
+# The inner loop: what a change to the code or the template must pass before anything slower. Two pytest workers
+# (pytest-xdist): the tests are independent, each with its own in-process moto account. worksteal: the two property
+# tests take about a third of the time between them and sit side by side; an idle worker takes queued tests over.
+JOBS ?= 2
+check: style  ## ruff, then unit and integration tests on two workers: no Docker, no LocalStack (~150 CPU-seconds)
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal -q -p no:cacheprovider tests/unit tests/integration
 
 test: venv $(VENV)-checkov style  ## the whole test suite (what CI runs), static checks included
 	$(BIN)/python -m pytest
@@ -64,10 +72,10 @@ bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-n
 	$(BIN)/python -m bench $(ARGS)
 
 bench-mixed: venv  ## the same with a mixed fleet: target groups, ECS container instances, Classic Load Balancers
-	$(BIN)/python -m bench --mixed $(ARGS)
+	$(BIN)/python -m bench --mixed --no-cold-start $(ARGS)
 
 bench-org: venv  ## the same over 5 accounts: a hub and 4 members (hub and spoke), AssumeRole calls against their bound
-	$(BIN)/python -m bench --accounts 5 $(ARGS)
+	$(BIN)/python -m bench --accounts 5 --no-cold-start $(ARGS)
 
 reliability: venv  ## 1,000+ notices through SQS with injected AWS faults; ends with the RESULT line (about 1 min)
 	$(BIN)/python -m pytest -m reliability tests/reliability -q -p no:cacheprovider

@@ -9,11 +9,15 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 
 import boto3
 
+from local import moto_fidelity
+
 AMI = "ami-12c6146b"  # an image id moto knows
-MEMBER_ROLE_NAME = "SpotInterruptionHandlerMember"  # member/template.yaml's default
+MEMBER_ROLE_NAME = "SpotInterruptionHandlerMember"  # the templates' constant (Mappings: Constants Names MemberRole)
 
 
 def account_session(account_id: str, region: str) -> boto3.session.Session:
@@ -171,7 +175,43 @@ class AccountBuilder:
         self.client("ec2").create_tags(Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     def terminate(self, instance_id: str) -> None:
+        """A user's TerminateInstances (StateReason Client.UserInitiatedShutdown)."""
         self.client("ec2").terminate_instances(InstanceIds=[instance_id])
+
+    def stop(self, instance_id: str) -> None:
+        """A user's StopInstances (StateReason Client.UserInitiatedShutdown)."""
+        self.client("ec2").stop_instances(InstanceIds=[instance_id])
+
+    def described(self, instance_id: str) -> dict:
+        """The instance as DescribeInstances returns it (State, StateReason, StateTransitionReason...)."""
+        [reservation] = self.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservation["Instances"][0]
+
+    # ---- EC2 interrupting Spot instances: local/moto_fidelity.py plays EC2, in the moto of this process (mock_aws,
+    # or the local cloud's threaded server; not a moto server in another process, such as the bench's) -------------
+
+    @cached_property
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+    def interrupt_spot(
+        self, instance_id: str, action: str = "terminate", complete: bool = True, at: datetime | None = None
+    ) -> None:
+        """EC2 interrupting the Spot instance with `action` (terminate, stop or hibernate): shutting-down then
+        terminated, or stopping then stopped, with the Spot state reason. With complete=False it stays shutting-down
+        or stopping until `complete_interruption`. `at`: when EC2 began, now by default."""
+        moto_fidelity.interrupt(self.account_id, self.region, instance_id, action, complete=complete, at=at)
+
+    def complete_interruption(self, instance_id: str) -> None:
+        moto_fidelity.complete_interruption(self.account_id, self.region, instance_id)
+
+    def resume(self, instance_id: str) -> None:
+        """EC2 starting the Spot instance it stopped or hibernated again: running."""
+        moto_fidelity.resume(self.account_id, self.region, instance_id)
+
+    def scale_in(self, instance_id: str) -> None:
+        """Auto Scaling terminating the instance, waiting on a terminate lifecycle hook (Terminating:Wait)."""
+        moto_fidelity.scale_in(self.account_id, self.region, instance_id)
 
     def target_group(self, name: str, target_type: str = "instance", delay: int = 300, port: int = 80) -> str:
         elbv2 = self.client("elbv2")
@@ -246,6 +286,10 @@ class AccountBuilder:
 
     def idempotency_table(self, name: str) -> str:
         """The idempotency table as template.yaml declares it: key `id`, TTL attribute `expiration`, on demand."""
+        return self._table(name, {"id": "HASH"})
+
+    def incident_table(self, name: str) -> str:
+        """The incident table as template.yaml declares it (key `id`, TTL attribute `expiration`): what drains took."""
         return self._table(name, {"id": "HASH"})
 
     def checkpoint_table(self, name: str) -> str:

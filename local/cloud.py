@@ -20,7 +20,7 @@ import boto3
 from local import gamelift_fake, moto_fidelity, sam_local
 from local.account import AccountBuilder
 from local.lambda_runtime import ACCOUNT, REGION
-from local.stack import LocalStack, create_local_stack
+from local.stack import MotoStack, create_moto_stack
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # nosec B105 - moto's
 # The function's Powertools settings as template.yaml's Globals give them; tracing off: no X-Ray daemon locally.
@@ -43,7 +43,7 @@ class LocalCloud:
     endpoint: str  # moto, as this process reaches it
     gamelift_server: gamelift_fake.GameLiftServer
     gamelift_url: str  # the GameLift fake, as this process reaches it
-    stack: LocalStack
+    stack: MotoStack
 
     @property
     def gamelift(self) -> gamelift_fake.GameLiftState:
@@ -59,7 +59,7 @@ class LocalCloud:
     def function_environment(self, host_address: str | None = None) -> dict[str, str]:
         """The variables template.yaml declares for the function, with this stack's values, and the endpoints as the
         function reaches them: through `host_address` (the Docker bridge) from a container, else the loopback."""
-        refs = sam_local.local_stack_refs(self.client("cloudformation"), self.stack.name)
+        refs = sam_local.stack_refs(self.client("cloudformation"), self.stack.name)
         if host_address is None:
             return sam_local.function_environment(refs, self.endpoint, self.gamelift_url)
         moto_port = self.endpoint.rsplit(":", 1)[1]
@@ -101,7 +101,7 @@ def local_cloud(stack_name: str, parameters: dict[str, str], region: str = REGIO
         )
         endpoint = f"http://127.0.0.1:{moto_port}"
         session = boto3.session.Session(region_name=region, **CREDENTIALS)
-        stack = create_local_stack(session, stack_name, parameters, endpoint_url=endpoint)
+        stack = create_moto_stack(session, stack_name, parameters, endpoint_url=endpoint)
         yield LocalCloud(session, endpoint, gamelift_server, gamelift_url, stack)
     finally:
         if gamelift_server is not None:

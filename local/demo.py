@@ -1,12 +1,15 @@
 """The embedded default: one Spot interruption end to end on a local AWS, with no account.
 
-    make demo            (or: python -m local.demo [--in-process | --sam-local] [--member-account])
+    make demo            (or: python -m local.demo [--in-process | --sam-local] [--member-account | --missed])
 
 With --member-account (make demo ARGS=--member-account) the stack is a hub (MemberAccountIds set) and the
 interrupted instance lives in member account MEMBER_ACCOUNT, seeded by that account's own administrator with the role
 member/template.yaml creates there; the notice reaches the hub's queue as the member's forwarding rule and the hub
 bus's rule deliver it (the envelope keeps the member's account), and the handler, in-process, drains the instance in
 the member account through AssumeRole.
+
+With --missed (make demo ARGS=--missed): a Spot instance EC2 terminates with no warning, caught by its state change
+(outcome missed-warning), and a hibernated one drained on its warning, put back once it is running again (restored).
 
 1. starts a moto server (with the project's fidelity patches) and the GameLift fake on this machine;
 2. creates the stack's resources from template.yaml itself (SAM transform, then moto's CloudFormation);
@@ -235,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"hub and spoke: interrupt an instance of member account {MEMBER_ACCOUNT}, drained through its role",
     )
+    parser.add_argument(
+        "--missed",
+        action="store_true",
+        help="a warning that never came, caught by the state change; a hibernated instance restored when it runs again",
+    )
     parser.set_defaults(runner="auto")  # sam local invoke when Docker and the Lambda image are here, else in-process
     args = parser.parse_args(argv)
 
@@ -242,14 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     RUN_DIR.mkdir(exist_ok=True)
     if args.member_account:
         try:
-            parameters = {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL, "MemberAccountIds": MEMBER_ACCOUNT}
+            parameters = {"AlertEmail": ALERT_EMAIL, "MemberAccountIds": MEMBER_ACCOUNT}
             with local_cloud(STACK, parameters) as cloud:
                 return run_member_demo(cloud)
         finally:
             print("\nStopped the local moto server and the GameLift fake.")
     runtime = choose_runtime(args.runner)
     try:
-        with local_cloud(STACK, {"Architecture": "x86_64", "AlertEmail": ALERT_EMAIL}) as cloud:
+        with local_cloud(STACK, {"AlertEmail": ALERT_EMAIL}) as cloud:
+            if args.missed:
+                return run_missed_demo(cloud, runtime)
             return run_demo(cloud, runtime, lifecycle=args.lifecycle)
     finally:
         print("\nStopped the local moto server and the GameLift fake.")
@@ -416,6 +426,83 @@ def _lifecycle_state(moto_fidelity, token: str) -> str:
     if action.get("result"):
         return f"completed with {action['result']} ({action.get('heartbeats', 0)} heartbeats)"
     return "waiting for the instance's registrations to leave draining"
+
+
+def run_missed_demo(cloud: LocalCloud, runtime) -> int:
+    """Late signals and restore: a warning that never came, caught by the instance's state change; a hibernated
+    instance drained on its warning, then put back when EC2 starts it again. Each through EventBridge, the notice
+    queue and the handler, as in the cloud."""
+    outputs = cloud.stack.outputs
+    print(f"Local AWS (moto) on {cloud.endpoint}, account {ACCOUNT}, region {REGION}.")
+    print(f"Stack '{STACK}' created from template.yaml in moto's CloudFormation.")
+    cloud.client("sns").subscribe(TopicArn=outputs["AlertTopicArn"], Protocol="email", Endpoint=ALERT_EMAIL)
+    builder = cloud.builder()
+    web = builder.target_group("web-instance-tg", "instance", delay=300)
+    api = builder.target_group("api-ip-tg", "ip", delay=60)
+    groups = {"web-instance-tg": web, "api-ip-tg": api}
+    late = builder.spot_instance("web-late-1", tags={"TargetGroupArn": f"{web}, {api}"}).instance_id
+    sleeper = builder.spot_instance("game-sleeper-1", tags={"TargetGroupArn": f"{web}, {api}"}).instance_id
+    for instance_id in (late, sleeper):
+        builder.register(web, [instance_id], ports=[80, 8080])
+        builder.register(api, builder.private_ips(instance_id), ports=[443])
+    names = {late: "late (no warning)", sleeper: "sleeper (hibernates)"}
+    names |= {ip: names[i] for i in (late, sleeper) for ip in builder.private_ips(i)}
+    poller = QueuePoller(cloud.client("sqs"), outputs["NoticeQueueUrl"])
+
+    def show(heading: str) -> None:
+        print(f"\n{heading}")
+        for label, arn in groups.items():
+            registered = builder.registered(arn)
+            print(f"  {label:<16} {len(registered)} registrations")
+            for entry in registered:
+                print(f"      {entry:<28} {names.get(entry.rsplit(':', 1)[0], '')}")
+
+    def deliver(sample: str, instance_id: str, log: str, **detail) -> bool:
+        """Put the sample event for the instance on EventBridge (now); run the handler on what its rule queues."""
+        event = json.loads((ROOT / "events" / sample).read_text())
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(dict(event["detail"], **{"instance-id": instance_id}, **detail)),
+            "Resources": [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}"],
+            "Time": datetime.now(UTC),
+        }
+        cloud.client("events").put_events(Entries=[entry])
+        print(f"\nPut '{event['detail-type']}' for {instance_id} ({names[instance_id]}) on EventBridge.")
+        messages = poller.receive(wait_seconds=5)
+        if not messages:
+            print("Its rule did not deliver it to the notice queue.", file=sys.stderr)
+            return False
+        return not run_handler(cloud, runtime, poller, messages, RUN_DIR / log)
+
+    print(f"\nSeeded: Spot instances {late} (web-late-1) and {sleeper} (game-sleeper-1), in both target groups.")
+    show("Target health BEFORE:")
+    alerts_before = 0
+
+    print(f"\n=== EC2 terminates {late}; its interruption warning never reaches the handler ===")
+    builder.interrupt_spot(late, "terminate", complete=False)
+    described = builder.described(late)
+    print(f"  DescribeInstances: {described['State']['Name']}, state reason {described['StateReason']['Code']}")
+    ok = deliver("state-change-shutting-down.json", late, "handler-late.log")
+
+    print(f"\n=== EC2 hibernates {sleeper}, with its warning ===")
+    ok = deliver("spot-interruption-hibernate.json", sleeper, "handler-hibernate.log") and ok
+    show("Target health after both (draining ones left out):")
+    alerts = email_as_received(outputs["AlertTopicArn"])
+    print(f"\nThe alerts as {ALERT_EMAIL} reads them:")
+    print_alerts(alerts[alerts_before:])
+    alerts_before = len(alerts)
+
+    print(f"\n=== Capacity comes back: EC2 starts {sleeper} again ===")
+    builder.interrupt_spot(sleeper, "hibernate")
+    builder.resume(sleeper)
+    ok = deliver("state-change-running.json", sleeper, "handler-running.log") and ok
+    show("Target health AFTER the restore:")
+    alerts = email_as_received(outputs["AlertTopicArn"])
+    print(f"\nThe alert as {ALERT_EMAIL} reads it:")
+    print_alerts(alerts[alerts_before:])
+    restored = f"{sleeper}:80" in builder.registered(web) and f"{late}:80" not in builder.registered(web)
+    return 0 if ok and restored and len(alerts) == 3 else 1
 
 
 def run_member_demo(cloud: LocalCloud) -> int:

@@ -87,7 +87,9 @@ def environment(installation: Installation, work_dir: Path, port: int, lambda_im
 
 
 @dataclass
-class LocalStack:
+class RunningLocalStack:
+    """A LocalStack process this machine started: where it answers and where it logs."""
+
     process: subprocess.Popen
     endpoint: str
     log_path: Path
@@ -106,7 +108,7 @@ class LocalStack:
                 self.process.wait(timeout=10)
 
 
-def start(installation: Installation, work_dir: Path, lambda_image: str, timeout: float = 120) -> LocalStack:
+def start(installation: Installation, work_dir: Path, lambda_image: str, timeout: float = 120) -> RunningLocalStack:
     """Start LocalStack in its own process group and wait (bounded) until it reports ready."""
     port = free_port()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -120,16 +122,16 @@ def start(installation: Installation, work_dir: Path, lambda_image: str, timeout
             stderr=subprocess.STDOUT,
             start_new_session=True,  # stop() ends LocalStack and DynamoDB Local together
         )
-    stack = LocalStack(process, f"http://127.0.0.1:{port}", log_path)
+    running = RunningLocalStack(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise LocalStackUnavailable(f"LocalStack exited with {process.returncode}:\n{stack.log_tail()}")
-        if _ready(stack.endpoint):
-            return stack
+            raise LocalStackUnavailable(f"LocalStack exited with {process.returncode}:\n{running.log_tail()}")
+        if _ready(running.endpoint):
+            return running
         time.sleep(0.5)
-    stack.stop()
-    raise LocalStackUnavailable(f"LocalStack was not ready within {timeout:.0f} s:\n{stack.log_tail()}")
+    running.stop()
+    raise LocalStackUnavailable(f"LocalStack was not ready within {timeout:.0f} s:\n{running.log_tail()}")
 
 
 def _ready(endpoint: str) -> bool:

@@ -37,6 +37,10 @@ not admit the caller. Here AssumeRole needs the role to exist in its account, wi
 statement names the caller's account (the account root, or a role or user of that account: moto's static test
 credentials carry no role of their own, so a principal of the caller's account is the finest grain it can check).
 
+And in EC2, the state reasons a handler reads to tell EC2 interrupting a Spot instance from a user's stop: see
+_apply_ec2_state_reasons, and `interrupt`, `complete_interruption` and `resume`, which play EC2 interrupting a Spot
+instance and resuming it (moto has no way to do either).
+
 `apply()` patches moto in this process; the local cloud (local/cloud.py), the bench's server and the test suite
 call it. Everything else is moto as released.
 """
@@ -45,7 +49,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 _APPLIED = False
 _drain_offset = 0.0  # seconds added to the wall clock by advance()
@@ -171,6 +176,7 @@ def apply() -> None:
     _apply_ecs()
     _apply_classic_elb()
     _apply_sts_trust()
+    _apply_ec2_state_reasons()
     _APPLIED = True
 
 
@@ -390,19 +396,242 @@ def _apply_ecs() -> None:
     models.EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
 
 
+CLASSIC_DRAINING = "Instance deregistration currently in progress."
+CLASSIC_NOT_REGISTERED = "Instance is not currently registered with the LoadBalancer."
+
+
 def _apply_classic_elb() -> None:
-    """Classic ELB: an instance an Auto Scaling group registered leaves the load balancer when
-    DeregisterInstancesFromLoadBalancer names it, as any registered instance does at AWS. moto 5 keeps the group's
-    registrations in a list of their own that the API call never touches, so the instance stayed InService."""
+    """Classic ELB, where moto 5 differs from AWS:
+    - an instance an Auto Scaling group registered leaves the load balancer when DeregisterInstancesFromLoadBalancer
+      names it, as any registered instance does at AWS. moto keeps the group's registrations in a list of their own
+      that the API call never touches, so the instance stayed InService;
+    - connection draining: AWS reports a deregistered instance as `InService`, "Instance deregistration currently in
+      progress.", until its in-flight requests are done or the draining timeout ends, then `OutOfService`, "Instance is
+      not currently registered with the LoadBalancer." (the user guide, "Configure connection draining"). moto drops it
+      at once and answers "Unknown" for an instance not registered. Here it drains for the timeout in force when it was
+      deregistered, on the same drain clock as target groups (`advance`, `end_draining`).
+    """
     from moto.elb.models import ELBBackend
+    from moto.elb.responses import ELBResponse
 
     original = ELBBackend.deregister_instances
 
     def deregister_instances(self, load_balancer_name, instance_ids, from_autoscaling=False):
         instance_ids = list(instance_ids)
+        balancer = self.get_load_balancer(load_balancer_name)
+        registered = set(balancer.instance_ids) if balancer is not None else set()
         load_balancer = original(self, load_balancer_name, instance_ids, from_autoscaling)
         if not from_autoscaling:
             load_balancer = original(self, load_balancer_name, instance_ids, True)
+        draining = (balancer.attributes.get("connection_draining") or {}) if balancer is not None else {}
+        # moto keeps the request's spelling ("Enabled", "Timeout") and adds its own default "timeout": 300 beside it
+        enabled = draining.get("Enabled", draining.get("enabled"))
+        timeout = draining.get("Timeout", draining.get("timeout"))
+        if str(enabled).lower() == "true":
+            until = drain_clock() + float(timeout or 300)
+            for instance_id in instance_ids:
+                if instance_id in registered:
+                    _classic_draining(balancer)[instance_id] = until
         return load_balancer
 
+    def describe_instance_health(self):
+        name = self._get_param("LoadBalancerName")
+        asked = [i["InstanceId"] for i in self._get_param("Instances", [])]
+        balancer = self.elb_backend.get_load_balancer(name)
+        if balancer is None:
+            return original_health(self)
+        draining = {i for i, until in _classic_draining(balancer).items() if until > drain_clock()}
+        states = []
+        for instance_id in asked or list(balancer.instance_ids):
+            if instance_id in balancer.instance_ids:
+                state, description = "InService", "N/A"
+            elif instance_id in draining:
+                state, description = "InService", CLASSIC_DRAINING
+            else:
+                state, description = "OutOfService", CLASSIC_NOT_REGISTERED
+            states.append({"InstanceId": instance_id, "State": state, "ReasonCode": "N/A", "Description": description})
+        from moto.core.responses import ActionResult
+
+        return ActionResult({"InstanceStates": states})
+
+    original_health = ELBResponse.describe_instance_health
     ELBBackend.deregister_instances = deregister_instances
+    ELBResponse.describe_instance_health = describe_instance_health
+
+
+def _classic_draining(balancer) -> dict:
+    """Instance id -> when its connection draining ends, for the instances deregistered from the load balancer."""
+    if not hasattr(balancer, "draining_until"):
+        balancer.draining_until = {}
+    return balancer.draining_until
+
+
+# ---- EC2: state reasons, and EC2 interrupting a Spot instance ------------------------------------------------------
+
+USER_SHUTDOWN = "Client.UserInitiatedShutdown"
+SPOT_TERMINATION = "Server.SpotInstanceTermination"
+SPOT_SHUTDOWN = "Server.SpotInstanceShutdown"
+
+
+class _Interruption(NamedTuple):
+    """What EC2 does to a Spot instance for one interruption behaviour: the state (name, code) it passes through,
+    the state it ends in, and the state reason it leaves."""
+
+    passing: tuple[str, int]
+    ends: str
+    code: str
+    description: str
+
+
+# Hibernation ends `stopped` too, with the same code: AWS documents no reason of its own for a hibernated Spot
+# instance (Client.UserInitiatedHibernate is a user's StopInstances with Hibernate).
+INTERRUPTIONS = {
+    "terminate": _Interruption(("shutting-down", 32), "terminated", SPOT_TERMINATION, "Spot instance termination"),
+    "stop": _Interruption(("stopping", 64), "stopped", SPOT_SHUTDOWN, "Spot instance shutdown"),
+    "hibernate": _Interruption(("stopping", 64), "stopped", SPOT_SHUTDOWN, "Spot instance shutdown"),
+}
+
+
+def _gmt(moment: datetime) -> str:
+    """A StateTransitionReason's time, as EC2 writes it: "2026-11-26 10:00:00 GMT"."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} GMT"
+
+
+def _apply_ec2_state_reasons() -> None:
+    """EC2, where moto 5 differs from AWS in the state reasons of a stopped or terminated instance:
+    - StopInstances and TerminateInstances leave the StateReason AWS leaves (Client.UserInitiatedShutdown,
+      "Client.UserInitiatedShutdown: User initiated shutdown") but a StateTransitionReason "User initiated
+      (2026-11-26 10:00:00 UTC)"; EC2 writes GMT, and code that parses the time from it must meet EC2's form.
+    - DescribeInstances refuses the filter `instance-lifecycle` (NotImplementedError, a 500): the one that selects Spot
+      instances. `instance-state-name` and `state-reason-code` work as released.
+    - An instance an Auto Scaling group launches from a launch template asking for the Spot market
+      (InstanceMarketOptions MarketType spot) is On-Demand in moto (no InstanceLifecycle); at AWS it is a Spot instance.
+
+    AWS facts:
+    - EC2 API reference, StateReason (API_StateReason): `Client.UserInitiatedShutdown` "The instance was shut down
+      using the Amazon EC2 API"; `Server.SpotInstanceTermination` / `Server.SpotInstanceShutdown`: the instance was
+      terminated / stopped by a Spot interruption; `Client.UserInitiatedHibernate` "Hibernation was initiated on the
+      instance".
+    - EC2 user guide, "Find interrupted Spot Instances" (finding-an-interrupted-Spot-Instance): a Spot instance's
+      lifecycle is `spot`; an interrupted one is `stopped` or `terminated` after its interruption behaviour, a
+      hibernated one `stopped`; the codes Server.SpotInstanceShutdown and Server.SpotInstanceTermination say EC2
+      interrupted it; found with DescribeInstances filters instance-lifecycle=spot and instance-state-name.
+    - EC2 user guide, "State change events" (monitoring-instance-state-changes): stopping an instance passes through
+      `stopping`, terminating it through `shutting-down`, each with its own EC2 Instance State-change Notification.
+    - DescribeInstances API reference (botocore's model of it), filter `reason`: the StateTransitionReason "shows
+      'User Initiated [date]' when you stop or terminate the instance"; filter `instance-lifecycle`: spot | scheduled |
+      capacity-block.
+    - Not in AWS's documentation, taken from DescribeInstances answers captured in public repositories: the date is
+      written "(2018-06-26 07:19:42 GMT)"; the Message is "<Code>: <a few words>" ("Client.UserInitiatedShutdown: User
+      initiated shutdown" for stopped and terminated instances alike, "Server.SpotInstanceTermination: Spot instance
+      termination"); a change EC2 made itself reads "Service initiated (... GMT)". The words after a Spot code are the
+      least certain (Server.SpotInstanceShutdown's are by analogy): match on StateReason.Code, never on the Message.
+    """
+    from moto.ec2 import utils
+    from moto.ec2.models.instances import Instance, InstanceBackend
+
+    utils.filter_dict_attribute_mapping.setdefault("instance-lifecycle", "lifecycle")
+
+    def user_initiated(method):
+        def wrapper(self):
+            previous = method(self)
+            self._reason = f"User initiated ({_gmt(datetime.now(UTC))})"
+            return previous
+
+        return wrapper
+
+    Instance.stop = user_initiated(Instance.stop)
+    Instance.terminate = user_initiated(Instance.terminate)
+    released_run_instances = InstanceBackend.run_instances
+
+    def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        reservation = released_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+        if kwargs.get("launch_template") and not kwargs.get("instance_market_options"):
+            data = self._get_template_from_args(kwargs["launch_template"]).data
+            if (data.get("InstanceMarketOptions") or {}).get("MarketType") == "spot":
+                for instance in reservation.instances:
+                    instance.lifecycle = "spot"
+        return reservation
+
+    InstanceBackend.run_instances = run_instances
+
+
+def _instance(account_id: str, region: str, instance_id: str):
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[account_id][region].get_instance(instance_id)  # InvalidInstanceID.NotFound when absent
+
+
+def _set_reason(instance, interruption: _Interruption, at: datetime) -> None:
+    from moto.ec2.models.instances import StateReason
+
+    instance.state_reason = StateReason(f"{interruption.code}: {interruption.description}", interruption.code)
+    instance._reason = f"Service initiated ({_gmt(at)})"
+
+
+def interrupt(
+    account_id: str, region: str, instance_id: str, action: str, complete: bool = True, at: datetime | None = None
+) -> None:
+    """EC2 interrupting a Spot instance with the interruption behaviour `action` (terminate, stop or hibernate): it
+    moves to `shutting-down` or `stopping` with the Spot state reason, and, when `complete`, on to `terminated` or
+    `stopped` (else `complete_interruption` does it, so a test can read DescribeInstances in between). `at`: when EC2
+    began (the StateTransitionReason's time), now by default."""
+    if action not in INTERRUPTIONS:
+        raise ValueError(f"interruption behaviour {action!r}: terminate, stop or hibernate")
+    instance = _instance(account_id, region, instance_id)
+    if instance.lifecycle != "spot":
+        raise ValueError(f"{instance_id} is not a Spot instance: EC2 interrupts only Spot instances")
+    if instance.state != "running":
+        raise ValueError(f"{instance_id} is {instance.state}: EC2 interrupts a running Spot instance")
+    interruption = INTERRUPTIONS[action]
+    instance._state.name, instance._state.code = interruption.passing
+    instance.spot_interruption = (interruption, at or datetime.now(UTC))
+    _set_reason(instance, *instance.spot_interruption)
+    if complete:
+        complete_interruption(account_id, region, instance_id)
+
+
+def complete_interruption(account_id: str, region: str, instance_id: str) -> None:
+    """The interruption `interrupt` began ends: `terminated` (what TerminateInstances does to the instance, Auto
+    Scaling and ELB included: its group replaces it, its instance targets leave their target groups; ip targets stay,
+    as at AWS) or `stopped`; the Spot state reason stays."""
+    instance = _instance(account_id, region, instance_id)
+    interruption, at = getattr(instance, "spot_interruption", (None, None))
+    if interruption is None or instance.state != interruption.passing[0]:
+        raise ValueError(f"{instance_id} is {instance.state}, not being interrupted")
+    if interruption.ends == "terminated":
+        from moto.autoscaling.models import autoscaling_backends
+        from moto.elbv2.models import elbv2_backends
+
+        instance.terminate()
+        autoscaling_backends[account_id][region].notify_terminate_instances([instance_id])
+        elbv2_backends[account_id][region].notify_terminate_instances([instance_id])
+    else:
+        instance.stop()
+    _set_reason(instance, interruption, at)
+
+
+def resume(account_id: str, region: str, instance_id: str) -> None:
+    """EC2 starting again a Spot instance it stopped or hibernated (capacity came back): `running`, its state reasons
+    cleared as StartInstances clears them."""
+    instance = _instance(account_id, region, instance_id)
+    if instance.state != "stopped" or instance.state_reason.code != SPOT_SHUTDOWN:
+        raise ValueError(
+            f"{instance_id} is {instance.state} ({instance.state_reason.code or 'no reason'}): EC2 "
+            "resumes only a Spot instance it stopped"
+        )
+    instance.start()
+    instance.spot_interruption = (None, None)
+
+
+def scale_in(account_id: str, region: str, instance_id: str) -> None:
+    """Auto Scaling terminating a group's instance and waiting on a terminate lifecycle hook (`Terminating:Wait`), as
+    a scale-in does: moto's TerminateInstanceInAutoScalingGroup ends the instance at once, with no such state."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    for group in autoscaling_backends[account_id][region].autoscaling_groups.values():
+        for state in group.instance_states:
+            if state.instance.id == instance_id:
+                state.lifecycle_state = "Terminating:Wait"
+                return
+    raise ValueError(f"{instance_id} is in no Auto Scaling group")

@@ -34,8 +34,10 @@ TEMPLATE = ROOT / "template.yaml"
 TOOLS = ROOT / "tools" / "offline_lambda"
 FUNCTION = "InterruptionHandlerFunction"
 PYTHON_VERSION = "3.13"
-# The function's Architecture parameter must match the machine: the emulator image is built for it.
+# The function's architecture must match the machine: the emulator image is built for it (see machine_template).
 ARCHITECTURE = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+# What template.yaml says (arm64, the cloud's choice: no parameter), and what machine_template makes of it.
+_CLOUD_ARCHITECTURE_LINES = ("    Architectures: [arm64]\n", "      BuildArchitecture: arm64\n")
 BASE_IMAGE = f"public.ecr.aws/lambda/python:{PYTHON_VERSION}-{ARCHITECTURE}"
 # Variables the template must declare so local runs can point the function at local endpoints.
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_GAMELIFT")
@@ -155,19 +157,38 @@ def sam_environment(runtime: Runtime, region: str, sts_endpoint: str) -> dict[st
     return environment
 
 
+def machine_template(directory: Path, template: Path = TEMPLATE) -> Path:
+    """template.yaml with this machine's architecture instead of the cloud's arm64, written into directory.
+
+    The cloud always runs arm64, so the template has no Architecture parameter (one --guided question fewer); a
+    local container must run the machine's. Only the two architecture lines differ; build it with
+    `sam build --template-file <this> --base-dir <repository>` so the code paths resolve as for template.yaml.
+    """
+    text = template.read_text()
+    for line in _CLOUD_ARCHITECTURE_LINES:
+        if text.count(line) != 1:
+            raise RuntimeError(f"{template.name} no longer has exactly one {line.strip()!r}: update machine_template")
+        text = text.replace(line, line.replace("arm64", ARCHITECTURE))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"template.{ARCHITECTURE}.yaml"
+    path.write_text(text)
+    return path
+
+
 def build(runtime: Runtime, build_dir: Path, region: str = "us-east-1", timeout: int = 900) -> float:
-    """`sam build` of template.yaml into build_dir; returns the seconds it took. Raises RuntimeError on failure."""
+    """`sam build` of template.yaml (for this machine's architecture) into build_dir; returns the seconds it took.
+    Raises RuntimeError on failure."""
     started = time.perf_counter()
     done = _run(
         [
             runtime.sam,
             "build",
             "--template-file",
-            str(TEMPLATE),
+            str(machine_template(build_dir.parent)),
+            "--base-dir",
+            str(ROOT),
             "--build-dir",
             str(build_dir),
-            "--parameter-overrides",
-            f"Architecture={ARCHITECTURE}",
         ],
         timeout=timeout,
         cwd=ROOT,
@@ -196,7 +217,7 @@ def function_environment(
     stack resource gets that resource's local value (queue URL, topic ARN, table name), so a variable the template
     gains later is wired without a change here; the endpoints go to the local AWS and the GameLift fake.
 
-    physical_ids: logical id -> what Ref returns for it in the local stack (`local_stack_refs`).
+    physical_ids: logical id -> what Ref returns for it in the local stack (`stack_refs`).
     """
     declared = declared_environment()
     missing = [name for name in ENDPOINT_VARIABLES if name not in declared]
@@ -214,7 +235,7 @@ def function_environment(
     return values
 
 
-def local_stack_refs(cloudformation, stack_name: str) -> dict[str, str]:
+def stack_refs(cloudformation, stack_name: str) -> dict[str, str]:
     """Logical id -> physical id (what Ref returns) of every resource of a stack in the local AWS."""
     refs: dict[str, str] = {}
     for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
@@ -266,8 +287,6 @@ def invoke(
         str(event_path),
         "--env-vars",
         str(env_file),
-        "--parameter-overrides",
-        f"Architecture={ARCHITECTURE}",
         "--skip-pull-image",
     ]
     started = time.perf_counter()
@@ -295,3 +314,11 @@ def _last_json_line(stdout: str) -> Any:
         except ValueError:
             continue
     return _NO_RESPONSE
+
+
+if __name__ == "__main__":
+    # `python -m local.sam_local template [DIR]`: write template.yaml for this machine's architecture, print its path
+    # (for `sam build --template-file <path> --base-dir .` by hand; docs/local-truth.md).
+    if sys.argv[1:2] != ["template"]:
+        sys.exit("usage: python -m local.sam_local template [DIR]")
+    print(machine_template(Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / ".aws-sam"))

@@ -24,9 +24,18 @@ NOT_CREATED_LOCALLY = {
     "AWS::Lambda::LayerVersion": "its code is on PYTHONPATH locally",
     "AWS::Lambda::EventSourceMapping": "the demo polls the queue the way Lambda's poller does",
     "AWS::Lambda::Permission": "no function to invoke",
+    "AWS::Lambda::EventInvokeConfig": "no function to invoke asynchronously",
     "AWS::FIS::ExperimentTemplate": "moto has no FIS",
     "AWS::CloudWatch::Dashboard": "moto's CloudFormation does not create dashboards",
 }
+
+
+def template_constant(group: str, name: str, template_path: Path = TEMPLATE) -> str:
+    """One of the template's constants (Mappings: Constants, docs/parameters.md), e.g. ("Names", "LifecycleHook"):
+    what a deployed stack uses where it once had a parameter."""
+    from samcli.yamlhelper import yaml_parse
+
+    return str(yaml_parse(template_path.read_text())["Mappings"]["Constants"][group][name])
 
 
 def transformed_template(session: boto3.session.Session, parameters: dict[str, str]) -> dict[str, Any]:
@@ -47,7 +56,9 @@ def transformed_template(session: boto3.session.Session, parameters: dict[str, s
 
 
 @dataclass
-class LocalStack:
+class MotoStack:
+    """template.yaml as moto's CloudFormation created it: what was left out, and what moto skipped."""
+
     name: str
     outputs: dict[str, str]
     left_out: dict[str, str] = field(default_factory=dict)  # logical id -> why
@@ -56,9 +67,9 @@ class LocalStack:
     physical_ids: dict[str, str] = field(default_factory=dict)  # logical id -> what Ref returns
 
 
-def create_local_stack(
+def create_moto_stack(
     session: boto3.session.Session, name: str, parameters: dict[str, str], endpoint_url: str | None = None
-) -> LocalStack:
+) -> MotoStack:
     """Create the stack in moto's CloudFormation and return its outputs."""
     template = transformed_template(session, parameters)
     left_out = _strip_unsupported(template)
@@ -82,7 +93,7 @@ def create_local_stack(
         if r.get("ResourceType")
     }
     skipped = {lid: res["Type"] for lid, res in template["Resources"].items() if lid not in physical_ids}
-    return LocalStack(name, outputs, left_out, skipped, template, physical_ids)
+    return MotoStack(name, outputs, left_out, skipped, template, physical_ids)
 
 
 def _strip_unsupported(template: dict[str, Any]) -> dict[str, str]:
@@ -92,6 +103,13 @@ def _strip_unsupported(template: dict[str, Any]) -> dict[str, str]:
         for logical_id, resource in resources.items()
         if resource["Type"] in NOT_CREATED_LOCALLY
     }
+    # moto sends every event put on a bus to a schedule rule's targets as if it matched: the sweep is invoked directly
+    left_out |= {
+        logical_id: "a schedule: moto would send it every event; the sweep is invoked directly"
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in resource.get("Properties", {})
+    }
+    functions = {i for i, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
     for logical_id in left_out:
         del resources[logical_id]
     for resource in resources.values():
@@ -100,28 +118,37 @@ def _strip_unsupported(template: dict[str, Any]) -> dict[str, str]:
             resource["DependsOn"] = [d for d in depends if d not in left_out]
         elif isinstance(depends, str) and depends in left_out:
             del resource["DependsOn"]
-    template["Resources"] = _replace_refs(resources, left_out)
-    template["Outputs"] = _replace_refs(template.get("Outputs", {}), left_out)
+    template["Resources"] = _replace_refs(resources, left_out, functions)
+    template["Outputs"] = _replace_refs(template.get("Outputs", {}), left_out, functions)
     return left_out
 
 
-def _replace_refs(node: Any, removed: dict[str, str]) -> Any:
-    """References to left-out resources become the names they would have had, so alarms and outputs still build."""
+# A left-out function's ARN, shaped as AWS would make it: a rule's target must be an ARN (moto checks its format).
+_FUNCTION_ARN = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:local-"
+
+
+def _replace_refs(node: Any, removed: dict[str, str], functions: set[str] = frozenset()) -> Any:
+    """References to left-out resources become the names they would have had (a function's Arn, an ARN), so alarms,
+    rules and outputs still build."""
     if isinstance(node, dict):
         if set(node) == {"Ref"} and node["Ref"] in removed:
             return f"local-{node['Ref']}"
         if set(node) == {"Fn::GetAtt"}:
             target = node["Fn::GetAtt"]
-            target = target.split(".")[0] if isinstance(target, str) else target[0]
+            target, attribute = target.split(".", 1) if isinstance(target, str) else target
             if target in removed:
+                if target in functions and attribute == "Arn":
+                    return {"Fn::Sub": _FUNCTION_ARN + target}
                 return f"local-{target}"
         if set(node) == {"Fn::Sub"}:  # "${Removed}" and "${Removed.Attr}" inside a Sub string
             sub = node["Fn::Sub"]
             text = sub if isinstance(sub, str) else sub[0]
             for logical_id in removed:
+                arn = _FUNCTION_ARN + logical_id if logical_id in functions else f"local-{logical_id}"
+                text = re.sub(r"\$\{" + re.escape(logical_id) + r"\.Arn\}", arn, text)
                 text = re.sub(r"\$\{" + re.escape(logical_id) + r"(\.[A-Za-z0-9.]+)?\}", f"local-{logical_id}", text)
-            return {"Fn::Sub": text if isinstance(sub, str) else [text, _replace_refs(sub[1], removed)]}
-        return {key: _replace_refs(value, removed) for key, value in node.items()}
+            return {"Fn::Sub": text if isinstance(sub, str) else [text, _replace_refs(sub[1], removed, functions)]}
+        return {key: _replace_refs(value, removed, functions) for key, value in node.items()}
     if isinstance(node, list):
-        return [_replace_refs(item, removed) for item in node]
+        return [_replace_refs(item, removed, functions) for item in node]
     return node

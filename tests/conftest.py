@@ -3,18 +3,26 @@ the GameLift fake (one server for the whole run, its state emptied for each test
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 # Lambda sets these before the handler module is imported; the layer's child loggers take their service name from
 # it at import time, so it must be set before any test module imports spot_handler.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "spot-interruption-handler")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpotInterruptionHandlerTests")
+# moto gives every region of every fresh account about 1,300 stock images, each with a volume and a snapshot: most of
+# a test's account setup. The tests (and the moto servers they start, which inherit this) launch one image,
+# local.account.AMI; this catalogue holds just that one, as moto ships it.
+os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "support" / "moto_amis.json"))
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 from spot_handler.aws import AccountClients, AwsClients
@@ -29,6 +37,13 @@ from tests.support.alerts import ReceivedAlert, received_alerts
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"  # moto's default account, the one the sample events name
+
+# Every test makes fresh boto3 sessions (its moto account, member accounts, the handler's clients), and every botocore
+# session reads the JSON service models again through a loader of its own: EC2's alone is megabytes, and reading them
+# was more than half of an integration test's time. The models are read-only and botocore caches them per loader, so
+# all sessions of a test run share one loader per data path. What the code under test does with its clients is the
+# same; a Lambda execution environment also reads each model once.
+botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ set -euo pipefail
 STACK="${STACK:-spot-interruption-handler}"
 REGION="${REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-<region>}}}"
 TEMPLATE_ID='<SpotDrillExperimentTemplateId output>'
-TAG_VALUE='<DrillTagValue parameter, default enabled>'
+TAG_VALUE="${STACK}"  # the drill tag's value is the stack's name (output SpotDrillTag)
 FUNCTION='<InterruptionHandlerFunctionName output>'
 DASHBOARD='<DashboardName output>'
 LOG_GROUP="/aws/lambda/${STACK}-interruption-handler"
@@ -41,7 +41,7 @@ cat <<EOF
 # after the warning. Pick one that its Auto Scaling group or fleet replaces, outside peak hours.
 
 # 1. Create the experiment template (once): redeploy with the drill switched on.
-sam deploy --stack-name ${STACK} --region ${REGION} --parameter-overrides EnableSpotDrill=true DrillTagValue=enabled
+sam deploy --stack-name ${STACK} --region ${REGION} --parameter-overrides EnableSpotDrill=true
 
 # 2. Look at the one instance you chose (must be a running Spot instance) and tag it for the drill.
 aws ec2 describe-instances --region ${REGION} --instance-ids <instance-id> \\

@@ -17,8 +17,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from local import deploy_local
+from local import deploy_local, sam_local
 from local.lambda_runtime import EventSourceMapping
+from local.rehearsal import accounts, report, stacks
+from local.rehearsal.pollers import LifecycleOutcome, NoticeOutcome
+from local.stack import template_constant
 
 pytestmark = pytest.mark.deploy
 
@@ -26,11 +29,11 @@ pytestmark = pytest.mark.deploy
 @dataclass
 class Deployed:
     rehearsal: deploy_local.Rehearsal
-    stack: deploy_local.DeployedStack
-    outcome: deploy_local.NoticeOutcome
-    lifecycle: deploy_local.LifecycleOutcome
-    member_stack: deploy_local.MemberStack
-    member_outcome: deploy_local.NoticeOutcome
+    stack: stacks.DeployedStack
+    outcome: NoticeOutcome
+    lifecycle: LifecycleOutcome
+    member_stack: stacks.MemberStack
+    member_outcome: NoticeOutcome
 
 
 @pytest.fixture(scope="module")  # one deploy for the module; LocalStack stops when its tests are done
@@ -48,10 +51,10 @@ def deployed(tmp_path_factory, deploy_summary):
             member_stack = rehearsal.deploy_member(stack)
             member_outcome = rehearsal.member_interrupt(stack)
             deploy_summary.append(
-                deploy_local.summary_line(stack, outcome, rehearsal.timings, lifecycle, member_stack, member_outcome)
+                report.summary_line(stack, outcome, rehearsal.timings, lifecycle, member_stack, member_outcome)
             )
             deploy_summary.append(", ".join(f"{k} {v:.1f} s" for k, v in rehearsal.timings.items()))
-            if not deploy_local.succeeded(stack, outcome, lifecycle, member_stack, member_outcome):  # shown on failure
+            if not report.succeeded(stack, outcome, lifecycle, member_stack, member_outcome):  # shown on failure
                 print(rehearsal.function_logs(stack.outputs["InterruptionHandlerFunctionName"]))
             yield Deployed(rehearsal, stack, outcome, lifecycle, member_stack, member_outcome)
     except deploy_local.DeployUnavailable as missing:
@@ -82,7 +85,7 @@ def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformatio
     assert {
         "HubEventBus",
         "HubEventBusMembersPolicy",
-        "HubSpotInterruptionRule",
+        "HubEc2InterruptionRule",
         "HubLifecycleActionRule",
     } <= logical_ids
     assert "HubEventBusOrganizationPolicy" not in logical_ids
@@ -91,7 +94,7 @@ def test_every_resource_of_the_template_is_created_by_the_emulated_cloudformatio
 
 def test_dashboard_is_created_in_the_emulated_cloudwatch(deployed):
     name = deployed.stack.outputs["DashboardName"]
-    assert name == f"{deploy_local.STACK}-spot-interruptions"
+    assert name == f"{stacks.STACK}-spot-interruptions"
     body = json.loads(deployed.rehearsal.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
     assert body["widgets"], "the template's widgets"
 
@@ -176,9 +179,9 @@ def test_the_lifecycle_action_drains_the_group_instance_and_is_completed_or_wait
         lifecycle.group, lifecycle.hook, lifecycle.token, lifecycle.instance_id
     )
     assert completed or lifecycle.follow_ups_delayed >= 1
-    # the hook is the stack's (LifecycleHookName), its GlobalTimeout as AWS computes it: local/moto_fidelity's
+    # the hook is the stack's (a constant: Mappings), its GlobalTimeout as AWS computes it: local/moto_fidelity's
     # lifecycle patch runs in LocalStack's moto (min(172,800, 100 x the 300 s heartbeat timeout))
-    assert lifecycle.hook == deployed.stack.parameters["LifecycleHookName"] == "spot-interruption-drain"
+    assert lifecycle.hook == template_constant("Names", "LifecycleHook") == "spot-interruption-drain"
     [hook] = rehearsal.client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=lifecycle.group)[
         "LifecycleHooks"
     ]
@@ -201,30 +204,28 @@ def test_the_member_template_is_deployed_into_the_second_account_wired_to_the_hu
     hub_outputs = deployed.stack.outputs
     # Then every resource of member/template.yaml is created (in the hub's region the member role is one of them)
     assert member.status == "CREATE_COMPLETE"
-    assert {r["LogicalResourceId"] for r in member.resources} == set(
-        _template(deploy_local.MEMBER_TEMPLATE)["Resources"]
-    )
+    assert {r["LogicalResourceId"] for r in member.resources} == set(_template(stacks.MEMBER_TEMPLATE)["Resources"])
     assert {r["ResourceStatus"] for r in member.resources} == {"CREATE_COMPLETE"}
     assert member.parameters["HubEventBusArn"] == hub_outputs["HubEventBusArn"]
     assert member.parameters["HubHandlerRoleArn"] == hub_outputs["InterruptionHandlerRoleArn"]
     # in the member account, not the hub's
     rehearsal = deployed.rehearsal
-    [summary] = rehearsal.member_client("cloudformation").describe_stacks(StackName=deploy_local.MEMBER_STACK)["Stacks"]
-    assert f":{deploy_local.MEMBER_ACCOUNT}:stack/" in summary["StackId"]
+    [summary] = rehearsal.member_client("cloudformation").describe_stacks(StackName=stacks.MEMBER_STACK)["Stacks"]
+    assert f":{accounts.MEMBER_ACCOUNT}:stack/" in summary["StackId"]
     # its Spot rule on the member's default bus targets the hub's bus through the forwarding role
     [target] = rehearsal.member_client("events").list_targets_by_rule(
         Rule=_physical_id(member, "SpotInterruptionForwardRule")
     )["Targets"]
     assert (target["Arn"], target["RoleArn"]) == (hub_outputs["HubEventBusArn"], member.outputs["ForwardingRoleArn"])
     # the member role is trusted by the hub's handler role only
-    role = rehearsal.member_client("iam").get_role(RoleName=member.parameters["MemberRoleName"])["Role"]
+    role = rehearsal.member_client("iam").get_role(RoleName=template_constant("Names", "MemberRole"))["Role"]
     assert role["Arn"] == member.outputs["MemberRoleArn"]
     [statement] = _document(role["AssumeRolePolicyDocument"])["Statement"]
     assert statement["Principal"] == {"AWS": hub_outputs["InterruptionHandlerRoleArn"]}
     # and the hub's bus lets the member account put events on it
     bus = rehearsal.client("events").describe_event_bus(Name=hub_outputs["HubEventBusArn"])
     [statement] = _document(bus["Policy"])["Statement"]
-    assert deploy_local.MEMBER_ACCOUNT in json.dumps(statement["Principal"])
+    assert accounts.MEMBER_ACCOUNT in json.dumps(statement["Principal"])
     assert statement["Action"] == "events:PutEvents"
 
 
@@ -232,7 +233,7 @@ def test_a_notice_from_the_member_account_is_forwarded_to_the_hub_and_drained_in
     outcome = deployed.member_outcome
     member = deployed.rehearsal.member_client("elbv2")
     # Then the member's instance left the member's target group; the bystander stays
-    assert f":{deploy_local.MEMBER_ACCOUNT}:targetgroup/" in outcome.target_group_arn
+    assert f":{accounts.MEMBER_ACCOUNT}:targetgroup/" in outcome.target_group_arn
     health = member.describe_target_health(TargetGroupArn=outcome.target_group_arn)["TargetHealthDescriptions"]
     registered = [d["Target"]["Id"] for d in health]
     assert outcome.instance_id in {t.split(":")[0] for t in outcome.registered_before}
@@ -251,8 +252,8 @@ def test_a_notice_from_the_member_account_is_forwarded_to_the_hub_and_drained_in
     document = alert["document"]
     assert (document["instanceId"], document["account"], document["region"], document["outcome"]) == (
         outcome.instance_id,
-        deploy_local.MEMBER_ACCOUNT,
-        deploy_local.REGION,
+        accounts.MEMBER_ACCOUNT,
+        accounts.REGION,
         "drained",
     )
     [target_group] = document["targetGroups"]
@@ -260,13 +261,13 @@ def test_a_notice_from_the_member_account_is_forwarded_to_the_hub_and_drained_in
     assert document["failures"] == []
     message_attributes = {k: v["Value"] for k, v in alert["MessageAttributes"].items()}
     assert (message_attributes["account_id"], message_attributes["region"]) == (
-        deploy_local.MEMBER_ACCOUNT,
-        deploy_local.REGION,
+        accounts.MEMBER_ACCOUNT,
+        accounts.REGION,
     )
 
 
 def test_the_deploy_line_keeps_its_fields_and_ends_with_the_member_fields(deployed):
-    line = deploy_local.summary_line(
+    line = report.summary_line(
         deployed.stack,
         deployed.outcome,
         deployed.rehearsal.timings,
@@ -291,20 +292,20 @@ def test_the_deploy_line_keeps_its_fields_and_ends_with_the_member_fields(deploy
     assert (fields["member_stack"], fields["member_drained"], fields["member_alert"]) == ("CREATE_COMPLETE", "1", "1")
 
 
-def _ends_before_the_deadline(delay: int, outcome: deploy_local.NoticeOutcome) -> bool:
+def _ends_before_the_deadline(delay: int, outcome: NoticeOutcome) -> bool:
     """A 300 s delay outlasts the instance (deadline: the notice's time + 120 s), so the handler lowers it to end 10 s
     before the deadline (below MaxDeregistrationDelaySeconds, 120): 110 s less the seconds from the notice to the
     handler's look, which the rehearsal's wait bounds (outcome.seconds; a second more for rounding down)."""
     return 110 - outcome.seconds - 1 <= delay <= 110
 
 
-def _template(path=deploy_local.sam_local.TEMPLATE) -> dict:
+def _template(path=sam_local.TEMPLATE) -> dict:
     from samcli.yamlhelper import yaml_parse
 
     return yaml_parse(path.read_text())
 
 
-def _physical_id(stack: deploy_local.MemberStack, logical_id: str) -> str:
+def _physical_id(stack: stacks.MemberStack, logical_id: str) -> str:
     [resource] = [r for r in stack.resources if r["LogicalResourceId"] == logical_id]
     return resource["PhysicalResourceId"]
 

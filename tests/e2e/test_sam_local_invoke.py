@@ -109,7 +109,7 @@ def local_cloud(tmp_path_factory, e2e_timings):
     if runtime is None:
         pytest.skip(f"sam local invoke e2e skipped: {missing}")
 
-    with start_local_cloud(STACK, {"Architecture": sam_local.ARCHITECTURE}, REGION) as cloud:
+    with start_local_cloud(STACK, {}, REGION) as cloud:
         sqs = cloud.client("sqs")
         subscriber = sqs.create_queue(QueueName="e2e-alert-subscriber")["QueueUrl"]
         subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"][
@@ -517,6 +517,80 @@ def _lifecycle_other_hook(cloud: SamLocalRun) -> None:
     assert run.error_type is None, run.error_message
     assert b.registered(arn) == [f"{victim.instance_id}:80"]
     assert cloud.alerts() == [] and cloud.dead_letters() == []
+
+
+@expect("state-change-shutting-down.json")
+def _state_change_shutting_down(cloud: SamLocalRun) -> None:
+    # Given a Spot instance EC2 is terminating, whose warning never came
+    b = cloud.builder
+    arn, victim = b.instance_in_target_group("e2e-late-tg", "late-1")
+    b.interrupt_spot(victim.instance_id, "terminate", complete=False)
+
+    run = cloud.invoke("state-change-shutting-down.json", victim.instance_id, fresh=True)
+
+    # Then it is drained at its state change, with one alert saying no warning came
+    assert run.error_type is None, run.error_message
+    assert b.registered(arn) == []
+    alert = only_alert_for(cloud, victim.instance_id)
+    assert alert.document["outcome"] == "missed-warning"
+
+
+@expect("state-change-stopping.json")
+def _state_change_stopping(cloud: SamLocalRun) -> None:
+    # Given two Spot instances: one EC2 is stopping for an interruption (no warning came), one its user stopped
+    b = cloud.builder
+    arn, victim = b.instance_in_target_group("e2e-stopping-tg", "stopping-1")
+    mine = b.spot_instance("stopped-by-user", tags={"TargetGroupArn": arn})
+    b.register(arn, [mine.instance_id], ports=[80])
+    b.interrupt_spot(victim.instance_id, "stop", complete=False)
+    b.stop(mine.instance_id)
+
+    user = cloud.invoke("state-change-stopping.json", mine.instance_id, fresh=True)
+    assert user.error_type is None, user.error_message
+    assert cloud.alerts() == [] and f"{mine.instance_id}:80" in b.registered(arn)
+    run = cloud.invoke("state-change-stopping.json", victim.instance_id, fresh=True)
+
+    assert run.error_type is None, run.error_message
+    assert b.registered(arn) == [f"{mine.instance_id}:80"]
+    assert only_alert_for(cloud, victim.instance_id).document["outcome"] == "missed-warning"
+
+
+@expect("state-change-running.json")
+def _state_change_running(cloud: SamLocalRun) -> None:
+    # Given an instance drained on a stop warning, stopped by EC2, then started again
+    b = cloud.builder
+    arn, victim = b.instance_in_target_group("e2e-resume-tg", "resume-1", ports=(80, 8080))
+    drained = cloud.invoke("spot-interruption-stop.json", victim.instance_id, fresh=True)
+    assert drained.error_type is None, drained.error_message
+    assert b.registered(arn) == []
+    b.interrupt_spot(victim.instance_id, "stop")
+    b.resume(victim.instance_id)
+
+    run = cloud.invoke("state-change-running.json", victim.instance_id, fresh=True)
+
+    # Then it is back on both ports, with one `restored` alert
+    assert run.error_type is None, run.error_message
+    assert b.registered(arn) == [f"{victim.instance_id}:80", f"{victim.instance_id}:8080"]
+    assert only_alert_for(cloud, victim.instance_id).document["outcome"] == "restored"
+
+
+@expect("reconcile-sweep.json")
+def _reconcile_sweep(cloud: SamLocalRun) -> None:
+    # Given a Spot instance in an ip target group that EC2 terminated, and no signal of it reached the handler
+    b = cloud.builder
+    arn, victim = b.instance_in_target_group("e2e-swept-tg", "swept-1", target_type="ip", ports=(443,))
+    b.interrupt_spot(victim.instance_id, "terminate")
+
+    first = cloud.invoke("reconcile-sweep.json", fresh=True)
+    assert first.error_type is None, first.error_message
+    alert = only_alert_for(cloud, victim.instance_id)
+    again = cloud.invoke("reconcile-sweep.json", fresh=True)
+
+    # Then its ip target is deregistered, and it is alerted once, as missed
+    assert again.error_type is None, again.error_message
+    assert b.registered(arn) == []
+    assert alert.document["outcome"] == "missed"
+    assert cloud.alerts() == []
 
 
 # ---- the tests ------------------------------------------------------------------------------------------------------

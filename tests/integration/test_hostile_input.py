@@ -7,7 +7,7 @@ import json
 import unicodedata
 
 import pytest
-from spot_handler.aws.notify import PUBLISH_REQUEST_MAX_BYTES
+from spot_handler.aws.sns import PUBLISH_REQUEST_MAX_BYTES
 from spot_handler.invocation import handle_invocation
 
 from tests.support.events import load_event

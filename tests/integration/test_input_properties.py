@@ -14,14 +14,19 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spot_handler.invocation import handle_invocation
+from spot_handler.invocation import handle_invocation, read_record
 from spot_handler.models import MalformedNotice
+from spot_handler.signals.sweep import is_sweep
 
 from tests.support.events import EVENTS_DIR, load_event
 
-NOTICES = [load_event(p.name) for p in sorted(EVENTS_DIR.glob("*.json")) if "Records" not in load_event(p.name)]
+NOTICES = [
+    load_event(p.name)
+    for p in sorted(EVENTS_DIR.glob("*.json"))
+    if "Records" not in load_event(p.name) and not is_sweep(load_event(p.name))  # a batch, the sweep's schedule
+]
 # A reason starts with the field at fault: "detail.instance-id: ...", "time: ...", "body: ...".
-REASON = re.compile(r"^[A-Za-z][A-Za-z0-9.\[\]-]*(:| is missing)")
+REASON = re.compile(r"^[A-Za-z][A-Za-z0-9_.\[\]-]*(:| is missing)")
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -117,3 +122,92 @@ def test_an_instance_id_with_anything_extra_is_rejected(account, text):
 
     with pytest.raises(MalformedNotice, match=r"detail\.instance-id"):
         handle_invocation(event, account.clients, account.settings())
+
+
+# ---- the handler's own follow-ups: as safe as notices (issue 21) ----------------------------------------------------
+
+
+def _looks() -> list[dict]:
+    """A deadline look and a lifecycle look as the handler writes them (followups/check.py)."""
+    from datetime import UTC, datetime, timedelta
+
+    from spot_handler.followups import DEADLINE, LIFECYCLE, Check, follow_up_body
+
+    now = datetime.now(UTC)
+    common = {
+        "account": "123456789012",
+        "region": "us-east-2",
+        "instance_id": "i-0a1b2c3d4e5f60001",
+        "notice_id": "n-1",
+        "due": now,
+        "deregistered_at": now,
+        "targets": {"arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/0123456789abcdef": ["x:80"]},
+        "delays": {"arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/0123456789abcdef": 60},
+        "chain": "c",
+        "noticed_at": now,
+    }
+    deadline = Check(kind=DEADLINE, deadline=now + timedelta(seconds=60), **common)
+    lifecycle = Check(
+        kind=LIFECYCLE,
+        group="web-asg",
+        hook="spot-interruption-drain",
+        token="87654321-4321-4321-4321-210987654321",
+        heartbeat_timeout=300,
+        heartbeat_expires=now + timedelta(seconds=300),
+        global_expires=now + timedelta(seconds=30000),
+        detail_type="EC2 Instance-terminate Lifecycle Action",
+        **common,
+    )
+    return [follow_up_body([deadline]), follow_up_body([lifecycle])]
+
+
+LOOKS = _looks()
+
+
+@st.composite
+def mutated_looks(draw) -> dict:
+    """A real look with one field replaced, removed, turned into a time without its zone, or its text altered."""
+    body = json.loads(json.dumps(draw(st.sampled_from(LOOKS))))
+    check = body["checks"][0]
+    target = draw(st.sampled_from([body, check]))
+    key = draw(st.sampled_from(sorted(target)))
+    how = draw(st.sampled_from(["replace", "remove", "naive-time", "append"]))
+    if how == "remove":
+        del target[key]
+    elif how == "replace":
+        target[key] = draw(json_values)
+    elif how == "naive-time":
+        target[key] = draw(st.datetimes().map(lambda d: d.isoformat()))
+    elif isinstance(target[key], str):
+        target[key] = target[key] + draw(odd_text)
+    return body
+
+
+@settings(PROPERTY_SETTINGS, max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "1500")) // 3)
+@given(bodies=st.lists(mutated_looks().map(json.dumps), min_size=1, max_size=4))
+def test_any_follow_up_body_is_handled_or_parked_and_never_fails_the_notice_beside_it(account, bodies):
+    # Given a valid Spot warning in the batch beside the follow-ups
+    notice = json.loads(json.dumps(NOTICES[0]))
+    records = [{"messageId": f"m-{i}", "body": body} for i, body in enumerate(bodies)]
+    records.append({"messageId": "notice", "body": json.dumps(notice)})
+
+    report = handle_invocation({"Records": records}, account.clients, account.settings())
+
+    # Then nothing of the batch is delivered again for a bad body, every rejection names its field, and the notice
+    # was alerted
+    parked = account.dead_letters()
+    assert len(parked) == len(report.rejected)
+    for message in parked:
+        reason = message["MessageAttributes"]["RejectReason"]["StringValue"]
+        assert REASON.match(reason) or reason.startswith("follow-up gave up"), reason
+    assert "notice" not in report.batch_item_failures
+    assert any(a.document["noticeId"] == notice["id"] for a in account.alerts())
+    # A look that was read is handled; its own work may fail and come back, but only its own record
+    readable = set()
+    for record in records[:-1]:
+        try:
+            read_record(record["body"])
+            readable.add(record["messageId"])
+        except MalformedNotice:
+            pass
+    assert set(report.batch_item_failures) <= readable

@@ -17,9 +17,16 @@ import pytest
 from spot_handler.invocation import handle_invocation
 
 from local import moto_fidelity
-from tests.conftest import ACCOUNT, REGION
-from tests.integration.test_delivery_guarantees import idempotency_table
 from tests.support.events import load_event
+from tests.support.followups import (
+    IDEMPOTENCY_TABLE,
+    completions,
+    fleet_with_hook,
+    follow_ups,
+    lifecycle_event,
+    now_iso,
+    spot_event,
+)
 
 HOOK = "spot-interruption-drain"
 LIFECYCLE = "lifecycle-terminate.json"
@@ -29,48 +36,6 @@ SPOT = "spot-interruption-instance-tg.json"
 def invoke(account, *events, **settings):
     batch = {"Records": [{"messageId": f"m-{i}", "body": json.dumps(e)} for i, e in enumerate(events)]}
     return handle_invocation(batch, account.clients, account.settings(**settings))
-
-
-def now_iso(seconds_ago: float = 0) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def lifecycle_event(instance_id: str, group: str, seconds_ago: float = 0, **detail) -> dict:
-    event = load_event(LIFECYCLE, instance_id)
-    event["time"] = now_iso(seconds_ago)
-    event["detail"].update({"AutoScalingGroupName": group, **detail})
-    return event
-
-
-def spot_event(instance_id: str, seconds_ago: float = 0) -> dict:
-    event = load_event(SPOT, instance_id)
-    event["time"] = now_iso(seconds_ago)
-    return event
-
-
-def follow_ups(account) -> list[dict]:
-    """Take every follow-up waiting in the notice queue, whatever its delay (as if the delay had passed)."""
-    from moto.sqs.models import sqs_backends
-
-    queue = sqs_backends[ACCOUNT][REGION].get_queue("handler-notices")
-    with queue._messages_lock:  # moto keeps delayed messages with the others, hidden until their delay passes
-        bodies = [json.loads(message.body) for message in queue._messages]
-        queue._messages.clear()
-    return bodies
-
-
-def completions() -> dict[str, dict]:
-    return moto_fidelity.lifecycle_actions(ACCOUNT, REGION)
-
-
-def fleet_with_hook(account, heartbeat_timeout: int = 300, delay: int = 60, group: str = "web-asg"):
-    """An Auto Scaling group attached to a target group, with the handler's terminate hook; its first instance."""
-    b = account.builder
-    arn = b.target_group(f"{group}-tg", "instance", delay=delay)
-    members = b.auto_scaling_group(group, [arn], size=2)
-    b.lifecycle_hook(group, HOOK, heartbeat_timeout=heartbeat_timeout)
-    b.register(arn, members, ports=[80])
-    return arn, members[0], members[1]
 
 
 def test_a_terminate_hook_drains_then_completes_only_after_the_targets_left_draining(account):
@@ -206,7 +171,9 @@ def test_a_spot_warning_and_a_lifecycle_action_of_one_instance_make_one_alert(ac
     # Given an instance of a group with the hook, in the group's target group (Capacity Rebalancing: the group
     # calls the hook on the Spot warning)
     arn, victim, bystander = fleet_with_hook(account)
-    table = {"idempotency_table_name": idempotency_table(account)}  # one incident across invocations: the table
+    table = {
+        "idempotency_table_name": account.builder.idempotency_table(IDEMPOTENCY_TABLE)
+    }  # one incident across invocations: the table
     spot, lifecycle = spot_event(victim), lifecycle_event(victim, "web-asg")
     events = [spot, lifecycle] if order == "spot-first" else [lifecycle, spot]
     deregistrations = []

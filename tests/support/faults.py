@@ -70,6 +70,12 @@ class FaultInjector:
             client.meta.events.register_first("before-call", self._before_call)
         return self
 
+    def install_on_session(self, session) -> FaultInjector:
+        """Into every client the boto3 session builds from now on (the STS client AccountClients builds itself)."""
+        session.events.register_first("before-send", self._before_send)
+        session.events.register_first("before-call", self._before_call)
+        return self
+
     def _pick(self, event_name: str, phase: str, params: dict | None = None) -> Fault | None:
         _, service, operation = event_name.split(".", 2)
         for fault in self.faults:

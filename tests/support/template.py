@@ -52,7 +52,7 @@ _NAME_PROPERTY = {
 
 
 class Resolver:
-    """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join, Fn::Select, Fn::Split and conditions."""
+    """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap and conditions."""
 
     def __init__(self, template: dict[str, Any], parameters: dict[str, str] | None = None):
         self.template = template
@@ -172,6 +172,9 @@ class Resolver:
             if key == "Fn::Split":
                 separator, text = value
                 return str(self.resolve(text)).split(separator)
+            if key == "Fn::FindInMap":
+                mapping, first, second = (self.resolve(v) for v in value)
+                return self.template["Mappings"][mapping][first][second]
         resolved = {key: self.resolve(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 

@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from local import moto_fidelity
-from local.stack import NOT_CREATED_LOCALLY, create_local_stack
+from local.stack import NOT_CREATED_LOCALLY, create_moto_stack
 from tests.support.events import load_event
 from tests.support.template import REGION
 
@@ -33,17 +33,16 @@ PARAMETERS = {
     "AlertEmail": "ops@example.com",
     "OrganizationId": "o-a1b2c3d4e5",
     "MemberAccountIds": "111111111111,222222222222",
-    "AlertSubscriberAccountIds": "333333333333",
 }
 
 
 @pytest.fixture(scope="module")
 def stack():
-    """The stack created the way the demo and the e2e suite create it: local.stack.create_local_stack."""
+    """The stack created the way the demo and the e2e suite create it: local.stack.create_moto_stack."""
     moto_fidelity.apply()  # moto's CloudFormation would create the checkpoint table unencrypted otherwise
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        local = create_local_stack(session, STACK, PARAMETERS)
+        local = create_moto_stack(session, STACK, PARAMETERS)
         print(f"\nleft out of the moto deployment: {sorted(local.left_out)}; moto skipped: {local.skipped_by_moto}")
         yield session, local.physical_ids, local, local.template
 

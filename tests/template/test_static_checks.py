@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess  # nosec B404 - runs the project's own linters with fixed argument lists
 import sys
 from pathlib import Path
@@ -132,12 +133,13 @@ PARAMETER_SETS = {
         "TargetGroupArnPattern": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/game-*",
         "OpsTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
         "AlertEmail": "ops@example.com",
+        "AlertEventBusName": "ops-alerts",
+        "InterruptionRateAlarmThreshold": "40",
     },
-    # Hub and spoke: the hub bus, the AssumeRole statements and the cross-account subscriptions.
+    # Hub and spoke: the hub bus, the AssumeRole statements and the cross-account subscriptions (members and the org).
     "hub": {
         "OrganizationId": "o-a1b2c3d4e5",
         "MemberAccountIds": "111111111111,222222222222",
-        "AlertSubscriberAccountIds": "333333333333",
     },
 }
 
@@ -218,6 +220,11 @@ def test_member_template_policies_are_clean_and_grant_nothing_beyond_the_hubs_ow
     }
     assert not {a for a in member_actions if a.split(":")[0] in ("sns", "sqs", "dynamodb", "kms")}
     assert member_actions <= hub_actions, sorted(member_actions - hub_actions)
+    # And every permission a step needs in the hub's own account, the member role has too: a step's new call granted
+    # in template.yaml but forgotten in member/template.yaml would show up in a hub only as AccessDenied.
+    step_services = ("ec2", "elasticloadbalancing", "autoscaling", "gamelift", "ecs")  # aws/clients.MEMBER_SERVICES
+    hub_step_actions = {a for a in hub_actions if a.split(":")[0] in step_services}
+    assert hub_step_actions <= member_actions, f"the member role lacks {sorted(hub_step_actions - member_actions)}"
     forwarding = policies["ForwardingRole/forward-to-hub"]["Statement"]
     assert [(s["Action"], s["Resource"]) for s in forwarding] == [
         ("events:PutEvents", MEMBER_PARAMETERS["HubEventBusArn"])
@@ -253,12 +260,13 @@ def test_the_hub_assumes_only_the_member_role_in_member_accounts_or_the_organiza
 
 def test_cross_account_subscribers_may_subscribe_and_nothing_more(transformed):
     topic = iam_policies(transformed, PARAMETER_SETS["hub"])["AlertTopicPolicy/PolicyDocument"]["Statement"]
-    subscribing = {s["Sid"]: s for s in topic if s["Sid"] in ("ListedAccountsSubscribe", "OrganizationSubscribes")}
+    subscribing = {s["Sid"]: s for s in topic if s["Sid"] in ("MemberAccountsSubscribe", "OrganizationSubscribes")}
     assert {sid: _actions(s) for sid, s in subscribing.items()} == {
-        "ListedAccountsSubscribe": ["sns:Subscribe"],
+        "MemberAccountsSubscribe": ["sns:Subscribe"],
         "OrganizationSubscribes": ["sns:Subscribe"],
     }
-    assert subscribing["ListedAccountsSubscribe"]["Principal"] == {"AWS": ["333333333333"]}
+    # the member accounts (MemberAccountIds) and the organization, nobody else
+    assert subscribing["MemberAccountsSubscribe"]["Principal"] == {"AWS": ["111111111111", "222222222222"]}
     assert subscribing["OrganizationSubscribes"]["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == "o-a1b2c3d4e5"
     for statement in subscribing.values():
         assert statement["Condition"]["StringEquals"]["sns:Protocol"] == ["sqs", "lambda", "https"]
@@ -267,7 +275,108 @@ def test_cross_account_subscribers_may_subscribe_and_nothing_more(transformed):
     assert not [s for s in single if "sns:Subscribe" in _actions(s)]
     # And the key grants subscribers nothing: SNS decrypts before it delivers
     key = json.dumps(iam_policies(transformed, PARAMETER_SETS["hub"])["HandlerKey/KeyPolicy"])
-    assert "333333333333" not in key and "PrincipalOrgID" not in key
+    assert "111111111111" not in key and "PrincipalOrgID" not in key
+
+
+def test_alert_events_go_to_the_named_bus_and_nowhere_else(transformed):
+    """events:PutEvents on AlertEventBusName alone, by the hub's function role; nothing of it in the member role."""
+    from tests.support.template import Resolver
+
+    for parameters, bus in (
+        ({}, "default"),
+        ({"AlertEventBusName": "ops-alerts"}, "ops-alerts"),
+        (PARAMETER_SETS["hub"], "default"),
+    ):
+        policies = iam_policies(transformed, parameters)
+        putting = [
+            (name, statement["Resource"])
+            for name, document in policies.items()
+            for statement in document.get("Statement", [])
+            if "events:PutEvents" in _actions(statement)
+        ]
+        assert putting == [
+            ("InterruptionHandlerRole/interruption-handler", f"arn:aws:events:us-east-1:123456789012:event-bus/{bus}")
+        ]
+        variables = Resolver(transformed, parameters).resolve(
+            transformed["Resources"]["InterruptionHandlerFunction"]["Properties"]["Environment"]
+        )["Variables"]
+        assert variables["ALERT_EVENT_BUS_NAME"] == bus
+    off = iam_policies(transformed, {"AlertEventBusName": ""})
+    assert not [s for d in off.values() for s in d.get("Statement", []) if "events:PutEvents" in _actions(s)]
+    member = iam_policies(member_template(), {**MEMBER_PARAMETERS, "AWS::Region": "us-east-2"})
+    assert not [
+        a
+        for s in member["MemberRole/spot-interruption-member"]["Statement"]
+        for a in _actions(s)
+        if a.startswith("events:")
+    ]
+
+
+def test_interruption_rate_alarm_and_the_dashboard_follow_the_parameters(transformed):
+    from tests.support.template import Resolver
+
+    def stack(parameters: dict) -> tuple[Resolver, dict]:
+        resolver = Resolver(transformed, parameters)
+        body = resolver.resolve(transformed["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"])
+        return resolver, json.loads(body)
+
+    # Off by default: no alarm, and the dashboard lists none
+    resolver, dashboard = stack({})
+    assert not resolver.resource_exists("InterruptionRateAlarm")
+    [alarms] = [w["properties"]["alarms"] for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert not [a for a in alarms if a.endswith(":interruption-rate")]
+
+    # A threshold: Interruptions of the whole fleet over a sliding hour, into the ops topic
+    parameters = {"InterruptionRateAlarmThreshold": "40", "OpsTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"}
+    resolver, dashboard = stack(parameters)
+    alarm = resolver.resolve(transformed["Resources"]["InterruptionRateAlarm"]["Properties"])
+    assert {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions", "Statistic", "Period", "Threshold")} == {
+        "Namespace": "SpotInterruptionHandler",
+        "MetricName": "Interruptions",
+        "Dimensions": [{"Name": "service", "Value": "spot-interruption-handler"}],
+        "Statistic": "Sum",
+        "Period": 3600,
+        "Threshold": "40",
+    }
+    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:ops"]
+    [alarms] = [w["properties"]["alarms"] for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert alarms[-2:] == [
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:spot-handler-alert-event-failures",
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:spot-handler-interruption-rate",
+    ]
+
+    # The pools widget: a day of Interruptions per pool, with the dimensions the handler writes (Account in a hub)
+    for parameters, schema in (
+        ({}, "{SpotInterruptionHandler,AvailabilityZone,InstanceType,service}"),
+        (PARAMETER_SETS["hub"], "{SpotInterruptionHandler,Account,AvailabilityZone,InstanceType,service}"),
+    ):
+        _, dashboard = stack(parameters)
+        [pools] = [w["properties"] for w in dashboard["widgets"] if "by pool" in w["properties"].get("title", "")]
+        assert pools["start"] == "-PT24H"
+        assert pools["metrics"] == [
+            [{"expression": f"SEARCH('{schema} MetricName=\"Interruptions\"', 'Sum', 3600)", "id": "pools"}]
+        ]
+
+
+def test_every_metric_the_dashboard_shows_is_one_the_handler_writes(transformed):
+    """A widget of a metric the handler never writes stays empty for ever: each name the dashboard shows in the
+    handler's namespace is one app.py adds (the late signal, sweep and restore widget included)."""
+    from tests.support.template import Resolver
+
+    body = Resolver(transformed, {}).resolve(
+        transformed["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    )
+    shown, namespace = set(), None
+    for widget in json.loads(body)["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            names = [part for part in metric if isinstance(part, str)]
+            if names and names[0] != ".":
+                namespace = names[0]
+            if namespace == "SpotInterruptionHandler" and len(names) > 1:
+                shown.add(names[1])
+    written = set(re.findall(r'name="([A-Za-z]+)"', (ROOT / "functions/interruption_handler/app.py").read_text()))
+    assert {"MissedWarnings", "MissedInterruptions", "InstancesRestored"} <= shown
+    assert shown <= written, f"shown but never written: {sorted(shown - written)}"
 
 
 def _actions(statement: dict) -> list[str]:
@@ -275,9 +384,9 @@ def _actions(statement: dict) -> list[str]:
 
 
 def test_an_invocation_ends_before_its_claims_count_as_abandoned_or_its_messages_come_back(transformed):
-    """aws/claims.py reads a claim older than OWNER_INVOCATION_SECONDS as held by no running invocation, and the
+    """idempotency/claims.py reads a claim older than OWNER_INVOCATION_SECONDS as held by no running invocation, and the
     queue must not deliver a message again while the invocation that has it may still run."""
-    from spot_handler.aws.claims import OWNER_INVOCATION_SECONDS
+    from spot_handler.idempotency.claims import OWNER_INVOCATION_SECONDS
 
     resources = transformed["Resources"]
     [handler] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
@@ -299,7 +408,8 @@ def test_trust_policies_name_one_service_each(transformed):
 
 
 def test_no_mutating_action_on_every_resource_except_the_documented_ones(transformed):
-    """The rule behind the README's "Resource: *" table: a write action on "*" only where IAM allows nothing else."""
+    """The rule behind the "Resource: *" table of docs/security.md: a write action on "*" only where IAM allows
+    nothing else."""
     from parliament import iam_definition
 
     access = {

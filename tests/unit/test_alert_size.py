@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 
-from spot_handler.alert import LISTED_MAX, compose_alert
-from spot_handler.aws.notify import (
-    ALERT_MAX_BYTES,
-    PUBLISH_REQUEST_MAX_BYTES,
-    OutgoingAlert,
-    entry_bytes,
-    publish_batches,
-)
-from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
+from spot_handler.alerting.first_alert import LISTED_MAX, compose_alert
+from spot_handler.aws.sns import ALERT_MAX_BYTES, PUBLISH_REQUEST_MAX_BYTES, OutgoingAlert, entry_bytes, publish_batches
+from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.signals import parse_notice
 from spot_handler.steps.target_groups import target_group_report
 
 from tests.support.events import load_event

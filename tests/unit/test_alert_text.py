@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from spot_handler.alert import SUBJECT_MAX, compose_alert, email_text, subject
-from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
+from spot_handler.alerting.first_alert import compose_alert, email_text, subject
+from spot_handler.alerting.text import SUBJECT_MAX
+from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.signals import parse_notice
 from spot_handler.steps.target_groups import target_group_report
 
 from tests.support.events import load_event
@@ -65,8 +67,9 @@ def test_message_carries_text_for_people_and_json_for_machines_with_filterable_a
     alert = compose_alert(outcome(drains=[TargetGroupDrain(ARN, "instance", ["i-0a1b2c3d4e5f60001:80"])]), "0")
 
     message = json.loads(alert.message)
-    # One copy of the JSON: SNS gives "default" to every protocol without a key (sqs, lambda, http/s, firehose, ...)
-    assert set(message) == {"default", "email", "sms"}
+    # One copy of the JSON: SNS gives "default" to every protocol without a key (sqs, lambda, http, firehose, ...);
+    # "https" is the chat message (tests/unit/test_chat_message.py)
+    assert set(message) == {"default", "email", "sms", "https"}
     document = json.loads(message["default"])
     assert message["email"].startswith("Spot interruption: EC2 will terminate i-0a1b2c3d4e5f60001")
     assert document["outcome"] == "drained"

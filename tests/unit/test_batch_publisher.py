@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from spot_handler.aws.notify import BatchPublisher, OutgoingAlert
+from spot_handler.alerting.publishing import BatchPublisher
+from spot_handler.aws.sns import OutgoingAlert
 
 
 class RecordingSns:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from spot_handler.lanes import LONE_KINDS
+from spot_handler.signals import rebalance
 
 from local.lambda_runtime import FUNCTION_LOGICAL_ID, EventSourceMapping, load_template
 from tests.support.template import ROOT
 
 BENCH_README = ROOT / "bench" / "README.md"
+TRADE_OFF = ROOT / "docs" / "bench-batching-tradeoff.json"  # bench.sweep's runs, which the README's table shows
 CHOSEN_HEADING = "### The settings chosen"
 ROW = re.compile(r"^\|\s*`?(\w+)`?\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|")
 
@@ -28,10 +31,23 @@ def chosen_in_bench_readme() -> dict[str, tuple[int, int, int]]:
     return rows
 
 
-def test_the_template_batches_as_the_bench_readme_chose():
+def declared_in_template() -> dict[str, tuple[int, int, int]]:
     mappings = EventSourceMapping.all_from_template()
-    declared = {q: (m.batch_size, int(m.batching_window_s), m.max_concurrency) for q, m in mappings.items()}
-    assert declared == chosen_in_bench_readme()
+    return {q: (m.batch_size, int(m.batching_window_s), m.max_concurrency) for q, m in mappings.items()}
+
+
+def test_the_template_batches_as_the_bench_readme_chose():
+    assert declared_in_template() == chosen_in_bench_readme()
+
+
+def test_the_chosen_row_of_the_trade_off_was_measured_with_the_template_settings():
+    # The table's "chosen" row (bench.sweep, design "chosen": `python -m bench` on the template's defaults) records
+    # each queue's event source as the run printed it: a change of the template without a new run fails here.
+    runs = [r for r in json.loads(TRADE_OFF.read_text()).values() if r["design"] == "chosen"]
+    assert sorted(r["bench"] for r in runs) == ["bench", "bench-mixed", "bench-org"]
+    for run in runs:
+        measured = {queue: tuple(figures) for queue, figures in run["mappings"].items()}
+        assert measured == declared_in_template(), run["bench"]
 
 
 def test_the_batching_settings_are_constants_not_parameters():
@@ -62,9 +78,11 @@ def test_follow_ups_are_scheduled_with_the_window_of_the_queue_they_go_to():
     assert variables["NOTICE_BATCHING_WINDOW_SECONDS"] == notices["MaximumBatchingWindowInSeconds"]
 
 
-def test_the_lone_notice_queue_gets_only_what_its_path_acts_on():
-    # lanes.py acts on a lone Spot or Capacity Reservation warning and leaves anything else to the notice queue;
-    # the rules send it nothing else (a lifecycle action there would be a wasted invocation).
+def test_the_lone_notice_queue_gets_the_interruption_warnings_and_nothing_of_the_lifecycle_hook():
+    # lanes.py acts on a lone Spot or Capacity Reservation warning and leaves anything else to the notice queue.
+    # EC2's signals share one rule (one rule per event pattern), so a rebalance recommendation reaches the lone queue
+    # too and is left to the batches (tests/unit/test_lanes.py); a lifecycle action must not (two copies would
+    # complete its action twice, were it ever acted on).
     resources = load_template()["Resources"]
     routed = set()
     for resource in resources.values():
@@ -74,7 +92,8 @@ def test_the_lone_notice_queue_gets_only_what_its_path_acts_on():
         if "LoneNoticeQueue.Arn" in arns:
             assert "NoticeQueue.Arn" in arns, "every notice the lone path sees has its copy on the notice queue"
             routed.update(resource["Properties"]["EventPattern"]["detail-type"])
-    assert routed == {kind.value for kind in LONE_KINDS}
+    assert routed - {kind.value for kind in LONE_KINDS} == {rebalance.KIND.value}
+    assert {kind.value for kind in LONE_KINDS} <= routed
     assert resources["LoneNoticeQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "HandlerKey"}
     assert resources["LoneNoticeQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": "DeadLetterQueue.Arn"

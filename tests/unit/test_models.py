@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from spot_handler.models import InstanceFacts, NoticeKind, TargetGroupDrain, parse_notice
+from spot_handler.models import InstanceFacts, TargetGroupDrain
+from spot_handler.signals import SIGNALS, capacity_reservation, parse_notice, rebalance, spot_warning
 
 from tests.support.events import load_event
 
@@ -10,12 +11,12 @@ TG = "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web-tier/0
 
 
 def test_every_kind_has_a_label_for_the_alert():
-    labels = {kind: kind.label for kind in NoticeKind}
+    labels = {signal.KIND: signal.KIND.label for signal in SIGNALS}
 
     assert all(isinstance(label, str) and label for label in labels.values())
-    assert labels[NoticeKind.SPOT_INTERRUPTION] == "Spot interruption"
-    assert labels[NoticeKind.REBALANCE_RECOMMENDATION] == "Rebalance recommendation"
-    assert labels[NoticeKind.CAPACITY_RESERVATION_INTERRUPTION] == "Capacity Reservation interruption"
+    assert labels[spot_warning.KIND] == "Spot interruption"
+    assert labels[rebalance.KIND] == "Rebalance recommendation"
+    assert labels[capacity_reservation.KIND] == "Capacity Reservation interruption"
 
 
 def test_a_resend_and_a_re_notice_share_the_interruption_key_and_a_rebalance_does_not():

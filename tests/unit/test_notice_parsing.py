@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from spot_handler.models import MalformedNotice, NoticeKind, parse_notice
+from spot_handler.models import MalformedNotice
+from spot_handler.signals import capacity_reservation, parse_notice, spot_warning
 
 from tests.support.events import load_event
 
@@ -14,7 +15,7 @@ from tests.support.events import load_event
 def test_spot_warning_deadline_is_notice_time_plus_two_minutes():
     notice = parse_notice(load_event("spot-interruption-instance-tg.json"))
 
-    assert notice.kind is NoticeKind.SPOT_INTERRUPTION
+    assert notice.kind is spot_warning.KIND
     assert notice.instance_id == "i-0a1b2c3d4e5f60001"
     assert notice.action == "terminate"
     assert notice.deadline - notice.noticed_at == timedelta(seconds=120)
@@ -23,7 +24,7 @@ def test_spot_warning_deadline_is_notice_time_plus_two_minutes():
 def test_capacity_reservation_warning_takes_its_termination_time():
     notice = parse_notice(load_event("capacity-reservation-interruption.json"))
 
-    assert notice.kind is NoticeKind.CAPACITY_RESERVATION_INTERRUPTION
+    assert notice.kind is capacity_reservation.KIND
     assert notice.deadline == datetime(2026, 11, 26, 10, 2, tzinfo=UTC)
 
 
@@ -56,7 +57,7 @@ def test_instance_id_comes_from_detail_not_resources():
     ("mutate", "reason_part"),
     [
         (lambda e: e.update({"source": "aws.s3"}), "source"),
-        (lambda e: e.update({"detail-type": "EC2 Instance State-change Notification"}), "detail-type"),
+        (lambda e: e.update({"detail-type": "EC2 Instance Launch Successful"}), "detail-type"),
         (lambda e: e["detail"].pop("instance-id"), "instance-id"),
         (lambda e: e["detail"].update({"instance-id": "i-xyz"}), "instance-id"),
         (lambda e: e["detail"].update({"instance-action": "explode"}), "instance-action"),

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from spot_handler.models import InstanceFacts, TargetGroupDrain, parse_notice
+from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
+from spot_handler.signals import parse_notice
 from spot_handler.steps import StepReport
 
 from tests.support.events import load_event
@@ -28,8 +29,10 @@ def drained(attempts: int = 1, took_out: int = 1, failures: tuple[str, ...] = ()
     )
 
 
-CHECKPOINTED = StepReport("GameLift", "gameLift")
-CHECKPOINT_FAILED = StepReport("GameLift", "gameLift", failures=["fleet f: DescribeGameSessions AccessDenied: no"])
+CHECKPOINTED = StepReport("GameLift", "gameLift", checkpointed=True)
+CHECKPOINT_FAILED = StepReport(
+    "GameLift", "gameLift", failures=["fleet f: DescribeGameSessions AccessDenied: no"], checkpointed=True
+)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from spot_handler.models import InstanceFacts, parse_notice
+from spot_handler.models import InstanceFacts
 from spot_handler.planning import needs_checkpoint, plan_interruption, split_tag_value
 from spot_handler.settings import Settings, settings_from
+from spot_handler.signals import parse_notice
 
 from tests.support.events import load_event
 

@@ -15,7 +15,7 @@ def session():
 
 
 def test_defaults_leave_out_the_conditional_resources_and_outputs(session):
-    expected = expected_stack(session, "spot-interruption-handler", {"Architecture": "x86_64"})
+    expected = expected_stack(session, "spot-interruption-handler", {})
     assert "AlertEmailSubscription" not in expected.resources
     assert "SpotDrillExperiment" not in expected.resources
     assert "SpotDrillExperimentTemplateId" not in expected.outputs
@@ -25,7 +25,7 @@ def test_defaults_leave_out_the_conditional_resources_and_outputs(session):
 
 
 def test_parameters_switch_conditional_resources_on(session):
-    overrides = {"Architecture": "x86_64", "AlertEmail": "ops@example.com", "EnableSpotDrill": "true"}
+    overrides = {"AlertEmail": "ops@example.com", "EnableSpotDrill": "true"}
     expected = expected_stack(session, "spot-interruption-handler", overrides)
     assert {"AlertEmailSubscription", "SpotDrillRole", "SpotDrillExperiment"} <= set(expected.resources)
     assert {"SpotDrillExperimentTemplateId", "SpotDrillTag"} <= set(expected.outputs)

@@ -5,9 +5,10 @@
 # 1. Present (the real image, or our stand-in built from this exact script): nothing to do.
 # 2. Else `docker pull` with a short timeout (users with registry access get the real image).
 # 3. Else build an air-gapped stand-in: Debian rootfs (debootstrap, --variant=minbase, python3 + ca-certificates;
-#    trixie ships Python 3.13) + awslambdaric and boto3 in /var/runtime + a /var/runtime/bootstrap that runs
-#    awslambdaric with the handler from _HANDLER, `docker import`ed under the real name with the real image's
-#    ENV / WORKDIR / ENTRYPOINT. SAM adds its emulator (/var/rapid/aws-lambda-rie) on top and uses that as the
+#    trixie ships Python 3.13) + awslambdaric in /var/runtime + boto3 and its dependencies in
+#    /var/lang/lib/python<V>/site-packages (where the real 3.11+ images keep the runtime's SDK) + a
+#    /var/runtime/bootstrap that runs awslambdaric with the handler from _HANDLER, `docker import`ed under the
+#    real name with the real image's ENV / WORKDIR / ENTRYPOINT. SAM adds its emulator (/var/rapid/aws-lambda-rie) on top and uses that as the
 #    entrypoint; the emulator starts /var/runtime/bootstrap.
 #
 # The stand-in carries the label $LABEL=<hash of this script + its settings>; a changed script rebuilds it, and
@@ -42,8 +43,16 @@ done
 # --- settings (all of them feed the input hash) -------------------------------------------------------------------
 SUITE="${OFFLINE_LAMBDA_SUITE:-trixie}"
 DEB_PACKAGES="python3,ca-certificates"
-# Runtime packages in /var/runtime, like the real image (boto3/botocore are there too). Pinned for reproducibility.
-RUNTIME_PACKAGES=(awslambdaric==4.2.2 boto3==1.43.108 botocore==1.43.127)
+# The runtime interface client in /var/runtime, like the real image. Pinned for reproducibility.
+RUNTIME_PACKAGES=(awslambdaric==4.2.2)
+# The runtime's SDK, in /var/lang/lib/python<V>/site-packages: the real python3.11+ images keep it there, ahead of
+# /var/runtime on sys.path (AWS Lambda developer guide, "Deploy Python Lambda functions with container images").
+# AWS does not publish which version a runtime carries (it depends on the runtime release and the Region, and Lambda
+# updates it over time). This is an old one on purpose: the release of 2024-11-13, the eve of the python3.13
+# runtime's launch (wheels built that day or before), two years of releases behind the dev pins, so the e2e suite
+# shows the layer, which no longer brings an SDK of its own, works on the SDK a python3.13 function may really get.
+SDK_PACKAGES=(boto3==1.35.60 botocore==1.35.60 s3transfer==0.10.3 jmespath==1.0.1 python-dateutil==2.9.0.post0
+    six==1.16.0 urllib3==2.2.3)
 
 case "$(uname -m)" in
     x86_64) ARCH=x86_64; DEB_ARCH=amd64; PIP_PLATFORMS=(manylinux_2_28_x86_64 manylinux2014_x86_64 manylinux1_x86_64 linux_x86_64) ;;
@@ -59,7 +68,7 @@ say() { printf 'build_base_image: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 SELF="$(readlink -f "$0")"
-INPUTS_HASH="$( { cat "$SELF"; echo "$PY_VERSION $SUITE $DEB_PACKAGES ${RUNTIME_PACKAGES[*]} $ARCH"; } | sha256sum | cut -c1-16)"
+INPUTS_HASH="$( { cat "$SELF"; echo "$PY_VERSION $SUITE $DEB_PACKAGES ${RUNTIME_PACKAGES[*]} ${SDK_PACKAGES[*]} $ARCH"; } | sha256sum | cut -c1-16)"
 DEBOOTSTRAP_HASH="$(echo "$SUITE $DEB_PACKAGES $DEB_ARCH minbase v1" | sha256sum | cut -c1-12)"
 
 command -v docker >/dev/null && docker info >/dev/null 2>&1 || die "no Docker engine answers; run ensure_docker.sh first."
@@ -184,14 +193,20 @@ PY_BIN="/usr/bin/python${PY_VERSION}"
 [ -x "$ROOT$PY_BIN" ] || die "$SUITE has no python${PY_VERSION} (found: $(ls "$ROOT"/usr/bin/python3.* 2>/dev/null | xargs -n1 basename | tr '\n' ' '))."
 
 # Runtime packages: the host's pip, resolving wheels for the image's interpreter and platform.
-say "pip install --target /var/runtime: ${RUNTIME_PACKAGES[*]}"
+SDK_DIR="/var/lang/lib/python${PY_VERSION}/site-packages"
 plat_args=()
 for p in "${PIP_PLATFORMS[@]}"; do plat_args+=(--platform "$p"); done
-"${PIP_PYTHON:-python3}" -m pip install -q --disable-pip-version-check --no-warn-script-location \
-    --target "$ROOT/var/runtime" --python-version "$PY_VERSION" --implementation cp --abi "cp${PY_VERSION/./}" \
-    "${plat_args[@]}" --only-binary=:all: --no-compile "${RUNTIME_PACKAGES[@]}" >"$WORK/pip.log" 2>&1 ||
-    { grep -v "^WARNING: Location" "$WORK/pip.log" | tail -n 20 >&2; die "pip install into /var/runtime failed."; }
-rm -rf "$ROOT/var/runtime/bin"
+pip_target() {  # DIR PACKAGES...
+    local dir="$1"; shift
+    say "pip install --target $dir: $*"
+    "${PIP_PYTHON:-python3}" -m pip install -q --disable-pip-version-check --no-warn-script-location \
+        --target "$ROOT$dir" --python-version "$PY_VERSION" --implementation cp --abi "cp${PY_VERSION/./}" \
+        "${plat_args[@]}" --only-binary=:all: --no-compile "$@" >"$WORK/pip.log" 2>&1 ||
+        { grep -v "^WARNING: Location" "$WORK/pip.log" | tail -n 20 >&2; die "pip install into $dir failed."; }
+    rm -rf "$ROOT$dir/bin"
+}
+pip_target /var/runtime "${RUNTIME_PACKAGES[@]}"
+pip_target "$SDK_DIR" "${SDK_PACKAGES[@]}"
 mkdir -p "$ROOT/var/task" "$ROOT/opt" "$ROOT/var/lang/bin" "$ROOT/var/rapid"
 ln -sfn "$PY_BIN" "$ROOT/var/lang/bin/python${PY_VERSION}"
 ln -sfn "python${PY_VERSION}" "$ROOT/var/lang/bin/python3"
@@ -203,10 +218,11 @@ import os
 import sys
 
 task_root = os.environ.setdefault("LAMBDA_TASK_ROOT", "/var/task")
-# Module search order of the real runtime: function code, layers, then the runtime's own packages (boto3).
+# Module search order of the real runtime: function code, layers, the runtime's packages (its SDK), its client.
 ver = "python%d.%d" % sys.version_info[:2]
-front = [task_root, "/opt/python/lib/%s/site-packages" % ver, "/opt/python"]
-sys.path[:] = front + [p for p in sys.path if p not in front and p != os.path.dirname(__file__)] + ["/var/runtime"]
+front = [task_root, "/opt/python/lib/%s/site-packages" % ver, "/opt/python", "/var/lang/lib/%s/site-packages" % ver]
+front.append("/var/runtime")
+sys.path[:] = front + [p for p in sys.path if p not in front and p != os.path.dirname(__file__)]
 
 handler = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("_HANDLER", "")
 if not handler:
@@ -240,8 +256,10 @@ exec /var/runtime/bootstrap "$@"
 EOF
 chmod 0755 "$ROOT/var/runtime/bootstrap" "$ROOT/lambda-entrypoint.sh"
 
-# Byte-compile the runtime packages inside the rootfs (each `sam local invoke` is a fresh container: no .pyc reuse).
-chroot "$ROOT" "$PY_BIN" -m compileall -q /var/runtime >/dev/null 2>&1 || say "warning: compileall failed (slower cold starts)."
+# Byte-compile the runtime packages inside the rootfs, as the real image ships them (each `sam local invoke` is a
+# fresh container: a module without a .pyc is compiled at every cold start, which would be no runtime's behaviour).
+chroot "$ROOT" "$PY_BIN" -m compileall -q /var/runtime "$SDK_DIR" >/dev/null 2>&1 ||
+    say "warning: compileall failed (slower cold starts)."
 
 LANG_ENV="C.UTF-8"
 say "docker import -> $IMAGE"
@@ -253,7 +271,7 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
     --change "ENV LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib" \
     --change "ENV LAMBDA_TASK_ROOT=/var/task" \
     --change "ENV LAMBDA_RUNTIME_DIR=/var/runtime" \
-    --change "ENV PYTHONPATH=/var/task:/opt/python/lib/python${PY_VERSION}/site-packages:/opt/python:/var/runtime" \
+    --change "ENV PYTHONPATH=/var/task:/opt/python/lib/python${PY_VERSION}/site-packages:/opt/python:$SDK_DIR:/var/runtime" \
     --change "WORKDIR /var/task" \
     --change 'ENTRYPOINT ["/lambda-entrypoint.sh"]' \
     --change "LABEL $LABEL=$INPUTS_HASH" \

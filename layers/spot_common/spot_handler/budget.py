@@ -7,8 +7,9 @@ is published with what did finish. Each AWS call is bounded on its own as well (
 
 The bound: PublishBatch is called at most WORK_SECONDS (10 s) after the handler starts, plus the time to compose
 the alerts (milliseconds); in a batch of several accounts or regions, a group's last partial request may wait
-aws/notify.LINGER_SECONDS (0.5 s) more for the other groups' alerts. So with SNS answering the alert is out within
-ALERT_BOUND_SECONDS (15 s) of the handler starting, whatever EC2, ELB, Auto Scaling, DynamoDB or GameLift do.
+alerting/publishing.LINGER_SECONDS (0.5 s) more for the other groups' alerts. So with SNS answering the alert is out
+within ALERT_BOUND_SECONDS (15 s) of the handler starting, whatever EC2, ELB, Auto Scaling, DynamoDB, GameLift or a
+member role's STS do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from typing import Any, NamedTuple, TypeVar
 WORK_SECONDS = 10.0
 ALERT_BOUND_SECONDS = 15.0
 MIN_WORK_SECONDS = 3.0  # a notice read close to its deadline still gets this long to drain
+# Follow-ups and parking are waited for until then (from the handler's start): the handler answers well inside its
+# 60 s Timeout, whatever a dependency does. Nothing is waited for past it.
+TAIL_SECONDS = 25.0
+# Of the work budget, the drain steps leave this much (at most half) to the owned steps after them (checkpoints,
+# lifecycle completion, scheduling the looks that carry a failed drain through): a drain that hangs must not take
+# from the interruption the look that drains it again.
+OWNED_STEPS_RESERVE_SECONDS = 1.5
+# Sending the looks the steps asked for gets at least this long, even past the work budget: within the alert's bound.
+SCHEDULING_SECONDS = 2.0
 DEADLINE_MARGIN_SECONDS = 5.0  # alert at least this long before the instance goes, when there is time for it
 # Kept back from the Lambda's remaining time for PublishBatch (its own retries) and releasing the claims of alerts
 # that failed.
@@ -60,7 +70,12 @@ class TimeBudget(NamedTuple):
             return self
         elapsed = time.monotonic() - self.started
         until_deadline = elapsed + min(ahead) - DEADLINE_MARGIN_SECONDS
-        return self._replace(work_seconds=max(MIN_WORK_SECONDS, min(self.work_seconds, until_deadline)))
+        floor = min(MIN_WORK_SECONDS, self.work_seconds)  # never more than the budget it was given
+        return self._replace(work_seconds=max(floor, min(self.work_seconds, until_deadline)))
+
+    def leaving(self, seconds: float) -> TimeBudget:
+        """This budget ending `seconds` earlier (at most half of it): for work that must leave time to what follows."""
+        return self._replace(work_seconds=self.work_seconds - min(seconds, self.work_seconds / 2))
 
     def remaining(self) -> float:
         return max(0.0, self.started + self.work_seconds - time.monotonic())
@@ -75,9 +90,10 @@ class TimeBudget(NamedTuple):
     def run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call fn in a worker thread and wait for it within the budget.
 
-        Python cannot cancel a thread: work that runs out of budget carries on in the background until its own
-        client timeouts end it, and its result is ignored. Every call it makes is idempotent (Describe*,
-        DeregisterTargets, conditional DynamoDB writes), so finishing late does no harm.
+        Python cannot cancel a thread: work that runs out of budget runs on while the invocation does, and its result
+        is ignored; once the handler returns, Lambda freezes it, so it may never finish. Every call it makes is
+        idempotent (Describe*, DeregisterTargets, conditional DynamoDB writes), so finishing late does no harm, and
+        what it did not confirm is drained again by a look (followups/).
         """
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget")
         try:

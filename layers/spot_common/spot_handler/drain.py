@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from spot_handler.aws import elbv2 as elb
-from spot_handler.aws.clients import AWS_ERRORS, describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error, is_permanent
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.models import TargetGroupDrain, canonical_ip
 from spot_handler.planning import InstancePlan
@@ -86,6 +86,7 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
     drains = {plan.instance_id: TargetGroupDrain(target_group_arn=arn, target_type=target_type) for plan in members}
     for plan in members:
         drains[plan.instance_id].error = _not_ours(plan, group, lookup.missing.get(arn))
+        drains[plan.instance_id].permanent = drains[plan.instance_id].error is not None
     members = [plan for plan in members if drains[plan.instance_id].error is None]
     if not members:
         return drains, None
@@ -95,6 +96,7 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
         reason = describe_error(exc)
         for plan in members:
             drains[plan.instance_id].error = reason
+            drains[plan.instance_id].permanent = is_permanent(reason)
         return drains, None
 
     matches = {plan.instance_id: _registrations_of(plan, registered, target_type) for plan in members}
@@ -129,8 +131,10 @@ def _drain_group(elbv2, arn: str, lookup: elb.TargetGroupLookup, members: list[I
             drain.not_registered = not drain.already_draining
         elif error:
             drain.error = error
+            drain.permanent = is_permanent(error)
         else:
             drain.deregistered = [str(reg) for reg in regs]
+            drain.removed = [reg.as_target() for reg in regs]
         if delay_error and drain.error is None:
             drain.error = f"deregistration delay not lowered ({delay_error})"
     return drains, sent_at

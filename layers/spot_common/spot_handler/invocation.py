@@ -3,11 +3,9 @@
 Malformed records go to the dead-letter queue with their reason at once (no retries: they would fail again), and
 the batch response names only the records whose alert did not go out, so SQS delivers just those again.
 
-Hub and spoke: a batch holds notices of several accounts and regions. They are handled in groups, one per
-(account, region), each with the clients that act there (aws/clients.AccountClients: the member role in a member
-account), in parallel, so one account's slow or refusing role never holds up another's drains. Alerts, parking,
-claims and follow-up scheduling always use the hub's own SNS, SQS and DynamoDB. A notice of an account the hub does
-not serve (settings.why_not_accepted) is parked in the dead-letter queue with the reason.
+Records are read into notices (signals/) and the handler's own follow-up looks (followups/); notices are handled in
+one group per (account, region) (account_regions.py), looks after them (followups/batch.py). A notice of an account
+the hub does not serve (settings.why_not_accepted) is parked in the dead-letter queue with the reason.
 """
 
 from __future__ import annotations
@@ -17,21 +15,36 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
-from spot_handler.alert import compose_drain_unfinished
+from spot_handler.account_regions import AccountRegions, handle_by_account_region
+from spot_handler.alerting.events import EventFailure
+from spot_handler.alerting.first_alert import compose_alert
+from spot_handler.alerting.follow_up_alert import compose_follow_up_alert
 from spot_handler.aws import AccountClients, AwsClients
-from spot_handler.aws.claims import BatchClaims
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
-from spot_handler.aws.notify import BatchPublisher, park_in_dead_letter_queue, publish_alerts
+from spot_handler.aws.queue import come_back_in, park_in_dead_letter_queue
+from spot_handler.aws.sns import publish_alerts
+from spot_handler.budget import TAIL_SECONDS as TAIL
 from spot_handler.budget import DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
-from spot_handler.flow import NoticeResult, handle_notices
-from spot_handler.followups import Check, FollowUpReport, handle_follow_ups, is_follow_up, parse_follow_up
-from spot_handler.models import InterruptionNotice, MalformedNotice, from_json, parse_notice
+from spot_handler.flow import NoticeResult, drain_again, handle_missed, restore_after_rebalance
+from spot_handler.followups import (
+    Check,
+    FollowUpContext,
+    FollowUpReport,
+    LookRecord,
+    handle_follow_ups,
+    is_follow_up,
+    parse_checks,
+)
+from spot_handler.models import InterruptionNotice, MalformedNotice
 from spot_handler.settings import Settings
+from spot_handler.signals import from_json, parse_event
+from spot_handler.signals.sweep import is_sweep
+from spot_handler.sweep.run import SweepReport, sweep
 
 logger = Logger(child=True)
 
@@ -48,16 +61,20 @@ class InvocationReport:
     batch_item_failures: list[str] = field(default_factory=list)  # SQS message ids to deliver again
     duplicates: int = 0  # notices of an interruption already alerted (or twice in this batch): nothing done
     follow_ups: FollowUpReport | None = None  # what the follow-up records of the batch did
+    event_failures: list[EventFailure] = field(default_factory=list)  # alerts out whose event was not put on the bus
+    sweep: SweepReport | None = None  # what a reconciliation sweep found (a scheduled invocation)
 
 
 def is_sqs_batch(event: Any) -> bool:
     return isinstance(event, dict) and isinstance(event.get("Records"), list)
 
 
-MAX_PARALLEL_TARGETS = 8  # (account, region) groups of one batch handled at once
-# Follow-ups and parking are waited for until then (from the handler's start; budget.run: a call still running then
-# carries on in the background, its records delivered again): the handler answers well inside its 60 s Timeout.
-TAIL_SECONDS = 25.0
+# Follow-ups and parking are waited for until budget.TAIL_SECONDS (from the handler's start). What has not finished by
+# then is not done: Lambda freezes the environment once the handler returns. Such follow-up records are made visible
+# again in seconds (COME_BACK_SECONDS), not after the visibility timeout.
+TAIL_SECONDS = TAIL
+COME_BACK_SECONDS = 5  # a follow-up record that failed comes back this much later, doubling with each receive
+COME_BACK_MAX_SECONDS = 60
 
 
 def handle_invocation(
@@ -73,110 +90,82 @@ def handle_invocation(
     budget = budget or TimeBudget.start()
     if settings.organization_mode and accounts is None:
         accounts = AccountClients(clients, settings.hub_account_id, settings.member_role_name, settings.partition)
-    targets = _Targets(clients, settings, accounts)
-    if is_sqs_batch(event):
-        return _handle_sqs_batch(event["Records"], targets, settings, clock, budget)
-    return _handle_bare_event(event, targets, settings, clock, budget)
+    where = AccountRegions(clients, settings, accounts)
+    try:
+        if is_sqs_batch(event):
+            report = _handle_sqs_batch(event["Records"], where, settings, clock, budget)
+        else:
+            report = _handle_bare_event(event, where, settings, clock, budget)
+    finally:  # the alerts' events end with the tail, whatever happened: a frozen environment puts nothing
+        event_failures = where.events.finish(budget.started + TAIL_SECONDS)
+    report.event_failures = event_failures
+    return report
 
 
-class _Targets:
-    """Which clients act on a notice: the hub's own in single-account mode, else those of its (account, region)."""
+class Record(NamedTuple):
+    """One SQS record of the batch, as far as the handler needs it."""
 
-    def __init__(self, hub: AwsClients, settings: Settings, accounts: AccountClients | None):
-        self.hub, self._accounts = hub, accounts if settings.organization_mode else None
-
-    def clients_for(self, account: str, region: str) -> AwsClients:
-        return self.hub if self._accounts is None else self._accounts.for_target(account, region)
-
-    def key(self, account: str, region: str) -> tuple[str, str]:
-        return ("", "") if self._accounts is None else (account, region)
+    message_id: str
+    body: Any
+    receipt_handle: str
+    receive_count: int
 
 
-def handle_by_target(
-    notices: list[InterruptionNotice], targets: _Targets, settings: Settings, clock, budget
-) -> list[NoticeResult]:
-    """handle_notices once per (account, region) of the batch, in parallel; the results in the notices' order.
-
-    Grouping keeps calls per target group (one DeregisterTargets serves every instance of a group), and each group
-    has one budget bounded by its own deadlines, as a batch of its own would. What is the hub's is done once for the
-    batch, not per group: its interruptions are claimed in one DynamoDB transaction per 100 (aws/claims.BatchClaims;
-    per-group claims and completions made 120 transactions for 1,000 notices over 5 accounts in `make bench-org`,
-    where the batch's claims make 12), and the groups' alerts go out in one stream of PublishBatch requests, whose
-    last partial request each group shares with the others (aws/notify.BatchPublisher: 113 requests there, 103 so).
-
-    A group that raises fails only its own notices (they are delivered again, and their messages take their claims
-    over): the other groups' alerts are out, and failing their records would have them alerted again.
-    """
-    groups: dict[tuple[str, str], list[InterruptionNotice]] = {}
-    group_of: dict[str, tuple[str, str]] = {}  # interruption -> its group: the (account, region) its first notice names
-    for notice in notices:
-        # Every signal of one interruption goes to one group, even one naming another region: two groups would each
-        # be told they own its claim, and each alert.
-        key = group_of.setdefault(notice.interruption_key, targets.key(notice.account, notice.region))
-        groups.setdefault(key, []).append(notice)
-
-    def run(group: list[InterruptionNotice], batch_claims=None, publish=None) -> list[NoticeResult]:
-        clients = targets.clients_for(group[0].account, group[0].region)
-        return handle_notices(group, clients, settings, clock, budget, batch_claims, publish)
-
-    if len(groups) == 1:
-        return _guarded(notices, lambda: run(notices))
-    # Claimed before any member role is assumed: the claims are the hub's, and run while the groups drain.
-    claims = BatchClaims.start(targets.hub.dynamodb, settings.idempotency_table_name, notices)
-    publisher = BatchPublisher(targets.hub.sns, settings.alert_topic_arn, groups=len(groups))
-
-    def handle(numbered: tuple[int, list[InterruptionNotice]]) -> list[NoticeResult]:
-        number, group = numbered
-        publish = functools.partial(publisher.publish, number)
+def _records(raw: list) -> list[Record]:
+    records = []
+    for record in raw:
+        record = record if isinstance(record, dict) else {"body": record}
+        message_id = record.get("messageId")
+        receipt = record.get("receiptHandle")
+        attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
         try:
-            return _guarded(group, lambda: run(group, claims, publish))
-        finally:
-            publisher.leave(number)  # a group that failed before alerting must not hold the others' alerts back
-
-    try:
-        with ThreadPoolExecutor(min(len(groups), MAX_PARALLEL_TARGETS), thread_name_prefix="target") as pool:
-            done = [result for results in pool.map(handle, enumerate(groups.values())) for result in results]
-    finally:  # the groups that reported are settled even if another raised
-        claims.settle()
-    order = {id(notice): i for i, notice in enumerate(notices)}
-    return sorted(done, key=lambda r: order[id(r.notice)])
-
-
-def _guarded(notices: list[InterruptionNotice], handle: Callable[[], list[NoticeResult]]) -> list[NoticeResult]:
-    """handle(), or, when it raises, every notice failed with the error named (delivered again): never an error of
-    the whole invocation, which would deliver again notices already alerted."""
-    try:
-        return handle()
-    except Exception as exc:  # logged with its traceback; the notices are delivered again
-        logger.exception("handling failed", extra={"instances": sorted({n.instance_id for n in notices})[:20]})
-        reason = f"handler error ({type(exc).__name__}); delivered again"
-        return [NoticeResult(notice=notice, alert_error=reason) for notice in notices]
+            count = max(1, int(attributes.get("ApproximateReceiveCount", 1)))
+        except (TypeError, ValueError):
+            count = 1
+        records.append(
+            Record(
+                message_id if isinstance(message_id, str) else "",
+                record.get("body", ""),
+                receipt if isinstance(receipt, str) else "",
+                count,
+            )
+        )
+    return records
 
 
-def _handle_sqs_batch(records: list, targets: _Targets, settings: Settings, clock, budget) -> InvocationReport:
-    clients = targets.hub
+def _handle_sqs_batch(raw: list, where: AccountRegions, settings: Settings, clock, budget) -> InvocationReport:
+    clients = where.hub
     report = InvocationReport()
     accepted: list[tuple[str, InterruptionNotice]] = []
-    follow_ups: list[tuple[str, list[Check]]] = []
+    follow_ups: list[tuple[Record, list[Check]]] = []
     rejected: list[tuple[str, Any, str, bool]] = []  # (message id, body, reason, malformed: False for foreign)
-    for record in records:
-        message_id = record.get("messageId") if isinstance(record, dict) else None
-        message_id = message_id if isinstance(message_id, str) else ""
-        body = record.get("body", "") if isinstance(record, dict) else record
+    for record in _records(raw):
         try:
-            read = read_record(body)
+            read = read_record(record.body)
         except MalformedNotice as exc:
-            rejected.append((message_id, body, exc.reason, True))
+            rejected.append((record.message_id, record.body, exc.reason, True))
             continue
         if isinstance(read, InterruptionNotice):
             foreign = settings.why_not_accepted(read.account)
             if foreign:
-                rejected.append((message_id, body, foreign, False))
+                rejected.append((record.message_id, record.body, foreign, False))
                 report.foreign.append(foreign)
                 continue
-            accepted.append((message_id, read))
+            accepted.append((record.message_id, read))
         else:
-            follow_ups.append((message_id, read))
+            follow_ups.append((record, read))
+
+    # What comes after the alerts ends by TAIL_SECONDS from the handler's start: an invocation that ran out of time
+    # would have its whole batch delivered again, and the notices' messages would take their claims over and alert
+    # again (idempotency/claims.py).
+    tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
+    # Looks run beside the notices, not behind them: a look due before a heartbeat timeout must not wait for a slow
+    # batch of notices (it has the tail); a new drain never waits for a look either (each has its own threads).
+    looking = None
+    if follow_ups:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="looks")
+        looking = pool.submit(_follow_up, follow_ups, where, settings, clock, tail)
+        pool.shutdown(wait=False)
 
     unique: dict[str, InterruptionNotice] = {}
     messages: dict[str, list[str]] = {}  # signal -> every message of the batch that carries it
@@ -186,21 +175,22 @@ def _handle_sqs_batch(records: list, targets: _Targets, settings: Settings, cloc
         messages.setdefault(notice.signal_key, []).append(message_id)
     unique = {key: notice._replace(deliveries=tuple(messages[key])) for key, notice in unique.items()}
     report.duplicates = len(accepted) - len(unique)
-    report.results = handle_by_target(list(unique.values()), targets, settings, clock, budget) if unique else []
+    report.results = handle_by_account_region(list(unique.values()), where, settings, clock, budget) if unique else []
     report.duplicates += sum(1 for r in report.results if r.duplicate)
     failed_keys = {r.notice.signal_key for r in report.results if not r.handled}
     report.batch_item_failures += [mid for mid, notice in accepted if notice.signal_key in failed_keys]
-    # What comes after the alerts ends by TAIL_SECONDS from the handler's start: an invocation that ran out of time
-    # would have its whole batch delivered again, and the notices' messages would take their claims over and alert
-    # again (aws/claims.py). What did not finish is delivered again on its own.
-    tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
-    if follow_ups:  # after the notices: looking again at old drains never delays a new one
+    if looking is not None:
         try:
-            report.follow_ups, failed = tail.run("follow-ups", _follow_up, follow_ups, targets, settings, clock)
-        except DidNotFinish as exc:
+            report.follow_ups = tail.wait(looking, "follow-ups")
+            failed = set(report.follow_ups.failed_records)
+        except Exception as exc:
+            if not isinstance(exc, DidNotFinish):
+                logger.exception("follow-ups failed")
             logger.error("follow-ups delivered again", extra={"reason": str(exc), "records": len(follow_ups)})
-            failed = [message_id for message_id, _ in follow_ups]
-        report.batch_item_failures += failed
+            failed = {record.message_id for record, _ in follow_ups}
+        again = [record for record, _ in follow_ups if record.message_id in failed]
+        report.batch_item_failures += [record.message_id for record in again]
+        _come_back_soon(clients, settings, again)
 
     # Malformed records are parked after the valid ones are handled, so a slow DLQ never delays a drain or an alert.
     for message_id, body, reason, malformed in rejected:
@@ -215,15 +205,32 @@ def _handle_sqs_batch(records: list, targets: _Targets, settings: Settings, cloc
     return report
 
 
+def _come_back_soon(clients: AwsClients, settings: Settings, records: list[Record]) -> None:
+    """Follow-up records to deliver again come back in seconds (their look is due before a deadline or a heartbeat
+    timeout), not after the queue's visibility timeout; later each time they come back."""
+    receipts = {
+        r.receipt_handle: min(COME_BACK_MAX_SECONDS, COME_BACK_SECONDS * 2 ** (r.receive_count - 1))
+        for r in records
+        if r.receipt_handle
+    }
+    if not receipts or not settings.notice_queue_url:
+        return
+    failed = come_back_in(clients.sqs, settings.notice_queue_url, receipts)
+    if failed:
+        logger.error(
+            "follow-ups come back after the visibility timeout", extra={"errors": sorted(set(failed.values()))}
+        )
+
+
 def read_record(body: Any) -> InterruptionNotice | list[Check]:
-    """A notice, or the checks of one of the handler's own follow-ups; any failure at all is a MalformedNotice: one
-    record must never fail its batch.
+    """A notice, or the looks of one of the handler's own follow-ups; any failure at all is a MalformedNotice: one
+    record must never fail its batch. The body is decoded once: a JSON string holding a notice is not a notice.
 
     The parsers name every problem they know of; the broad except is the net under them for whatever they do not.
     """
     try:
-        body = from_json(body)
-        return parse_follow_up(body) if is_follow_up(body) else parse_notice(body)
+        value = from_json(body)
+        return parse_checks(value) if is_follow_up(value) else parse_event(value)
     except MalformedNotice:
         raise
     except Exception as exc:  # noqa: BLE001 - parked with the reason instead of failing every record of the batch
@@ -231,64 +238,94 @@ def read_record(body: Any) -> InterruptionNotice | list[Check]:
 
 
 def _follow_up(
-    records: list[tuple[str, list[Check]]], targets: _Targets, settings: Settings, clock
-) -> tuple[FollowUpReport, list[str]]:
-    """Handle the follow-ups of the batch together (one DescribeTargetHealth per target group for all of them), in
-    the account and region each check names, and publish a second alert for each interruption still draining at its
-    deadline. The records whose alert did not go out are delivered again."""
-    clients = targets.hub
-    checks = [check for _, record_checks in records for check in record_checks]
-    by_target: dict[tuple[str, str], list[Check]] = {}
-    for check in checks:
-        by_target.setdefault(targets.key(check.account, check.region), []).append(check)
-    follow_ups = FollowUpReport()
-    for target_checks in by_target.values():
-        member = targets.clients_for(target_checks[0].account, target_checks[0].region)
-        done = handle_follow_ups(
-            target_checks, member, settings.notice_queue_url, clock, settings.notice_batching_window
-        )
-        for name in ("completed", "rescheduled", "finished_in_time", "unfinished", "failures"):
-            getattr(follow_ups, name).extend(getattr(done, name))
-        follow_ups.heartbeats += done.heartbeats
-    looked_at = clock()
-    alerts = [
-        compose_drain_unfinished(check, left, str(i), looked_at)
-        for i, (check, left) in enumerate(follow_ups.unfinished)
-    ]
-    failed = publish_alerts(clients.sns, settings.alert_topic_arn, alerts)
-    unsent = {id(follow_ups.unfinished[int(entry)][0]) for entry in failed}
-    for check, _ in follow_ups.unfinished:
-        logger.warning("drain unfinished at the deadline", extra={"instance_id": check.instance_id})
-    for check in follow_ups.finished_in_time:
-        logger.info("drain finished before the deadline", extra={"instance_id": check.instance_id})
-    for failure in follow_ups.failures:
+    records: list[tuple[Record, list[Check]]], where: AccountRegions, settings: Settings, clock, budget: TimeBudget
+) -> FollowUpReport:
+    """The looks of the batch together (followups/batch.py): one read per target group for all of them, in the
+    account and region each names; their second alerts; their next looks."""
+    hub = where.hub
+    context = FollowUpContext(
+        hub=hub,
+        clients_for=lambda account, region: where.clients_for(account, region, budget),
+        group_of=where.key,
+        queue_url=settings.notice_queue_url,
+        topic_arn=settings.alert_topic_arn,
+        idempotency_table=settings.idempotency_table_name,
+        window=settings.notice_batching_window,
+        clock=clock,
+        budget=budget,
+        drain_again=lambda checks, clients: drain_again(checks, clients, settings, clock, budget),
+        compose=_compose_look_alert,
+        publish=where.events.after(functools.partial(publish_alerts, hub.sns, settings.alert_topic_arn)),
+        park=lambda body, reason: _park(hub, settings, body, reason, origin="follow-up"),
+        restore=lambda checks, clients: restore_after_rebalance(checks, clients, settings, clock, budget),
+    )
+    report = handle_follow_ups([LookRecord(r.message_id, checks) for r, checks in records], context)
+    for check, outcome in report.alerts:
+        logger.warning("follow-up alert", extra={"instance_id": check.instance_id, "outcome": outcome})
+    for failure in report.failures:
         logger.error("follow-up failed", extra={"failure": failure})
-    return follow_ups, [mid for mid, record_checks in records if any(id(c) in unsent for c in record_checks)]
+    return report
 
 
-def _handle_bare_event(event: Any, targets: _Targets, settings: Settings, clock, budget) -> InvocationReport:
-    clients = targets.hub
+def _compose_look_alert(look, entry_id: str, now):
+    """A look's alert: a restore's is the `restored` alert a `running` notice sends too; the others are later alerts
+    of their incident."""
+    if look.restored is not None:
+        look.restored.possibly_repeated = look.possibly_repeated
+        return compose_alert(look.restored, entry_id=entry_id)
+    return compose_follow_up_alert(look, entry_id, now)
+
+
+def _handle_bare_event(event: Any, where: AccountRegions, settings: Settings, clock, budget) -> InvocationReport:
+    clients = where.hub
+    if is_sweep(event):
+        swept = _sweep(where, settings, clock, budget)
+        return InvocationReport(results=swept.missed, sweep=swept)
     try:
         notice = read_record(event)
     except MalformedNotice as exc:
         _park(clients, settings, event, exc.reason, origin="direct-invocation")
         raise
     if not isinstance(notice, InterruptionNotice):  # a follow-up, invoked directly (sam local invoke)
-        follow_ups, failed = _follow_up([("direct-invocation", notice)], targets, settings, clock)
-        if failed:
-            raise AlertNotPublished("drain-unfinished alert not published")
+        record = Record("direct-invocation", event, "", 1)
+        tail = TimeBudget(started=budget.started, work_seconds=TAIL_SECONDS)
+        follow_ups = _follow_up([(record, notice)], where, settings, clock, tail)
+        if follow_ups.failed_records:
+            raise AlertNotPublished("follow-up not done: " + "; ".join(follow_ups.failures)[:500])
         return InvocationReport(follow_ups=follow_ups)
     foreign = settings.why_not_accepted(notice.account)
     if foreign:  # parked, not raised: delivering it again would not make the account a member
         _park(clients, settings, event, foreign, origin="direct-invocation")
         return InvocationReport(foreign=[foreign])
-    report = InvocationReport(results=handle_by_target([notice], targets, settings, clock, budget))
+    report = InvocationReport(results=handle_by_account_region([notice], where, settings, clock, budget))
     report.duplicates = sum(1 for r in report.results if r.duplicate)
     failed = [r for r in report.results if not r.handled]
     if failed:
         raise AlertNotPublished(
             f"alert for {notice.instance_id} (notice {notice.notice_id}) not published: {failed[0].alert_error}"
         )
+    return report
+
+
+def _sweep(where: AccountRegions, settings: Settings, clock, budget: TimeBudget) -> SweepReport:
+    """A reconciliation sweep (sweep/) of the hub's own account and every listed member, in the stack's region."""
+    hub = where.hub
+    accounts = [settings.hub_account_id or "unknown", *sorted(settings.member_accounts - {settings.hub_account_id})]
+    publish = where.events.after(functools.partial(publish_alerts, hub.sns, settings.alert_topic_arn))
+    report = sweep(
+        accounts,
+        hub.ec2.meta.region_name,
+        hub,
+        where.clients_for,
+        settings,
+        clock,
+        budget,
+        lambda notices, instances, clients, own: handle_missed(
+            notices, instances, clients, settings, clock, own, publish
+        ),
+    )
+    for failure in report.failures:
+        logger.error("sweep failed", extra={"failure": failure})
     return report
 
 

@@ -15,7 +15,8 @@ dead-letter queue and 20 retries), so leaving a record to it never loses a notic
 
 Only Spot and Capacity Reservation interruption warnings take the lone path: they are the ones with a two-minute
 deadline, and they are one signal each. A terminate lifecycle action completes its action once per signal, so two
-copies of it would do that twice; a rebalance recommendation is advice and can wait for a batch.
+copies of it would do that twice; a rebalance recommendation is advice and can wait for a batch. (EC2's signals
+share one rule, so a rebalance recommendation reaches the lone-notice queue too, and is left to the batches.)
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 from spot_handler.invocation import is_sqs_batch, read_record
-from spot_handler.models import InterruptionNotice, MalformedNotice, NoticeKind
+from spot_handler.models import InterruptionNotice, MalformedNotice
 from spot_handler.settings import Settings
+from spot_handler.signals import capacity_reservation, spot_warning
 
-LONE_KINDS = frozenset({NoticeKind.SPOT_INTERRUPTION, NoticeKind.CAPACITY_RESERVATION_INTERRUPTION})
+LONE_KINDS = frozenset({spot_warning.KIND, capacity_reservation.KIND})
 
 
 def left_to_notice_queue(event: Any, settings: Settings) -> str | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from spot_handler.models import InstanceFacts, InterruptionNotice
+from spot_handler.models import SPOT_INTERRUPTION_REASONS, InstanceFacts, InterruptionNotice
 from spot_handler.settings import Settings
+
+RUNNING = "running"
 
 TARGET_GROUP_ARN = re.compile(
     r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
@@ -31,6 +33,7 @@ class InstancePlan:
     drain: bool = False
     ignored_reason: str | None = None  # set when the notice is out of scope: no action, no alert
     lookup_error: str | None = None  # DescribeInstances failed: the instance's tags are unknown
+    asg_error: str | None = None  # DescribeAutoScalingGroups failed: the group's load balancers are unknown
     problems: list[str] = field(default_factory=list)  # other failures met while planning, for the alert
     game_server_group: str | None = None
     gamelift_fleet_id: str | None = None
@@ -41,6 +44,22 @@ class InstancePlan:
     @property
     def instance_id(self) -> str:
         return self.notice.instance_id
+
+
+def _state_change_ignored(notice: InterruptionNotice, instance: InstanceFacts | None) -> str | None:
+    """Why a state change is nothing for the handler (it costs no call and no alert then), or None.
+
+    Leaving (stopping, shutting-down): only a Spot instance EC2 is taking back is a late signal of an interruption.
+    Running: only an instance there to be restored (whether the handler drained it is read later, restore/)."""
+    if instance is None:
+        return "instance not found"
+    if notice.state == RUNNING:
+        if instance.lifecycle != "spot":  # only Spot instances come back from an interruption
+            return f"not a Spot instance ({instance.lifecycle})"
+        return None if instance.state == RUNNING else f"instance is {instance.state}, not running"
+    if instance.lifecycle != "spot" or instance.state_reason not in SPOT_INTERRUPTION_REASONS:
+        return f"not a Spot interruption by EC2 ({instance.lifecycle}, {instance.state_reason or 'no state reason'})"
+    return None
 
 
 def split_tag_value(value: str) -> list[str]:
@@ -66,6 +85,11 @@ def plan_interruption(
     if settings.scope_tag_key and (instance is None or settings.scope_tag_key not in instance.tags):
         plan.ignored_reason = f"instance has no {settings.scope_tag_key} tag"
         return plan
+    if notice.state is not None:  # a state change: acted on only for what the handler must see to
+        why = _state_change_ignored(notice, instance)
+        if why:
+            plan.ignored_reason = why
+            return plan
     if instance is None:
         return plan  # unknown or already gone: the alert says what is known
 
@@ -78,7 +102,7 @@ def plan_interruption(
 
     _plan_classic_and_ecs(plan, instance, asg_classic or {}, settings)
 
-    wants_drain = notice.is_interruption or settings.drain_on_rebalance
+    wants_drain = (notice.is_interruption or settings.drain_on_rebalance) and notice.state != RUNNING
     plan.drain = wants_drain and instance.state != "terminated"
     plan.game_server_group = instance.tags.get(GAME_SERVER_GROUP_TAG) or None
     plan.gamelift_fleet_id = instance.tags.get(FLEET_TAG) or None

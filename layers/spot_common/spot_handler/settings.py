@@ -35,13 +35,20 @@ class Settings:
     ecs_cluster_tag_key: str = "ECSCluster"
     discover_ecs_clusters: bool = True
     classic_load_balancer_tag_key: str = "LoadBalancerName"
-    # Hub and spoke (README "Organization"). Both empty: single account, every notice acted on with the function's
+    # Hub and spoke (docs/organization.md). Both empty: single account, every notice acted on with the function's
     # own credentials, as before. Otherwise notices of other accounts are acted on through their member role.
     hub_account_id: str = ""  # the function's own account (the template's AWS::AccountId): no STS call to learn it
     member_account_ids: str = ""  # comma-separated accounts whose notices the hub acts on
     organization_id: str = ""  # every account of the organization: the hub bus's policy admits nothing else
     member_role_name: str = "SpotInterruptionHandlerMember"
     partition: str = "aws"
+    # Every alert is also put on this event bus (alerting/events.py); empty: none. The template's default is the
+    # account's default bus.
+    alert_event_bus_name: str = ""
+    # What each interruption drained, kept for restore and the reconciliation sweep (incidents/); empty: none kept.
+    incident_table_name: str = ""
+    restore_drained_instances: bool = True  # put back what a drain took away when the instance runs again (restore/)
+    restore_after_rebalance_minutes: int = 30  # a rebalance-only drain no interruption followed is put back then
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
@@ -51,6 +58,10 @@ class Settings:
         cap = self.max_deregistration_delay
         if cap is not None and not 0 <= cap <= 3600:
             raise InvalidSettings(f"MAX_DEREGISTRATION_DELAY_SECONDS must be 0 to 3600 or off, not {cap}")
+        if not 1 <= self.restore_after_rebalance_minutes <= 1440:
+            raise InvalidSettings(
+                f"RESTORE_AFTER_REBALANCE_MINUTES must be 1 to 1440, not {self.restore_after_rebalance_minutes}"
+            )
         if not 0 <= self.notice_batching_window <= 300:
             raise InvalidSettings(f"NOTICE_BATCHING_WINDOW_SECONDS must be 0 to 300, not {self.notice_batching_window}")
 
@@ -108,6 +119,10 @@ _ENV = {
     "organization_id": "ORGANIZATION_ID",
     "member_role_name": "MEMBER_ROLE_NAME",
     "partition": "AWS_PARTITION",
+    "alert_event_bus_name": "ALERT_EVENT_BUS_NAME",
+    "incident_table_name": "INCIDENT_TABLE_NAME",
+    "restore_drained_instances": "RESTORE_DRAINED_INSTANCES",
+    "restore_after_rebalance_minutes": "RESTORE_AFTER_REBALANCE_MINUTES",
 }
 
 

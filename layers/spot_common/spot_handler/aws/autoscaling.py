@@ -77,3 +77,16 @@ def record_heartbeat(autoscaling, group: str, hook: str, token: str, instance_id
     autoscaling.record_lifecycle_action_heartbeat(
         AutoScalingGroupName=group, LifecycleHookName=hook, LifecycleActionToken=token, InstanceId=instance_id
     )
+
+
+def terminating(autoscaling, instance_ids: list[str]) -> set[str]:
+    """Which of the instances Auto Scaling is terminating (lifecycle state Terminating, Terminating:Wait, ...): one
+    DescribeAutoScalingInstances per 50. An instance in no group is absent from the answer."""
+    found: set[str] = set()
+    ids = sorted(set(instance_ids))
+    for start in range(0, len(ids), _NAMES_MAX):
+        response = autoscaling.describe_auto_scaling_instances(InstanceIds=ids[start : start + _NAMES_MAX])
+        for instance in response.get("AutoScalingInstances", []):
+            if str(instance.get("LifecycleState", "")).startswith("Terminat"):
+                found.add(instance["InstanceId"])
+    return found

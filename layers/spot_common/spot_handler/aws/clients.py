@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -20,9 +23,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 # What an AWS call can raise once botocore's retries are spent: an error answer, or no answer at all.
 AWS_ERRORS = (ClientError, BotoCoreError)
 
-# Two minutes is the whole budget: a call may retry, but never for long.
+# Two minutes is the whole budget: a call may retry, but never for long. `total_max_attempts` counts every request
+# (`max_attempts` would count retries after the first: 5 requests). The worst case of one call is
+# CALL_ATTEMPTS x (connect 2 s + read 5 s) plus standard mode's backoff between them.
+CALL_ATTEMPTS = 4
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
+    retries={"mode": "standard", "total_max_attempts": CALL_ATTEMPTS},
     connect_timeout=2,
     read_timeout=5,
     max_pool_connections=20,
@@ -39,6 +45,7 @@ class AwsClients(NamedTuple):
     dynamodb: Any
     ecs: Any = None
     elb: Any = None  # Classic Load Balancers
+    events: Any = None  # EventBridge: alerts put on a bus (alerting/events.py)
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None, config: Config = CLIENT_CONFIG) -> AwsClients:
@@ -54,6 +61,7 @@ class AwsClients(NamedTuple):
             dynamodb=make("dynamodb"),
             ecs=make("ecs"),
             elb=make("elb"),
+            events=make("events"),
         )
 
 
@@ -86,8 +94,12 @@ class UnreachableClient:
 
 
 ROLE_SESSION_NAME = "spot-interruption-handler"
+REFUSAL_MEMORY_SECONDS = 60.0  # a member role that refused is not asked again for this long (per environment)
+# Member roles assumed at once: as many as the groups of a batch handled at once, and more, so roles that hang (each
+# bounded by the client's timeouts) do not keep a fifth account waiting.
+ASSUMING_AT_ONCE = 16
 # The services the handler acts on in the instance's account (member/template.yaml's role); the others (SNS, SQS,
-# DynamoDB) are always the hub's own.
+# DynamoDB, EventBridge) are always the hub's own.
 MEMBER_SERVICES = ("ec2", "elbv2", "autoscaling", "gamelift", "ecs", "elb")
 
 
@@ -119,49 +131,73 @@ class AccountClients:
         self.partition = partition
         self._session = session or boto3.session.Session()
         self._config = config
-        self._lock = threading.Lock()  # guards the two dicts below and _account_locks
-        self._account_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards the dicts below
         self._credentials: dict[str, RefreshableCredentials] = {}
         self._clients: dict[tuple[str, str], AwsClients] = {}
+        self._attempts: dict[str, Future] = {}  # account -> its AssumeRole, running or done
+        self._refused: dict[str, tuple[str, str, float]] = {}  # account -> (code, reason, until monotonic)
+        # AssumeRole runs here, so a caller waits only its own budget for it; the call itself is bounded by the
+        # client's timeouts and retries (CLIENT_CONFIG).
+        self._assumer = ThreadPoolExecutor(max_workers=ASSUMING_AT_ONCE, thread_name_prefix="assume-role")
         self._sts = None
         self.assume_role_calls = 0  # every AssumeRole sent, refused ones included: the bench reports it
 
     def role_arn(self, account: str) -> str:
         return f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
 
-    def for_target(self, account: str, region: str) -> AwsClients:
+    def for_account_region(self, account: str, region: str, budget=None) -> AwsClients:
         """The clients that act on instances of `account` in `region`.
 
-        When the member role is missing or refuses, the MEMBER_SERVICES clients returned raise
-        that error on every call (UnreachableClient); nothing is cached then, so the next batch tries again.
+        The member role is assumed once per account, however many regions (and groups of one batch) ask for it at
+        once: they share the attempt, each waiting at most its own `budget` (budget.TimeBudget). A role that does not
+        answer within it, or refuses, gives clients whose every call raises that error (UnreachableClient), so each
+        step reports it for that account's notices (and their alerts say it) while the other accounts are drained as
+        usual. A refusal is remembered for REFUSAL_MEMORY_SECONDS: the execution environment's next batches do not
+        wait for it again. An attempt that is slow is not waited for past the budget; it runs on while the environment
+        does (Lambda freezes it between invocations) and serves a later batch if it succeeds.
         """
         if account in (self.hub_account, "unknown") and region in (self._session.region_name, "unknown"):
             return self.hub
         # The function's own role acts in its own region only (template.yaml); the hub account's other regions are
-        # reached like any member's, through the member role deployed there (README "Organization").
+        # reached like any member's, through the member role deployed there (docs/organization.md).
         account = self.hub_account if account == "unknown" else account
         key = (account, region)
         with self._lock:
             clients = self._clients.get(key)
-            lock = self._account_locks.setdefault(key[0], threading.Lock())
-        if clients is not None:
-            return clients
-        # One batch's groups resolve in parallel: one AssumeRole per account however many regions ask for it, and
-        # an account whose STS call hangs holds up only its own notices.
-        with lock:
+            if clients is not None:
+                return clients
+            refused = self._refused.get(account)
+            if refused is not None and refused[2] > time.monotonic():
+                return self._stand_in(refused[0], refused[1])
+            attempt = self._attempts.get(account)
+            if attempt is None or (attempt.done() and attempt.exception() is not None):  # none yet, or it failed
+                attempt = self._assumer.submit(self._member_session, account)
+                self._attempts[account] = attempt
+        timeout = None if budget is None else budget.remaining()
+        try:
+            session = attempt.result(timeout=timeout)
+        except FutureTimeout:
+            seconds = budget.work_seconds if budget is not None else 0
+            reason = f"account {account}: role {self.role_arn(account)} did not answer within {seconds:.0f} s"
+            return self._stand_in("AssumeRoleTimeout", reason)
+        except AWS_ERRORS as exc:
+            reason = f"account {account}: role {self.role_arn(account)} not assumed ({describe_error(exc)})"
+            if is_permanent(describe_error(exc)):  # a refusal; throttling, 5xx or a timeout is asked again at once
+                with self._lock:
+                    if self._refused.get(account, (None, None, 0))[2] <= time.monotonic():
+                        self._refused[account] = (error_code(exc), reason, time.monotonic() + REFUSAL_MEMORY_SECONDS)
+            return self._stand_in(error_code(exc), reason)
+        make = functools.partial(session.client, region_name=region, config=self._config)
+        with self._lock:
             clients = self._clients.get(key)
             if clients is None:
-                try:
-                    session = self._member_session(account)
-                except AWS_ERRORS as exc:
-                    reason = f"account {account}: role {self.role_arn(account)} not assumed ({describe_error(exc)})"
-                    stand_in = UnreachableClient(error_code(exc), reason)
-                    return self.hub._replace(**dict.fromkeys(MEMBER_SERVICES, stand_in))
-                make = functools.partial(session.client, region_name=region, config=self._config)
                 clients = self.hub._replace(**{service: make(service) for service in MEMBER_SERVICES})
-                with self._lock:
-                    self._clients[key] = clients
+                self._clients[key] = clients
         return clients
+
+    def _stand_in(self, code: str, reason: str) -> AwsClients:
+        stand_in = UnreachableClient(code, reason)
+        return self.hub._replace(**dict.fromkeys(MEMBER_SERVICES, stand_in))
 
     def _member_session(self, account: str) -> boto3.session.Session:
         credentials = self._credentials.get(account)
@@ -178,8 +214,9 @@ class AccountClients:
         return boto3.session.Session(botocore_session=core)
 
     def _assume(self, account: str) -> dict[str, str]:
-        if self._sts is None:
-            self._sts = self._session.client("sts", config=self._config)
+        with self._lock:
+            if self._sts is None:
+                self._sts = self._session.client("sts", config=self._config)
         self.assume_role_calls += 1
         answer = self._sts.assume_role(RoleArn=self.role_arn(account), RoleSessionName=ROLE_SESSION_NAME)
         creds = answer["Credentials"]
@@ -191,6 +228,30 @@ class AccountClients:
             "token": creds["SessionToken"],
             "expiry_time": expiry.astimezone(UTC).isoformat(),
         }
+
+
+# Errors a drain retried seconds later would meet again: no permission, nothing of that name, a request AWS refuses as
+# written. Any other failure (throttling, 5xx, a timeout, no answer within the budget) is drained again (followups/).
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "TargetGroupNotFound",
+        "LoadBalancerNotFound",
+        "AccessPointNotFound",
+        "InvalidTarget",
+        "InvalidInstance",
+        "ValidationError",
+        "InvalidParameterException",
+        "ClusterNotFoundException",
+    }
+)
+
+
+def is_permanent(error: str) -> bool:
+    """Whether an error as describe_error writes it ("Code: message") would fail again if tried again."""
+    return error.split(":", 1)[0].strip() in PERMANENT_ERROR_CODES
 
 
 def error_code(exc: BaseException) -> str:

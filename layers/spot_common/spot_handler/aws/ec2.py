@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from spot_handler.models import InstanceFacts
+from spot_handler.models import SPOT_INTERRUPTION_REASONS, InstanceFacts
 
 # EC2 accepts at most 200 values in one filter.
 _FILTER_VALUES_MAX = 200
@@ -54,4 +54,23 @@ def _facts(instance: dict) -> InstanceFacts:
         lifecycle=instance.get("InstanceLifecycle", "on-demand"),
         vpc_id=instance.get("VpcId"),
         ipv6_addresses=tuple(ipv6),
+        state_reason=(instance.get("StateReason") or {}).get("Code"),
+        state_changed=instance.get("StateTransitionReason") or None,
     )
+
+
+def interrupted_spot_instances(ec2) -> list[tuple[str, InstanceFacts]]:
+    """(owner account, facts) of every Spot instance EC2 is stopping or terminating, or has stopped or terminated,
+    for a Spot interruption (its state reason): one DescribeInstances with filters, all pages. Terminated instances
+    stay visible about an hour."""
+    filters = [
+        {"Name": "instance-lifecycle", "Values": ["spot"]},
+        {"Name": "instance-state-name", "Values": ["stopping", "stopped", "shutting-down", "terminated"]},
+        {"Name": "state-reason-code", "Values": list(SPOT_INTERRUPTION_REASONS)},
+    ]
+    found: list[tuple[str, InstanceFacts]] = []
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                found.append((reservation.get("OwnerId", "unknown"), _facts(instance)))
+    return found

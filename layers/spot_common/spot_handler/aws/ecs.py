@@ -141,6 +141,8 @@ def task_groups(ecs, cluster: str, arns: list[str]) -> list[tuple[str, str]]:
     for start in range(0, len(arns), DESCRIBE_MAX):
         response = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + DESCRIBE_MAX])
         for task in response.get("tasks", []):
+            if task.get("lastStatus") == "STOPPED":  # stopped (ListTasks may list one on its way out): not on it
+                continue
             found.append((task.get("containerInstanceArn") or "", task.get("group") or ""))
     return found
 
@@ -156,3 +158,22 @@ def describe_services(ecs, cluster: str, names: list[str]) -> dict[str, ServiceF
                 service["serviceName"], config.get("minimumHealthyPercent"), config.get("maximumPercent")
             )
     return found
+
+
+def tasks_on(ecs, cluster: str, container_instance_arns: list[str]) -> dict[str, ContainerInstance]:
+    """The container instances as they are now (running and pending tasks, status), keyed by ARN: one
+    DescribeContainerInstances per 100. A container instance that no longer exists is absent."""
+    return {ci.arn: ci for ci in describe_container_instances(ecs, cluster, container_instance_arns)}
+
+
+def set_active(ecs, cluster: str, arns: list[str]) -> dict[str, str]:
+    """UpdateContainerInstancesState to ACTIVE, 10 per call: container instances a drain set to DRAINING, back to
+    taking tasks; {container instance ARN: why it failed}."""
+    failed: dict[str, str] = {}
+    for start in range(0, len(arns), UPDATE_STATE_MAX):
+        chunk = arns[start : start + UPDATE_STATE_MAX]
+        response = ecs.update_container_instances_state(cluster=cluster, containerInstances=chunk, status="ACTIVE")
+        for failure in response.get("failures", []):
+            arn = failure.get("arn", "")
+            failed[arn] = " ".join(filter(None, [failure.get("reason"), failure.get("detail")])) or "failed"
+    return failed

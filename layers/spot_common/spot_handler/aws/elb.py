@@ -83,3 +83,26 @@ def deregister(elb, name: str, instance_ids: list[str]) -> None:
     elb.deregister_instances_from_load_balancer(
         LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instance_ids]
     )
+
+
+DEREGISTRATION_IN_PROGRESS = "Instance deregistration currently in progress"
+
+
+def instances_draining(elb, name: str, instance_ids: list[str]) -> set[str]:
+    """Which of the instances the load balancer still reports as deregistering (connection draining: `InService`,
+    "Instance deregistration currently in progress."); one DescribeInstanceHealth. Once their in-flight requests are
+    done, or the timeout ends, they are `OutOfService`, "Instance is not currently registered with the LoadBalancer."
+    An instance still plainly InService is still registered: it is reported as draining too (it has not left)."""
+    response = elb.describe_instance_health(LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instance_ids])
+    return {
+        state["InstanceId"]
+        for state in response.get("InstanceStates", [])
+        if state.get("State") == "InService" and state.get("InstanceId") in instance_ids
+    }
+
+
+def register(elb, name: str, instance_ids: list[str]) -> None:
+    """One RegisterInstancesWithLoadBalancer: instances a drain took out of the Classic Load Balancer, back in."""
+    elb.register_instances_with_load_balancer(
+        LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instance_ids]
+    )

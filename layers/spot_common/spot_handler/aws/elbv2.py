@@ -150,3 +150,8 @@ def still_draining(elbv2, target_group_arn: str, targets: list[str], deregistere
     with _known_delays_lock:
         _drain_reads.setdefault(elbv2, {})[target_group_arn] = (now, draining)
     return set(targets) & draining
+
+
+def register(elbv2, target_group_arn: str, targets: list[dict]) -> None:
+    """One RegisterTargets: put registrations back as a drain took them away (Id, Port, AvailabilityZone)."""
+    elbv2.register_targets(TargetGroupArn=target_group_arn, Targets=targets)

@@ -46,6 +46,9 @@ class StepReport:
     drained: int = 0  # drain steps: of those, how many took it out (or found it already out)
     sent_at: datetime | None = None  # drain steps: when the first drain request went out
     data: Any = None  # the step's own record, for later steps of the same invocation (e.g. what was deregistered)
+    # drain steps: what failed or was not confirmed in a way worth trying again (drained again by a follow-up)
+    retry: list[str] = field(default_factory=list)
+    checkpointed: bool = False  # game state was saved (the outcome is `checkpointed` when nothing was drained)
     follow_up: Any = None  # a followups.Check to send as a delayed message once the steps are done
 
     def view(self, listed: int) -> tuple[list[str], Any]:
@@ -104,10 +107,14 @@ def run_steps(
         ]
         pool.shutdown(wait=False)  # the budget decides how long to wait for each
         for step, chosen, future in started:
-            _add(reports, _settled(step, chosen, partial(_wait_with_grace, context.budget, future, step.name)))
+            call = partial(_wait_with_grace, context.budget, future, step.name)
+            _add(reports, _settled(step, chosen, call, drains=True))
         return reports
     for step, chosen in work:
-        call = partial(context.budget.run, step.name, step.run, context, list(chosen.values()), reports)
+        if getattr(step, "local", False):  # makes no AWS call: nothing to bound
+            call = partial(step.run, context, list(chosen.values()), reports)
+        else:
+            call = partial(context.budget.run, step.name, step.run, context, list(chosen.values()), reports)
         _add(reports, _settled(step, chosen, call))
     return reports
 
@@ -125,16 +132,20 @@ def _wait_with_grace(budget: TimeBudget, future: Future, what: str) -> dict[str,
         raise DidNotFinish(what, budget.work_seconds) from None
 
 
-def _settled(step: Step, chosen: dict[str, InstancePlan], call: Callable[[], dict[str, StepReport]]):
-    """The step's reports, or a failure of the step for each instance it applies to."""
+def _settled(
+    step: Step, chosen: dict[str, InstancePlan], call: Callable[[], dict[str, StepReport]], drains: bool = False
+):
+    """The step's reports, or a failure of the step for each instance it applies to (a drain step's is drained again
+    by a look: `drains`)."""
     try:
         return call()
     except DidNotFinish as exc:
-        return {i: StepReport(step.name, _key(step), failures=[f"{step.name}: {exc}"]) for i in chosen}
+        reason = f"{step.name}: {exc}"
     except Exception as exc:
         logger.exception("step failed unexpectedly", extra={"step": step.name})
         reason = f"{step.name} stopped by an unexpected error: {type(exc).__name__}: {exc}"
-        return {i: StepReport(step.name, _key(step), failures=[reason]) for i in chosen}
+    retry = [reason] if drains else []
+    return {i: StepReport(step.name, _key(step), failures=[reason], retry=retry) for i in chosen}
 
 
 def _add(reports: dict[str, list[StepReport]], done: dict[str, StepReport]) -> None:

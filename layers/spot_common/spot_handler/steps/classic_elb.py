@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from spot_handler.aws import elb
-from spot_handler.aws.clients import AWS_ERRORS, describe_error
+from spot_handler.aws.clients import AWS_ERRORS, describe_error, is_permanent
 from spot_handler.budget import DidNotFinish
 from spot_handler.drain import delay_bounds, time_left
 from spot_handler.planning import InstancePlan
@@ -138,6 +138,11 @@ def classic_report(drains: list[ClassicDrain], sent_at=None) -> StepReport:
         drained=sum(1 for d in drains if d.deregistered or (d.not_registered and d.ok)),
         sent_at=sent_at if any(d.deregistered for d in drains) else None,
         data=drains,
+        retry=[
+            f"Classic Load Balancer {d.name}: {d.error}"
+            for d in drains
+            if d.error and not d.deregistered and not d.not_registered and not is_permanent(d.error)
+        ],
     )
 
 

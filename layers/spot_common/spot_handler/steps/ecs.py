@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 
 from spot_handler.aws import ecs
-from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code
+from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code, is_permanent
 from spot_handler.budget import DidNotFinish
 from spot_handler.planning import InstancePlan
 from spot_handler.steps import StepContext, StepReport
@@ -52,6 +52,7 @@ class ContainerInstanceDrain:
     standalone_tasks: int = 0  # tasks no service owns: draining does not move them
     tasks_note: str | None = None  # why the services are not listed, when they could not be read
     error: str | None = None
+    retryable: bool = True  # an error that may pass if tried again (not "not a container instance here")
 
     @property
     def done(self) -> bool:
@@ -121,11 +122,17 @@ def _drain_cluster(context: StepContext, cluster: str, ids: set[str], tagged: di
         found = ecs.container_instances_of(client, cluster, sorted(ids))
     except AWS_ERRORS as exc:
         if mine or error_code(exc) not in ("ClusterNotFoundException", "AccessDeniedException"):
-            # A discovered cluster that vanished, or that the role may not read (EcsClusterNamePattern), is skipped.
-            return {i: ContainerInstanceDrain(name, error=describe_error(exc)) for i in (mine or ids)}, None
+            # A discovered cluster that vanished, or that the role may not read (the cluster pattern), is skipped.
+            reason = describe_error(exc)
+            drains = {
+                i: ContainerInstanceDrain(name, error=reason, retryable=not is_permanent(reason)) for i in (mine or ids)
+            }
+            return drains, None
         logger.info("ECS cluster skipped", extra={"cluster": name, "error": describe_error(exc)})
         return {}, None
-    drains = {i: ContainerInstanceDrain(name, error="not a container instance of this cluster") for i in mine}
+    drains = {
+        i: ContainerInstanceDrain(name, error="not a container instance of this cluster", retryable=False) for i in mine
+    }
     for instance_id, instance in found.items():
         drains[instance_id] = ContainerInstanceDrain(name, instance.arn, instance.status)
     active = [found[i].arn for i in found if found[i].status == "ACTIVE"]
@@ -193,6 +200,7 @@ def ecs_report(drain: ContainerInstanceDrain, sent_at=None) -> StepReport:
         drained=1 if drain.done else 0,
         sent_at=sent_at if drain.draining else None,
         data=drain,
+        retry=failures if drain.error and not drain.done and drain.retryable else [],
     )
 
 

@@ -1,7 +1,7 @@
-"""Owned step: checkpoint the GameLift game sessions and FleetIQ game servers on the instance (gamelift.py).
+"""Owned step: checkpoint the GameLift game sessions and FleetIQ game servers on the instance (the gamelift package).
 
 Owned, not a drain step: it writes checkpoint items and marks servers UTILIZED, once per interruption. The GameLift
-module loads on first use, so fleets without GameLift never pay its import at cold start.
+package loads on first use, so fleets without GameLift never pay its import at cold start.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class GameLiftCheckpointStep:
         return needs_checkpoint(plan)
 
     def run(self, context: StepContext, plans: list[InstancePlan], earlier) -> dict[str, StepReport]:
-        from spot_handler.gamelift import checkpoint_game_sessions
+        from spot_handler.gamelift.checkpoint import checkpoint_game_sessions
 
         reports = checkpoint_game_sessions(context.clients, plans, context.settings, context.clock)
         return {
@@ -28,6 +28,7 @@ class GameLiftCheckpointStep:
                 render=lambda listed, r=report: (r.summary_lines(listed), r.document()),
                 failures=report.failures,
                 data=report,
+                checkpointed=True,
             )
             for instance_id, report in reports.items()
         }

@@ -41,6 +41,7 @@ def target_group_report(plan: InstancePlan, drains: list[TargetGroupDrain], sent
         drained=sum(1 for d in drains if d.ok),
         sent_at=sent_at,
         data=drains,
+        retry=[f"target group {d.name}: {d.error}" for d in drains if d.unconfirmed],
     )
 
 
@@ -49,7 +50,7 @@ def _lines(plan: InstancePlan, drains: list[TargetGroupDrain], listed: int) -> l
         return [f"- nothing drained: the instance could not be looked up ({plan.lookup_error})"]
     if plan.instance is None:
         return ["- nothing drained: the instance was not found"]
-    if plan.instance.state == "terminated":
+    if plan.instance.state == "terminated" and not drains:
         return ["- nothing drained: the instance is already terminated (its load balancers have let it go)"]
     if not plan.drain:
         return ["- not drained: rebalance recommendations only alert (DrainOnRebalance=false)"]

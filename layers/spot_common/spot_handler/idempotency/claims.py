@@ -1,4 +1,5 @@
-"""Idempotency of interruptions: one alert and one checkpoint per interruption, however often its notice arrives.
+"""Idempotency of interruptions (and of follow-up looks): one alert and one checkpoint per interruption, however
+often its notice arrives.
 
 Records are Powertools idempotency records in DynamoDB (DynamoDBPersistenceLayer, IdempotencyConfig with
 expires_after_seconds; TTL attribute `expiration`). The key is the instance and the notice type, so it catches both
@@ -49,13 +50,29 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
-from spot_handler.models import InterruptionNotice
+from spot_handler.aws.dynamodb import transact, update_if
+
+
+class Claimable(Protocol):
+    """What can be claimed: an interruption (models.InterruptionNotice) or a follow-up look (followups.LookClaim)."""
+
+    @property
+    def claim_key(self) -> str: ...  # the same for every copy of the thing claimed
+    @property
+    def claim_data(self) -> dict[str, str]: ...  # the idempotency record's data (Powertools hashes its key from it)
+    @property
+    def deliveries(self) -> tuple[str, ...]: ...  # the SQS messages of this batch that carry it
+    @property
+    def instance_id(self) -> str: ...
+    @property
+    def notice_id(self) -> str: ...
+
 
 logger = Logger(child=True)
 
@@ -101,17 +118,30 @@ class ClaimResults:
     reasons: dict[str, str] = field(default_factory=dict)  # interruption key -> why it is not OWNED
     late: list[tuple[list[str], Future]] = field(default_factory=list)  # claims answered after the budget ran out
 
-    def state(self, notice: InterruptionNotice) -> Claim:
-        return self.states.get(notice.interruption_key, Claim.OWNED)
+    def state(self, notice: Claimable) -> Claim:
+        return self.states.get(notice.claim_key, Claim.OWNED)
 
-    def owned(self, notice: InterruptionNotice) -> bool:
+    def owned(self, notice: Claimable) -> bool:
         return self.state(notice) is Claim.OWNED
 
-    def done(self, notice: InterruptionNotice) -> bool:
+    def done(self, notice: Claimable) -> bool:
         return self.state(notice) is Claim.DONE
 
-    def why_not_owned(self, notice: InterruptionNotice) -> str:
-        return self.reasons.get(notice.interruption_key, "")
+    def acts(self, notice: Claimable) -> bool:
+        """Whether this invocation does the interruption's once-only work: claimed here, or not known to be claimed
+        anywhere (the table did not answer: the alert goes out within its bound, marked as possibly repeated)."""
+        return self.state(notice) in (Claim.OWNED, Claim.UNKNOWN)
+
+    def why_not_owned(self, notice: Claimable) -> str:
+        return self.reasons.get(notice.claim_key, "")
+
+    def merged(self, other: ClaimResults) -> ClaimResults:
+        """These results and another set's (claims of other notices), as one."""
+        return ClaimResults(
+            states={**self.states, **other.states},
+            reasons={**self.reasons, **other.reasons},
+            late=[*self.late, *other.late],
+        )
 
 
 Verdict = tuple[Claim, str]  # what became of one interruption's claim, and why when it is not OWNED
@@ -155,7 +185,7 @@ class NoticeClaims:
     def open(cls, dynamodb, table_name: str) -> NoticeClaims:
         return cls(dynamodb, table_name)
 
-    def start(self, notices: list[InterruptionNotice]) -> PendingClaims:
+    def start(self, notices: list[Claimable]) -> PendingClaims:
         """Claim every interruption of the batch, in the background (one transaction per 100 interruptions).
 
         Each claim is held by one of the messages that brought the interruption's notices, and a claim held by any
@@ -166,59 +196,77 @@ class NoticeClaims:
         invocation = f"invocation:{uuid.uuid4()}"
         ours: dict[str, set[str]] = {}  # interruption key -> the holders that are this batch's
         for notice in notices:
-            ours.setdefault(notice.interruption_key, set()).update(f"{MESSAGE_HOLDER}{m}" for m in notice.deliveries)
+            ours.setdefault(notice.claim_key, set()).update(f"{MESSAGE_HOLDER}{m}" for m in notice.deliveries)
         ours = {key: holders or {invocation} for key, holders in ours.items()}
-        unique = {n.interruption_key: n for n in notices}
+        unique = {n.claim_key: n for n in notices}
         actions = {key: self._claim_action(notice, min(ours[key])) for key, notice in unique.items()}
         return PendingClaims(self._send_in_background(actions, ours))
 
-    def settle(self, claims: ClaimResults, alerted: list[InterruptionNotice], not_alerted: list[InterruptionNotice]):
+    def settle(
+        self,
+        claims: ClaimResults,
+        alerted: list[Claimable],
+        not_alerted: list[Claimable],
+        until: float | None = None,
+    ) -> None:
         """Release the claims of notices whose alert did not go out; those alerted (or that needed none) keep theirs
-        as they are: nothing is written for them.
+        as they are: nothing is written for them. A notice alerted without knowing its claim (the table did not
+        answer in time, or failed) has its claim written now, so that later duplicates are recognised.
 
         A released claim lets the redelivered notice be claimed again at once. A claim that answered after the budget
-        is released if it turned out to be ours, since its notice was not alerted. Failures are logged, not raised: a
+        is released if it turned out to be ours and its notice was not alerted. Failures are logged, not raised: a
         claim left in place is taken over by its own message's next delivery once its invocation is over.
         """
         if self._layer is None:
             return
-        alerted_keys = {n.interruption_key for n in alerted if claims.owned(n)}
-        release = {
-            n.interruption_key: n for n in not_alerted if claims.owned(n) and n.interruption_key not in alerted_keys
-        }
-        by_key = {n.interruption_key: n for n in not_alerted}
+        alerted_keys = {n.claim_key for n in alerted}
+        release = {n.claim_key: n for n in not_alerted if claims.owned(n) and n.claim_key not in alerted_keys}
+        repair = {n.claim_key: n for n in alerted if claims.state(n) is Claim.UNKNOWN}
+        by_key = {n.claim_key: n for n in [*not_alerted, *alerted]}
+
+        def wait() -> float:  # at most SETTLE_WAIT_SECONDS, and never past `until` (time.monotonic())
+            left = SETTLE_WAIT_SECONDS if until is None else until - time.monotonic()
+            return max(0.0, min(SETTLE_WAIT_SECONDS, left))
+
         for keys, future in claims.late:
             try:
-                answers = future.result(timeout=SETTLE_WAIT_SECONDS)
+                answers = future.result(timeout=wait())
             except FutureTimeout:
                 logger.error(
-                    "idempotency claim still unanswered; it holds duplicates back until the window ends",
+                    "idempotency claim still unanswered; written again for the notices alerted without it",
                     extra={"instances": sorted({by_key[k].instance_id for k in keys if k in by_key})},
                 )
                 continue
-            owned = [key for key, (state, _) in answers.items() if state is Claim.OWNED and key in by_key]
-            release |= {key: by_key[key] for key in owned}
+            for key, (state, _) in answers.items():
+                if state is not Claim.UNKNOWN:
+                    repair.pop(key, None)  # the claim is in place (ours or another's): nothing to write again
+                if state is Claim.OWNED and key in by_key and key not in alerted_keys:
+                    release[key] = by_key[key]
 
         actions = {
-            key: self._compose(lambda n: self._layer.delete_record(_record_data(n), RuntimeError("not alerted")), n)
+            key: self._compose(lambda n: self._layer.delete_record(n.claim_data, RuntimeError("not alerted")), n)
             for key, n in release.items()
         }
+        actions |= {key: self._claim_action(n, _holder_of(n)) for key, n in repair.items()}
         for keys, future in self._send_in_background(actions):
             try:
-                answers = future.result(timeout=SETTLE_WAIT_SECONDS)
+                answers = future.result(timeout=wait())
             except FutureTimeout:
                 answers = dict.fromkeys(keys, Written(error=f"no answer within {SETTLE_WAIT_SECONDS:.0f} s"))
             for key, written in answers.items():
-                if not written.done:
-                    notice = release[key]
-                    logger.error(
-                        "could not release the idempotency claim; its message's next delivery takes it over",
-                        extra={
-                            "instance_id": notice.instance_id,
-                            "notice_id": notice.notice_id,
-                            "error": written.error or "condition failed",
-                        },
-                    )
+                if written.done or (key in repair and written.existing is not None):
+                    continue  # released; or repaired, or claimed meanwhile by a notice that will not alert again
+                notice = release.get(key) or repair[key]
+                logger.error(
+                    "could not release the idempotency claim; its message's next delivery takes it over"
+                    if key in release
+                    else "could not write the claim of a notice alerted without it: a duplicate may alert again",
+                    extra={
+                        "instance_id": notice.instance_id,
+                        "notice_id": notice.notice_id,
+                        "error": written.error or "condition failed",
+                    },
+                )
 
     def _verdicts(self, actions: dict[str, dict], ours: dict[str, set[str]]) -> dict[str, Verdict]:
         """Send the claims in one transaction, then read each claim that found a record in place."""
@@ -249,39 +297,36 @@ class NoticeClaims:
         layer = self._layer
         now = time.time()
         try:
-            self._dynamodb.update_item(
-                TableName=layer.table_name,
-                Key={layer.key_attr: existing[layer.key_attr]},
-                UpdateExpression="SET #expiry = :expiry, #in_progress = :in_progress",
-                ConditionExpression="#holder = :holder AND #expiry = :seen",
-                ExpressionAttributeNames={
-                    "#expiry": layer.expiry_attr,
-                    "#in_progress": layer.in_progress_expiry_attr,
-                    "#holder": HOLDER_ATTR,
-                },
-                ExpressionAttributeValues={
+            taken = update_if(
+                self._dynamodb,
+                layer.table_name,
+                {layer.key_attr: existing[layer.key_attr]},
+                "SET #expiry = :expiry, #in_progress = :in_progress",
+                "#holder = :holder AND #expiry = :seen",
+                {"#expiry": layer.expiry_attr, "#in_progress": layer.in_progress_expiry_attr, "#holder": HOLDER_ATTR},
+                {
                     ":expiry": {"N": str(int(now) + WINDOW_SECONDS)},
                     ":in_progress": {"N": str(int(now * 1000) + HOLD_MILLIS)},
                     ":holder": existing[HOLDER_ATTR],
                     ":seen": existing[layer.expiry_attr],
                 },
             )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
-            return Claim.BUSY, "another receive of this message took this interruption over; delivered again later"
         except (*AWS_ERRORS, KeyError) as exc:
             return Claim.UNKNOWN, f"idempotency table: {describe_error(exc)}"
+        if not taken:
+            return Claim.BUSY, "another receive of this message took this interruption over; delivered again later"
         logger.info("took over the claim of an earlier receive of this message that did not finish")
         return Claim.OWNED, ""
 
-    def _claim_action(self, notice: InterruptionNotice, holder: str) -> dict:
+    def _claim_action(self, notice: Claimable, holder: str) -> dict:
         """Powertools' claim (a conditional Put of an in-progress record) with its holder added."""
         action = self._compose(
-            lambda n: self._layer.save_inprogress(_record_data(n), remaining_time_in_millis=HOLD_MILLIS), notice
+            lambda n: self._layer.save_inprogress(n.claim_data, remaining_time_in_millis=HOLD_MILLIS), notice
         )
         action["Put"]["Item"][HOLDER_ATTR] = {"S": holder}
         return action
 
-    def _compose(self, write: Callable[[InterruptionNotice], None], notice: InterruptionNotice) -> dict:
+    def _compose(self, write: Callable[[Claimable], None], notice: Claimable) -> dict:
         """The transaction action for one Powertools write (Put, Update or Delete), composed but not sent."""
         return self._composer.compose(lambda: write(notice))
 
@@ -312,60 +357,58 @@ class NoticeClaims:
         sends = dict.fromkeys(actions, 0)
         while pending:
             try:
-                self._dynamodb.transact_write_items(TransactItems=list(pending.values()))
-            except self._dynamodb.exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                codes = [reason.get("Code") or "None" for reason in reasons]
-                if len(reasons) != len(pending) or set(codes) == {"None"}:  # nothing tells the actions apart
-                    return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
-                for key, reason, code in zip(list(pending), reasons, codes):
-                    sends[key] += 1
-                    if code == "ConditionalCheckFailed":
-                        results[key] = Written(existing=reason.get("Item") or {})
-                    elif code in RETRYABLE_REASONS:
-                        if sends[key] >= SENDS_PER_ACTION:
-                            results[key] = Written(error=f"{code} after {sends[key]} sends")
-                    elif code != "None":
-                        results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
-                pending = {key: action for key, action in pending.items() if key not in results}
+                cancelled = transact(self._dynamodb, list(pending.values()))
             except AWS_ERRORS as exc:
                 return results | dict.fromkeys(pending, Written(error=describe_error(exc)))
-            else:
+            if cancelled is None:
                 return results | dict.fromkeys(pending, Written(done=True))
+            codes = [reason.get("Code") or "None" for reason in cancelled.reasons]
+            if len(codes) != len(pending) or set(codes) == {"None"}:  # nothing tells the actions apart
+                return results | dict.fromkeys(pending, Written(error=cancelled.error))
+            for key, reason, code in zip(list(pending), cancelled.reasons, codes):
+                sends[key] += 1
+                if code == "ConditionalCheckFailed":
+                    results[key] = Written(existing=reason.get("Item") or {})
+                elif code in RETRYABLE_REASONS:
+                    if sends[key] >= SENDS_PER_ACTION:
+                        results[key] = Written(error=f"{code} after {sends[key]} sends")
+                elif code != "None":
+                    results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
+            pending = {key: action for key, action in pending.items() if key not in results}
         return results
 
 
 class BatchClaims:
     """The claims of one batch: claimed in one transaction (per 100 interruptions), however many (account, region)
-    groups handle the batch (invocation.handle_by_target).
+    groups handle the batch (account_regions.handle_by_account_region).
 
     Each group waits for the claims with its own budget and reports what became of its notices; once every group has
     reported, settle() releases the claims of those not alerted, together. Each notice is settled by what its own
     group saw of its claim, as if the group had claimed alone. With one group this is exactly start, wait, settle.
     """
 
-    def __init__(self, claims: NoticeClaims, notices: list[InterruptionNotice]):
+    def __init__(self, claims: NoticeClaims, notices: list[Claimable]):
         self._claims = claims
         self._pending = claims.start(notices)
         self._lock = threading.Lock()
         self._seen = ClaimResults()
         self._late: set[int] = set()  # id() of the late futures already kept
-        self._alerted: list[InterruptionNotice] = []
-        self._not_alerted: list[InterruptionNotice] = []
+        self._alerted: list[Claimable] = []
+        self._not_alerted: list[Claimable] = []
 
     @classmethod
-    def start(cls, dynamodb, table_name: str, notices: list[InterruptionNotice]) -> BatchClaims:
+    def start(cls, dynamodb, table_name: str, notices: list[Claimable]) -> BatchClaims:
         """Claim every interruption of `notices` in the background."""
         return cls(NoticeClaims.open(dynamodb, table_name), notices)
 
-    def wait(self, budget, notices: list[InterruptionNotice] | None = None) -> ClaimResults:
+    def wait(self, budget, notices: list[Claimable] | None = None) -> ClaimResults:
         """The claims of `notices` (one group's; default: all), waiting at most the group's own budget."""
-        only = None if notices is None else {n.interruption_key for n in notices}
+        only = None if notices is None else {n.claim_key for n in notices}
         return self._pending.wait(budget, only)
 
     def report(self, claimed: ClaimResults, alerted, not_alerted) -> None:
         """What one group saw of its notices' claims (`claimed`, from wait) and which of them were alerted."""
-        keys = {n.interruption_key for n in [*alerted, *not_alerted]}
+        keys = {n.claim_key for n in [*alerted, *not_alerted]}
         with self._lock:
             self._seen.states |= {k: v for k, v in claimed.states.items() if k in keys}
             self._seen.reasons |= {k: v for k, v in claimed.reasons.items() if k in keys}
@@ -376,9 +419,9 @@ class BatchClaims:
             self._alerted += alerted
             self._not_alerted += not_alerted
 
-    def settle(self) -> None:
-        """Release the claims of the notices not alerted, together."""
-        self._claims.settle(self._seen, self._alerted, self._not_alerted)
+    def settle(self, until: float | None = None) -> None:
+        """Release the claims of the notices not alerted, together, waiting for nothing past `until`."""
+        self._claims.settle(self._seen, self._alerted, self._not_alerted, until)
 
 
 def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:
@@ -436,13 +479,13 @@ class _Composer:
         return kept
 
 
-def _record_data(notice: InterruptionNotice) -> dict[str, str]:
-    return {
-        "account": notice.account,
-        "instance": notice.instance_id,
-        "incident": notice.incident,
-        "noticeId": notice.notice_id,
-    }
+def _record_data(notice: Claimable) -> dict[str, str]:
+    return notice.claim_data
+
+
+def _holder_of(notice: Claimable) -> str:
+    """The holder a claim written after the fact names: one of its messages (the queue deletes them as handled)."""
+    return f"{MESSAGE_HOLDER}{min(notice.deliveries)}" if notice.deliveries else f"invocation:{uuid.uuid4()}"
 
 
 def _claimed_seconds_ago(record: dict, expiry_attr: str) -> float:
