@@ -68,7 +68,7 @@ deploy: build  ## sam deploy --guided into your account
 deploy-local: venv  ## dress rehearsal of `sam deploy`: sam build + sam deploy --config-env local into LocalStack on this machine, a Spot warning and a lifecycle action through the stack, a member account's warning through the hub
 	$(BIN)/python -m local.deploy_local
 
-bench: venv  ## mass reclaim: 1,000 notices, our batched handler against a per-notice baseline (about 5 min)
+bench: venv  ## mass reclaim (1,000 notices) and quiet notices (20, one at a time), ours against a per-notice baseline, and the cold start (about 10 min)
 	$(BIN)/python -m bench $(ARGS)
 
 bench-mixed: venv  ## the same with a mixed fleet: target groups, ECS container instances, Classic Load Balancers
