@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from spot_handler.outcome import Outcome
 
-from tests.support.chat import https_messages
+from tests.support.chat import readable_chat
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
 from tests.support.followups import batch, follow_ups, now_iso
@@ -115,6 +115,11 @@ def test_a_spot_instance_terminated_with_no_warning_is_drained_at_shutting_down_
     item = record(handler, instance.instance_id)
     registrations = sorted(json.loads(r) for r in item["registrations"]["SS"])
     assert registrations == [[arn, instance.instance_id, 80, None], [arn, instance.instance_id, 8080, None]]
+    # and a chat channel shows it readably: what happened, to which instance, that no warning came
+    [chat] = readable_chat(handler.topic_arn)
+    assert chat["metadata"]["additionalContext"]["outcome"] == Outcome.MISSED_WARNING
+    said = (chat["content"]["title"] + chat["content"]["description"]).lower()
+    assert instance.instance_id in said and "warning" in said
 
 
 def test_a_warned_instance_gets_no_extra_alert_from_its_state_change_nor_from_the_sweep(handler):
@@ -204,6 +209,11 @@ def test_an_interruption_no_signal_reached_is_alerted_once_as_missed_over_three_
     assert "Missed interruption" in text and "terminated" in text
     assert all(ip in text for ip in instance.private_ips)
     assert record(handler, instance.instance_id)["lastSignal"]["S"] in ("missed", "Missed Spot interruption")
+    # and a chat channel shows it readably, with the addresses it left behind
+    [chat] = readable_chat(handler.topic_arn)
+    assert chat["metadata"]["additionalContext"]["outcome"] == Outcome.MISSED
+    said = chat["content"]["title"] + chat["content"]["description"]
+    assert instance.instance_id in said and all(ip in said for ip in instance.private_ips)
 
 
 def test_a_missed_interruption_whose_alert_failed_is_alerted_by_the_next_sweep(handler):
@@ -295,8 +305,10 @@ def test_a_hibernated_instance_running_again_is_put_back_everywhere_on_the_same_
     assert restored["restored"]["classicLoadBalancers"] == [classic]
     assert record(handler, instance.instance_id)["restoredAt"]
     # in the chat thread of the warning's alert
-    drained_chat, restored_chat = https_messages(handler.topic_arn)
+    drained_chat, restored_chat = readable_chat(handler.topic_arn)
     assert drained_chat["metadata"]["threadId"] == restored_chat["metadata"]["threadId"]
+    assert restored_chat["metadata"]["additionalContext"]["outcome"] == Outcome.RESTORED
+    assert instance.instance_id in restored_chat["content"]["title"] + restored_chat["content"]["description"]
 
 
 def test_a_registration_the_user_took_off_the_instances_tags_is_not_put_back(handler):
