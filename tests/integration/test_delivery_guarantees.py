@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from spot_handler.budget import ALERT_BOUND_SECONDS, OWNED_STEPS_RESERVE_SECONDS, WORK_SECONDS, TimeBudget
+from spot_handler.steps.gamelift_checkpoint import GameLiftSettings
 
 from local.lambda_runtime import sqs_event_of
 from tests.support.events import load_event
@@ -316,14 +317,14 @@ def test_duplicate_makes_no_second_checkpoint(guarded, handler_clients, gamelift
     body = notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json")
 
     # When the notice arrives, then again as an EventBridge re-send and as an EC2 re-notice
-    guarded.invoke(sqs_event_of(body), clients=clients, checkpoint_table_name="spot-checkpoints")
+    guarded.invoke(sqs_event_of(body), clients=clients, steps=(GameLiftSettings("spot-checkpoints"),))
     calls_after_first = len(state.calls)
     guarded.invoke(
         sqs_event_of(
             body, notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json", id=str(uuid.uuid4()))
         ),
         clients=clients,
-        checkpoint_table_name="spot-checkpoints",
+        steps=(GameLiftSettings("spot-checkpoints"),),
     )
 
     # Then GameLift was called for the first only, and there is one alert
