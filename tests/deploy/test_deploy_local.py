@@ -207,11 +207,14 @@ def test_the_member_template_is_deployed_into_the_second_account_wired_to_the_hu
     rehearsal = deployed.rehearsal
     [summary] = rehearsal.member_client("cloudformation").describe_stacks(StackName=stacks.MEMBER_STACK)["Stacks"]
     assert f":{accounts.MEMBER_ACCOUNT}:stack/" in summary["StackId"]
-    # its Spot rule on the member's default bus targets the hub's bus through the forwarding role
-    [target] = rehearsal.member_client("events").list_targets_by_rule(
-        Rule=_physical_id(member, "SpotInterruptionForwardRule")
-    )["Targets"]
-    assert (target["Arn"], target["RoleArn"]) == (hub_outputs["HubEventBusArn"], member.outputs["ForwardingRoleArn"])
+    # each of its forwarding rules on the member's default bus targets the hub's bus through the forwarding role
+    resources = _template(stacks.MEMBER_TEMPLATE)["Resources"]
+    rules = [name for name, body in resources.items() if body["Type"] == "AWS::Events::Rule"]
+    assert rules
+    for rule in rules:
+        [target] = rehearsal.member_client("events").list_targets_by_rule(Rule=_physical_id(member, rule))["Targets"]
+        forwarding = (hub_outputs["HubEventBusArn"], member.outputs["ForwardingRoleArn"])
+        assert (target["Arn"], target["RoleArn"]) == forwarding, rule
     # the member role is trusted by the hub's handler role only
     role = rehearsal.member_client("iam").get_role(RoleName=template_constant("Names", "MemberRole"))["Role"]
     assert role["Arn"] == member.outputs["MemberRoleArn"]

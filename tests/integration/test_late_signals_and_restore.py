@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from spot_handler.outcome import Outcome
 
+from tests.support.chat import readable_chat
 from tests.support.events import load_event
+from tests.support.faults import Fault, FaultInjector, no_backoff
 from tests.support.followups import batch, follow_ups, now_iso
 
 INCIDENTS = "spot-incidents"
@@ -113,6 +115,11 @@ def test_a_spot_instance_terminated_with_no_warning_is_drained_at_shutting_down_
     item = record(handler, instance.instance_id)
     registrations = sorted(json.loads(r) for r in item["registrations"]["SS"])
     assert registrations == [[arn, instance.instance_id, 80, None], [arn, instance.instance_id, 8080, None]]
+    # and a chat channel shows it readably: what happened, to which instance, that no warning came
+    [chat] = readable_chat(handler.topic_arn)
+    assert chat["metadata"]["additionalContext"]["outcome"] == Outcome.MISSED_WARNING
+    said = (chat["content"]["title"] + chat["content"]["description"]).lower()
+    assert instance.instance_id in said and "warning" in said
 
 
 def test_a_warned_instance_gets_no_extra_alert_from_its_state_change_nor_from_the_sweep(handler):
@@ -202,6 +209,11 @@ def test_an_interruption_no_signal_reached_is_alerted_once_as_missed_over_three_
     assert "Missed interruption" in text and "terminated" in text
     assert all(ip in text for ip in instance.private_ips)
     assert record(handler, instance.instance_id)["lastSignal"]["S"] in ("missed", "Missed Spot interruption")
+    # and a chat channel shows it readably, with the addresses it left behind
+    [chat] = readable_chat(handler.topic_arn)
+    assert chat["metadata"]["additionalContext"]["outcome"] == Outcome.MISSED
+    said = chat["content"]["title"] + chat["content"]["description"]
+    assert instance.instance_id in said and all(ip in said for ip in instance.private_ips)
 
 
 def test_a_missed_interruption_whose_alert_failed_is_alerted_by_the_next_sweep(handler):
@@ -292,6 +304,11 @@ def test_a_hibernated_instance_running_again_is_put_back_everywhere_on_the_same_
     }
     assert restored["restored"]["classicLoadBalancers"] == [classic]
     assert record(handler, instance.instance_id)["restoredAt"]
+    # in the chat thread of the warning's alert
+    drained_chat, restored_chat = readable_chat(handler.topic_arn)
+    assert drained_chat["metadata"]["threadId"] == restored_chat["metadata"]["threadId"]
+    assert restored_chat["metadata"]["additionalContext"]["outcome"] == Outcome.RESTORED
+    assert instance.instance_id in restored_chat["content"]["title"] + restored_chat["content"]["description"]
 
 
 def test_a_registration_the_user_took_off_the_instances_tags_is_not_put_back(handler):
@@ -426,3 +443,76 @@ def test_a_rebalance_drain_followed_by_a_warning_is_not_put_back(handler):
 
     assert b.registered(arn) == []
     assert Outcome.RESTORED not in outcomes(handler.alerts())
+
+
+# ---- under faults ---------------------------------------------------------------------------------------------------
+
+
+def test_a_restore_elb_throttles_is_tried_again_by_a_look_until_everything_is_back(handler, monkeypatch):
+    # Given a stopped-then-resumed instance in two target groups, and ELB throttling every RegisterTargets of one of
+    # them past botocore's retries
+    no_backoff(monkeypatch)
+    b = handler.builder
+    web = b.target_group("web", delay=30)
+    api = b.target_group("api", delay=30)
+    instance = b.spot_instance("web-1", tags={"TargetGroupArn": f"{web},{api}"})
+    b.register(web, [instance.instance_id], ports=[80])
+    b.register(api, [instance.instance_id], ports=[8443])
+    deliver(handler, warning(instance.instance_id, "spot-interruption-stop.json"))
+    b.interrupt_spot(instance.instance_id, "stop")
+    b.resume(instance.instance_id)
+    outage = {"on": True}
+    FaultInjector(
+        [
+            Fault(
+                "elastic-load-balancing-v2",
+                "RegisterTargets",
+                "throttle",
+                active=lambda: outage["on"],
+                only_if=lambda request: "targetgroup/api/" in request.get("body", ""),
+            )
+        ]
+    ).install(handler.clients.elbv2)
+    handler.alerts()
+
+    # When its running notice arrives
+    deliver(handler, state_change(instance.instance_id, "running"))
+
+    # Then what could be put back is, and the alert names what failed and that it is tried again
+    assert b.registered(web) == [f"{instance.instance_id}:80"]
+    assert b.registered(api) == []
+    [first] = handler.alerts()
+    assert first.document["outcome"] == Outcome.RESTORED
+    assert any("Throttl" in f for f in first.document["failures"])
+    assert any("tried again" in f for f in first.document["failures"])
+    [retry] = [c for body in due_looks(handler) for c in body["checks"] if c["kind"] == "restore"]
+
+    # When ELB answers again and the look comes
+    outage["on"] = False
+    body = {"source": "spot-interruption-handler", "detail-type": "Drain follow-up", "checks": [retry]}
+    pass_looks(handler, [body], datetime.fromisoformat(retry["due"]) + timedelta(seconds=1))
+
+    # Then the rest is back too, with a second `restored` alert listing it
+    assert b.registered(api) == [f"{instance.instance_id}:8443"]
+    [second] = handler.alerts()
+    assert second.document["outcome"] == Outcome.RESTORED
+    assert [r["port"] for r in second.document["restored"]["registrations"]] == [8443]
+
+
+def test_a_sweep_ec2_throttles_is_made_good_by_the_next_one(handler, monkeypatch):
+    no_backoff(monkeypatch)
+    b = handler.builder
+    arn, instance = b.instance_in_target_group("web", "web-1")
+    b.interrupt_spot(instance.instance_id, "stop")
+    outage = {"on": True}
+    FaultInjector([Fault("ec2", "DescribeInstances", "throttle", active=lambda: outage["on"])]).install(
+        handler.clients.ec2
+    )
+
+    throttled = handler.invoke(sweep_event())
+    assert handler.alerts() == [] and throttled.sweep.failures
+    outage["on"] = False
+    handler.invoke(sweep_event())
+
+    assert outcomes(handler.alerts()) == [Outcome.MISSED]
+    assert b.registered(arn) == []

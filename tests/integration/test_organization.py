@@ -462,3 +462,29 @@ def test_a_refusal_is_remembered_for_the_next_batches_of_the_environment(account
     # Then the role was asked once: the second batch's alert names the refusal it remembered
     assert accounts.assume_role_calls == 1
     assert all("AccessDenied" in a.document["failures"][0] for a in account.alerts())
+
+
+def test_the_sweep_finds_missed_interruptions_in_every_member_account_of_its_region(account, organization):
+    # Given interruptions no signal reached the hub for: in member A (terminated) and member B (stopped), in the hub's
+    # region, and one in another region (a stack there sweeps it)
+    members, accounts = organization
+    incidents = account.builder.incident_table("spot-incidents")
+    a, b, elsewhere = members[(MEMBER_A, REGION)], members[(MEMBER_B, REGION)], members[(MEMBER_A, OTHER_REGION)]
+    a.builder.interrupt_spot(a.victim, "terminate")
+    b.builder.interrupt_spot(b.victim, "stop")
+    elsewhere.builder.interrupt_spot(elsewhere.victim, "terminate")
+    sweep = load_event("reconcile-sweep.json")
+    sweep["time"] = now_iso()
+
+    # When the hub's sweep runs, twice
+    first = account.invoke(sweep, accounts=accounts, incident_table_name=incidents, **HUB_SETTINGS)
+    account.invoke(sweep, accounts=accounts, incident_table_name=incidents, **HUB_SETTINGS)
+
+    # Then each member's missed interruption is alerted once, naming its account, and drained in that account
+    alerts = account.alerts()
+    assert sorted((x.document["account"], x.document["instanceId"], x.document["outcome"]) for x in alerts) == sorted(
+        [(MEMBER_A, a.victim, "missed"), (MEMBER_B, b.victim, "missed")]
+    )
+    assert b.builder.registered(b.target_group) == [f"{b.bystander}:80"]
+    # and the member whose role refuses the hub is named in the sweep's failures, not fatal to the others
+    assert any(REFUSING in failure for failure in first.sweep.failures)

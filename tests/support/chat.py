@@ -42,3 +42,29 @@ SCHEMA = {
         },
     },
 }
+
+
+def https_messages(topic_arn: str, account: str = "123456789012", region: str = "us-east-2") -> list[dict]:
+    """The chat message of every alert published to the topic (moto, in this process): what an HTTPS subscriber
+    receives, SNS picking the message's "https" key."""
+    import json
+
+    from moto.sns import sns_backends
+
+    topic = sns_backends[account][region].topics[topic_arn]
+    return [json.loads(json.loads(message)["https"]) for _, message, _, _, _ in topic.sent_notifications]
+
+
+def readable_chat(topic_arn: str) -> list[dict]:
+    """Every chat message published to the topic, each checked as the chat integration renders it: the schema and
+    its limits, and the alert's size bound of its own (alerting/chat.py CHAT_MAX_BYTES)."""
+    import json
+
+    import jsonschema
+    from spot_handler.alerting.chat import CHAT_MAX_BYTES
+
+    chats = https_messages(topic_arn)
+    for chat in chats:
+        jsonschema.validate(chat, SCHEMA)
+        assert len(json.dumps(chat).encode()) <= CHAT_MAX_BYTES
+    return chats

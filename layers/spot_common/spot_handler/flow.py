@@ -125,7 +125,9 @@ def handle_notices(
         for plan in alerting
     ]
     restoring = [plan for plan in plans if plan.ignored_reason is None and is_resume(plan.notice)]
-    outcomes += restore_resumed(restoring, clients, settings, clock, budget) if restoring else []
+    restored = restore_resumed(restoring, clients, settings, clock, budget) if restoring else []
+    _schedule_follow_ups(context, {o.plan.instance_id: o.reports for o in restored})  # what failed, tried again
+    outcomes += restored
     publish = publish or functools.partial(publish_alerts, clients.sns, settings.alert_topic_arn)
     # Why each interruption's alert did not go out (None: it did); every signal of an interruption shares its fate.
     unsent = dict(zip([o.plan.notice.interruption_key for o in outcomes], _alert(publish, outcomes)))

@@ -188,14 +188,17 @@ def _notification(subject: str, lead: str, details: list[str], keep: int, docume
 
 
 def thread_of(document: dict) -> str:
-    """The thread of the incident a JSON alert document is about (thread_id)."""
+    """The thread of the incident a JSON alert document is about (thread_id). A `restored` alert is about the drain it
+    puts back: the thread of the alert of the notice that drained it (its record's), wherever the restore came from."""
+    notice_id, detail_type = document.get("noticeId"), document.get("detailType")
+    restored = document.get("restored")
+    if isinstance(restored, dict) and restored.get("drainNoticeId") and restored.get("drainedBy"):
+        notice_id, detail_type = restored["drainNoticeId"], restored["drainedBy"]
     try:
-        incident = kind_of(str(document.get("detailType"))).incident
+        incident = kind_of(str(detail_type)).incident
     except ValueError:
         incident = "interruption"
-    return thread_id(
-        str(document.get("account")), str(document.get("instanceId")), incident, str(document.get("noticeId"))
-    )
+    return thread_id(str(document.get("account")), str(document.get("instanceId")), incident, str(notice_id))
 
 
 def _lead(email: str, document: dict) -> str:

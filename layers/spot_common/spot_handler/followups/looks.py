@@ -288,6 +288,9 @@ def restore_looks(checks: list[Check], restore: Callable[[list[Check]], tuple[di
             look.why = [line.removeprefix("- ") for report in outcome.reports for line in report.view(50)[0]]
             look.failures = list(outcome.failures)
             look.said = "put back: " + "; ".join(look.why)
+            retry = next((r.follow_up for r in outcome.reports if r.follow_up is not None), None)
+            if retry is not None and check.tries + 1 < RESTORE_TRIES:  # what failed is tried again
+                look.next = check.next_look(retry.due, tries=check.tries + 1)
         elif check.look_id in undecided and check.tries + 1 < RESTORE_TRIES:
             retry_at = now + timedelta(seconds=RESTORE_RETRY_SECONDS)
             look.next = check.next_look(retry_at, tries=check.tries + 1)

@@ -40,4 +40,5 @@ def drain_of(plan: InstancePlan, reports: list[StepReport], at: datetime, signal
         classic=classic,
         ecs=ecs,
         delays=delays,
+        notice_id=notice.notice_id,
     )

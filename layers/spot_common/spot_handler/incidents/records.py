@@ -43,6 +43,7 @@ class DrainRecord(NamedTuple):
     region: str
     last_signal: str  # the detail-type of the signal that drained it last (or MISSED)
     last_drained_at: datetime
+    last_notice_id: str = ""  # the notice that drained it last: its alert's thread is the incident's
     registrations: frozenset[Registration] = frozenset()
     classic: frozenset[str] = frozenset()  # Classic Load Balancer names
     ecs: frozenset[tuple[str, str]] = frozenset()  # (cluster, container instance ARN) set to DRAINING
@@ -73,6 +74,7 @@ class Drain(NamedTuple):
     classic: list[str]
     ecs: list[tuple[str, str]]
     delays: list[tuple[str, int, int]]
+    notice_id: str = ""
 
 
 def key(account: str, instance_id: str) -> dict:
@@ -94,14 +96,21 @@ def record_drains(dynamodb, table: str, drains: list[Drain]) -> list[str]:
 
 
 def _update(table: str, drain: Drain) -> dict:
-    names = {"#signal": "lastSignal", "#at": "lastDrainedAt", "#exp": "expiration", "#region": "region"}
+    names = {
+        "#signal": "lastSignal",
+        "#at": "lastDrainedAt",
+        "#exp": "expiration",
+        "#region": "region",
+        "#notice": "lastNoticeId",
+    }
     values = {
+        ":notice": {"S": drain.notice_id or "unknown"},
         ":signal": {"S": drain.signal},
         ":at": {"S": iso_utc(drain.drained_at, millis=True)},
         ":exp": {"N": str(int(time.time()) + KEEP_SECONDS)},
         ":region": {"S": drain.region},
     }
-    sets = ["#signal = :signal", "#at = :at", "#exp = :exp", "#region = :region"]
+    sets = ["#signal = :signal", "#at = :at", "#exp = :exp", "#region = :region", "#notice = :notice"]
     adds = []
     for name, items in (
         ("registrations", [json.dumps(list(r)) for r in drain.registrations]),
@@ -150,6 +159,7 @@ def _record(item: dict) -> DrainRecord:
         region=item.get("region", {}).get("S", "unknown"),
         last_signal=item.get("lastSignal", {}).get("S", ""),
         last_drained_at=_time(item.get("lastDrainedAt", {}).get("S")),
+        last_notice_id=item.get("lastNoticeId", {}).get("S", ""),
         registrations=frozenset(Registration(*json.loads(r)) for r in strings("registrations")),
         classic=frozenset(strings("classic")),
         ecs=frozenset(tuple(json.loads(e)) for e in strings("ecs")),
@@ -220,3 +230,22 @@ def release_missed(dynamodb, table: str, account: str, instance_id: str, at: dat
         {"#signal": "lastSignal", "#at": "lastDrainedAt"},
         {":signal": {"S": MISSED}, ":at": {"S": iso_utc(at, millis=True)}},
     )
+
+
+def reopen(dynamodb, table: str, left: DrainRecord, restored_at: datetime) -> bool:
+    """A restore that could not put everything back: the record is open again with only what is left (a later look
+    tries again), on condition that it is still the restore this invocation marked."""
+    names = {"#restored": "restoredAt"}
+    values = {":at": {"S": iso_utc(restored_at, millis=True)}}
+    adds = []
+    for name, items in (
+        ("registrations", [json.dumps(list(r)) for r in left.registrations]),
+        ("classic", list(left.classic)),
+        ("ecs", [json.dumps(list(e)) for e in left.ecs]),
+    ):
+        if items:
+            names[f"#{name}"] = name
+            values[f":{name}"] = {"SS": sorted(set(items))}
+            adds.append(f"#{name} :{name}")
+    update = "REMOVE #restored" + (" ADD " + ", ".join(adds) if adds else "")
+    return update_if(dynamodb, table, key(left.account, left.instance_id), update, "#restored = :at", names, values)

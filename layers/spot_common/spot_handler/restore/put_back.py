@@ -25,6 +25,8 @@ class Restored:
     ecs: list[tuple[str, str]] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)  # what the user changed meanwhile, with why
     failures: list[str] = field(default_factory=list)
+    # what could not be put back, kept to be tried again (restore/run.py)
+    unrestored: DrainRecord | None = None
 
     def lines(self) -> list[str]:
         by_group: dict[str, list[str]] = defaultdict(list)
@@ -59,6 +61,9 @@ def put_back(clients: AwsClients, record: DrainRecord, plan: InstancePlan) -> Re
     """Register the record's registrations again in the target groups the instance still maps to, its Classic Load
     Balancers likewise, and its ECS container instance ACTIVE."""
     done = Restored()
+    failed_registrations: list[Registration] = []
+    failed_classic: list[str] = []
+    failed_ecs: list[tuple[str, str]] = []
     named = set(target_groups.planned(plan).arns)
     by_group: dict[str, list[Registration]] = defaultdict(list)
     for registration in record.registrations:
@@ -78,6 +83,7 @@ def put_back(clients: AwsClients, record: DrainRecord, plan: InstancePlan) -> Re
                 done.left_alone.append(f"target group {target_group_name(arn)}: it no longer exists")
             else:
                 done.failures.append(f"target group {target_group_name(arn)}: RegisterTargets: {describe_error(exc)}")
+                failed_registrations += registrations
     for name in sorted(record.classic):
         if name not in classic_elb.planned(plan).names:
             done.left_alone.append(f"Classic Load Balancer {name}: no longer named by the instance's tags or group")
@@ -87,6 +93,7 @@ def put_back(clients: AwsClients, record: DrainRecord, plan: InstancePlan) -> Re
             done.classic.append(name)
         except AWS_ERRORS as exc:
             done.failures.append(f"Classic Load Balancer {name}: {describe_error(exc)}")
+            failed_classic.append(name)
     for cluster, arn in sorted(record.ecs):
         try:
             failed = ecs_api.set_active(clients.ecs, cluster, [arn])
@@ -94,6 +101,11 @@ def put_back(clients: AwsClients, record: DrainRecord, plan: InstancePlan) -> Re
             failed = {arn: describe_error(exc)}
         if failed:
             done.failures.append(f"ECS cluster {cluster}: {'; '.join(failed.values())}")
+            failed_ecs.append((cluster, arn))
         else:
             done.ecs.append((cluster, arn))
+    if failed_registrations or failed_classic or failed_ecs:
+        done.unrestored = record._replace(
+            registrations=frozenset(failed_registrations), classic=frozenset(failed_classic), ecs=frozenset(failed_ecs)
+        )
     return done

@@ -13,11 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from spot_handler.models import InterruptionNotice, NoticeKind
-from spot_handler.signals import capacity_reservation, lifecycle_action, rebalance, spot_warning, state_change
+from spot_handler.signals import capacity_reservation, lifecycle_action, rebalance, spot_warning, state_change, sweep
 from spot_handler.signals.common import Detail, from_json, notice_of
 
 SIGNALS = (spot_warning, rebalance, capacity_reservation, lifecycle_action, state_change)
-KINDS: dict[str, NoticeKind] = {signal.KIND.value: signal.KIND for signal in SIGNALS}
+# The kinds a notice (or a look, or an incident record) may name: the signals', and the sweep's own (no event has it)
+KINDS: dict[str, NoticeKind] = {signal.KIND.value: signal.KIND for signal in SIGNALS} | {
+    sweep.MISSED.value: sweep.MISSED
+}
 _READERS = {signal.KIND: signal.read_detail for signal in SIGNALS}
 
 
