@@ -11,29 +11,15 @@ import threading
 import time
 import uuid
 
-import pytest
 from spot_handler.budget import ALERT_BOUND_SECONDS, OWNED_STEPS_RESERVE_SECONDS, WORK_SECONDS, TimeBudget
 from spot_handler.steps.gamelift_checkpoint import GameLiftSettings
 
 from local.lambda_runtime import sqs_event_of
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
+from tests.support.followups import IDEMPOTENCY_TABLE
 
 SPOT = "spot-interruption-instance-tg.json"
-IDEMPOTENCY_TABLE = "spot-idempotency"
-
-
-def idempotency_table(account, name: str = IDEMPOTENCY_TABLE) -> str:
-    """The idempotency table as template.yaml declares it (AccountBuilder.idempotency_table); kept here because
-    other test modules import it from this one."""
-    return account.builder.idempotency_table(name)
-
-
-@pytest.fixture
-def guarded(account):
-    """The account with its idempotency table; its invocations claim in it."""
-    account.setting_defaults["idempotency_table_name"] = idempotency_table(account)
-    return account
 
 
 def notice_body(instance_id: str, name: str = SPOT, **changes) -> str:
