@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
-from spot_handler.settings import Settings
+from spot_handler.flow import STEPS
+from spot_handler.settings import Settings, variables_read
 from spot_handler.steps.classic_elb import ClassicLoadBalancersSettings
 from spot_handler.steps.ecs import EcsSettings
 from spot_handler.steps.target_groups import TargetGroupsSettings
@@ -132,3 +133,12 @@ def test_the_function_defaults_and_the_local_tools_are_the_template_constants(te
     assert str(EcsSettings().discover_clusters).lower() == constants["Discovery"]["EcsClusters"]
     assert defaults["lifecycle_hook_name"] == constants["Names"]["LifecycleHook"]
     assert defaults["member_role_name"] == MEMBER_ROLE_NAME == constants["Names"]["MemberRole"]
+
+
+def test_the_function_is_given_exactly_the_variables_its_settings_and_its_steps_settings_read(template):
+    # A step's setting (steps/*.py, settings.variable) the template does not set would silently keep its default; a
+    # variable the template sets that nothing reads would be a setting that does nothing.
+    function = template["Resources"]["InterruptionHandlerFunction"]["Properties"]
+    given = {v for v in function["Environment"]["Variables"] if not v.startswith(("AWS_ENDPOINT_URL", "AWS_DATA_PATH"))}
+    step_settings = {step.settings for step in STEPS if getattr(step, "settings", None)}
+    assert given == variables_read(step_settings)

@@ -144,6 +144,13 @@ def settings_from(environ: dict[str, str], step_settings: Iterable[type] = ()) -
     return Settings(**values)
 
 
+def variables_read(step_settings: Iterable[type] = ()) -> set[str]:
+    """The environment variables settings_from reads, with those of `step_settings` (template.yaml sets each)."""
+    return set(_ENV.values()) | {
+        f.metadata[_VARIABLE] for kind in step_settings for f in dataclasses.fields(kind) if _VARIABLE in f.metadata
+    }
+
+
 def _step_settings(kind: type, environ: dict[str, str]) -> Any:
     values = {}
     for f in dataclasses.fields(kind):
