@@ -394,7 +394,7 @@ def _actions(statement: dict) -> list[str]:
 def test_an_invocation_ends_before_its_claims_count_as_abandoned_or_its_messages_come_back(transformed):
     """idempotency/claims.py reads a claim older than OWNER_INVOCATION_SECONDS as held by no running invocation, and the
     queue must not deliver a message again while the invocation that has it may still run."""
-    from spot_handler.idempotency.claims import OWNER_INVOCATION_SECONDS
+    from spot_handler.idempotency.records import OWNER_INVOCATION_SECONDS
 
     resources = transformed["Resources"]
     [handler] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]

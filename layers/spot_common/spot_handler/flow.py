@@ -18,7 +18,7 @@ from spot_handler.aws.sns import OutgoingAlert, publish_alerts
 from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, SCHEDULING_SECONDS, TAIL_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
-from spot_handler.idempotency.claims import BatchClaims
+from spot_handler.idempotency.batch import BatchClaims
 from spot_handler.incidents.capture import drain_of
 from spot_handler.incidents.records import record_drains
 from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction
