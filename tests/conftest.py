@@ -83,7 +83,10 @@ class FakeAccount:
         }
         values.update(self.setting_defaults)
         values.update(overrides)
-        return Settings(**values)
+        # Steps' own settings (steps/*.py) given as `steps=(EcsSettings(...),)`: an override replaces only its step's
+        steps = [*self.setting_defaults.get("steps", ()), *overrides.get("steps", ())]
+        values["steps"] = ()
+        return Settings(**values).with_steps(*steps)
 
     def invoke(
         self,

@@ -8,6 +8,7 @@ from spot_handler.aws.clients import CLIENT_CONFIG
 
 from local.lambda_runtime import in_process_function
 from tests.conftest import REGION
+from tests.support.followups import IDEMPOTENCY_TABLE
 
 
 @pytest.fixture
@@ -17,6 +18,13 @@ def handler_clients(account, gamelift_fake, gamelift_state):
         "gamelift", endpoint_url=gamelift_fake.url, config=CLIENT_CONFIG
     )
     return account.clients._replace(gamelift=gamelift)
+
+
+@pytest.fixture
+def guarded(account):
+    """The account with its idempotency table (as template.yaml declares it): its invocations claim in it."""
+    account.setting_defaults["idempotency_table_name"] = account.builder.idempotency_table(IDEMPOTENCY_TABLE)
+    return account
 
 
 @pytest.fixture

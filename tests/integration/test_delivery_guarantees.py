@@ -11,28 +11,15 @@ import threading
 import time
 import uuid
 
-import pytest
 from spot_handler.budget import ALERT_BOUND_SECONDS, OWNED_STEPS_RESERVE_SECONDS, WORK_SECONDS, TimeBudget
+from spot_handler.steps.gamelift_checkpoint import GameLiftSettings
 
 from local.lambda_runtime import sqs_event_of
 from tests.support.events import load_event
 from tests.support.faults import Fault, FaultInjector, no_backoff
+from tests.support.followups import IDEMPOTENCY_TABLE
 
 SPOT = "spot-interruption-instance-tg.json"
-IDEMPOTENCY_TABLE = "spot-idempotency"
-
-
-def idempotency_table(account, name: str = IDEMPOTENCY_TABLE) -> str:
-    """The idempotency table as template.yaml declares it (AccountBuilder.idempotency_table); kept here because
-    other test modules import it from this one."""
-    return account.builder.idempotency_table(name)
-
-
-@pytest.fixture
-def guarded(account):
-    """The account with its idempotency table; its invocations claim in it."""
-    account.setting_defaults["idempotency_table_name"] = idempotency_table(account)
-    return account
 
 
 def notice_body(instance_id: str, name: str = SPOT, **changes) -> str:
@@ -129,13 +116,13 @@ def test_a_batch_is_claimed_in_one_transaction_and_nothing_more_is_written(guard
     # with one claim transaction, sent again without the duplicate DynamoDB named, and no completion writes
     assert calls == [("TransactWriteItems", 30), ("TransactWriteItems", 29)]
     # And every record is Powertools' own (its persistence layer reads each one back), held by its notice's message
-    from spot_handler.idempotency.claims import _record_data, persistence_layer
+    from spot_handler.idempotency.records import persistence_layer, record_data
     from spot_handler.signals import parse_notice
 
     powertools = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)
     message_of = {json.loads(r["body"])["detail"]["instance-id"]: f"sqs:{r['messageId']}" for r in event["Records"]}
     for victim in victims:
-        record = powertools.get_record(_record_data(parse_notice(notice_body(victim))))
+        record = powertools.get_record(record_data(parse_notice(notice_body(victim))))
         assert record.status == "INPROGRESS"
         item = guarded.clients.dynamodb.get_item(TableName=IDEMPOTENCY_TABLE, Key={"id": {"S": record.idempotency_key}})
         holder = item["Item"]["holder"]["S"]
@@ -237,12 +224,12 @@ def test_idempotency_table_down_still_alerts_within_the_bound_saying_it_may_be_r
 def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
     # Given another invocation holding the claim of this interruption
     _arn, instance = web_instance(guarded)
-    from spot_handler.idempotency.claims import HOLD_MILLIS, _record_data, persistence_layer
+    from spot_handler.idempotency.records import HOLD_MILLIS, persistence_layer, record_data
     from spot_handler.signals import parse_notice
 
     notice = parse_notice(notice_body(instance))
     other = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE)  # Powertools' own, one PutItem
-    other.save_inprogress(_record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
+    other.save_inprogress(record_data(notice), remaining_time_in_millis=HOLD_MILLIS)
 
     event = sqs_event_of(notice_body(instance, id=str(uuid.uuid4())))
     report = guarded.invoke(event)
@@ -253,7 +240,8 @@ def test_interruption_in_progress_elsewhere_is_delivered_again_later(guarded):
 
 
 def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message(guarded):
-    from spot_handler.idempotency.claims import OWNER_INVOCATION_SECONDS, NoticeClaims, _record_data, persistence_layer
+    from spot_handler.idempotency.claims import NoticeClaims
+    from spot_handler.idempotency.records import OWNER_INVOCATION_SECONDS, persistence_layer, record_data
     from spot_handler.signals import parse_notice
 
     from local.lambda_runtime import sqs_event, sqs_record
@@ -265,7 +253,7 @@ def test_a_receive_that_died_leaves_its_claim_to_the_next_receive_of_its_message
     body, message, copy = notice_body(instance), str(uuid.uuid4()), str(uuid.uuid4())
     notice = parse_notice(body)._replace(deliveries=(message, copy))
     NoticeClaims.open(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).start([notice]).wait(TimeBudget.start())
-    key = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).get_record(_record_data(notice))
+    key = persistence_layer(guarded.clients.dynamodb, IDEMPOTENCY_TABLE).get_record(record_data(notice))
     guarded.clients.dynamodb.update_item(
         TableName=IDEMPOTENCY_TABLE,
         Key={"id": {"S": key.idempotency_key}},
@@ -316,14 +304,14 @@ def test_duplicate_makes_no_second_checkpoint(guarded, handler_clients, gamelift
     body = notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json")
 
     # When the notice arrives, then again as an EventBridge re-send and as an EC2 re-notice
-    guarded.invoke(sqs_event_of(body), clients=clients, checkpoint_table_name="spot-checkpoints")
+    guarded.invoke(sqs_event_of(body), clients=clients, steps=(GameLiftSettings("spot-checkpoints"),))
     calls_after_first = len(state.calls)
     guarded.invoke(
         sqs_event_of(
             body, notice_body(victim.instance_id, "spot-interruption-gamelift-fleetiq.json", id=str(uuid.uuid4()))
         ),
         clients=clients,
-        checkpoint_table_name="spot-checkpoints",
+        steps=(GameLiftSettings("spot-checkpoints"),),
     )
 
     # Then GameLift was called for the first only, and there is one alert

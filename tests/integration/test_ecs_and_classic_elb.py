@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from spot_handler.steps.ecs import EcsSettings
+
 from tests.support.events import load_event
 
 ECS_EVENT = "spot-interruption-ecs-container-instance.json"
@@ -84,7 +86,7 @@ def test_discovery_off_leaves_untagged_container_instances_alone(account):
     victim = b.spot_instance("batch-1")
     victim_ci = b.container_instance("batch", victim.instance_id)
 
-    account.invoke(load_event(ECS_EVENT, victim.instance_id), discover_ecs_clusters=False)
+    account.invoke(load_event(ECS_EVENT, victim.instance_id), steps=(EcsSettings(discover_clusters=False),))
 
     assert b.container_instance_status("batch", victim_ci) == "ACTIVE"
     [alert] = account.alerts()

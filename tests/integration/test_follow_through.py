@@ -19,26 +19,18 @@ from spot_handler.budget import ALERT_BOUND_SECONDS, TimeBudget
 
 from local import moto_fidelity
 from tests.support.events import load_event
-from tests.support.faults import Fault, FaultInjector, no_backoff
+from tests.support.faults import ELBV2, Fault, FaultInjector, no_backoff
 from tests.support.followups import (
     HOOK,
     batch,
     completions,
+    deadline_look,
     delays,
     fleet_with_hook,
     follow_ups,
     lifecycle_event,
     spot_event,
 )
-
-ELBV2 = "elastic-load-balancing-v2"
-
-
-@pytest.fixture
-def guarded(account):
-    """The account with its idempotency table: notices and looks are claimed in it."""
-    account.setting_defaults["idempotency_table_name"] = account.builder.idempotency_table("spot-idempotency")
-    return account
 
 
 def throttled(*operations: str, on: dict) -> FaultInjector:
@@ -280,18 +272,6 @@ def test_unreadable_target_health_completes_the_action_after_the_longest_delay_a
 # ---- follow-ups are as safe as notices -----------------------------------------------------------------------------
 
 
-def _deadline_look(guarded, seconds_ago: int = 60) -> tuple[str, dict]:
-    """A Spot warning whose 120 s delay outlasts its deadline (delays left as they are): its deadline look."""
-    b = guarded.builder
-    arn = b.target_group("slow", "instance", delay=120)
-    victim = b.spot_instance("slow-1", tags={"TargetGroupArn": arn})
-    b.register(arn, [victim.instance_id], ports=[80])
-    guarded.invoke(batch(spot_event(victim.instance_id, seconds_ago=seconds_ago)), max_deregistration_delay=None)
-    guarded.alerts()
-    [body] = follow_ups(guarded)
-    return arn, body
-
-
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -306,7 +286,7 @@ def _deadline_look(guarded, seconds_ago: int = 60) -> tuple[str, dict]:
 )
 def test_a_bad_follow_up_is_parked_with_its_field_and_never_fails_the_valid_notice_beside_it(guarded, change, field):
     # Given a real look with one field broken, in a batch with a valid Spot warning
-    _, body = _deadline_look(guarded)
+    _, body = deadline_look(guarded)
     change(body["checks"][0])
     arn, victim = guarded.builder.instance_in_target_group("web", "web-2")
 
@@ -324,7 +304,7 @@ def test_a_bad_follow_up_is_parked_with_its_field_and_never_fails_the_valid_noti
 
 def test_a_follow_up_delivered_twice_sends_one_alert(guarded):
     # Given a look that will find the drain unfinished at the deadline
-    _, body = _deadline_look(guarded)
+    _, body = deadline_look(guarded)
 
     # When SQS delivers it twice: in one batch, and again in a later one
     first = guarded.invoke(batch(body, body, ids=["m-1", "m-2"]))
@@ -355,7 +335,7 @@ def test_a_lifecycle_look_delivered_twice_continues_one_chain(guarded):
 def test_a_drain_unfinished_alert_that_sns_refuses_is_sent_again_seconds_later(guarded, monkeypatch):
     # Given a look that finds the drain unfinished, and SNS refusing it
     no_backoff(monkeypatch)
-    _, body = _deadline_look(guarded)
+    _, body = deadline_look(guarded)
     outage = {"on": True}
     FaultInjector([Fault("sns", "PublishBatch", "5xx", active=lambda: outage["on"])]).install(guarded.clients.sns)
 
@@ -442,7 +422,7 @@ def test_follow_up_records_cut_off_by_the_tail_come_back_in_seconds(guarded, mon
     from spot_handler import invocation
 
     monkeypatch.setattr(invocation, "TAIL_SECONDS", 2.0)
-    _, body = _deadline_look(guarded)
+    _, body = deadline_look(guarded)
     sqs = guarded.clients.sqs
     sqs.send_message(QueueUrl=guarded.notice_queue_url, MessageBody=json.dumps(body))
     [message] = sqs.receive_message(QueueUrl=guarded.notice_queue_url, VisibilityTimeout=360)["Messages"]

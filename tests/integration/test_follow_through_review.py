@@ -8,25 +8,34 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import pytest
 from spot_handler.aws import AccountClients
 from spot_handler.budget import TimeBudget
 
 from local import moto_fidelity
 from local.account import AccountBuilder, account_session, create_member_role
 from tests.conftest import REGION
-from tests.integration.test_follow_through import ELBV2, _deadline_look, fleet_with_hook
-from tests.integration.test_organization import HUB, HUB_ROLE_ARN, MEMBER_B, Member, invoke, spot_notice
-from tests.support.faults import Fault, FaultInjector, no_backoff
-from tests.support.followups import HOOK, batch, completions, follow_ups, lifecycle_event, spot_event
-
-
-@pytest.fixture
-def guarded(account):
-    """The account with its idempotency table (as in test_follow_through.py)."""
-    account.setting_defaults["idempotency_table_name"] = account.builder.idempotency_table("spot-idempotency")
-    return account
-
+from tests.support.faults import ELBV2, Fault, FaultInjector, no_backoff
+from tests.support.followups import (
+    HOOK,
+    batch,
+    completions,
+    deadline_look,
+    fleet_with_hook,
+    follow_ups,
+    lifecycle_event,
+    spot_event,
+)
+from tests.support.organization import (
+    HUB,
+    HUB_ROLE_ARN,
+    MEMBER_A,
+    MEMBER_B,
+    Member,
+    by_account_and_region,
+    invoke,
+    organization_with_session,
+    spot_notice,
+)
 
 # ---- a lifecycle action completed while a target group still drains ------------------------------------------------
 
@@ -179,7 +188,7 @@ def test_a_look_that_cannot_be_acted_on_does_not_fail_the_other_looks_of_its_acc
     guarded.invoke(batch(event))
     [lifecycle] = follow_ups(guarded)
     # And, in the same batch, a look that parses but whose deadline no arithmetic can use (year 1)
-    _, odd = _deadline_look(guarded)
+    _, odd = deadline_look(guarded)
     odd["checks"][0]["deadline"] = "0001-01-01T00:00:00+00:00"
 
     report = guarded.invoke(batch(lifecycle, odd, ids=["lifecycle", "odd"]))
@@ -194,7 +203,7 @@ def test_a_look_that_cannot_be_acted_on_does_not_fail_the_other_looks_of_its_acc
 
 def test_a_look_delivered_twice_while_the_table_is_down_alerts_once_or_says_it_may_repeat(guarded, monkeypatch):
     no_backoff(monkeypatch)
-    _, body = _deadline_look(guarded)
+    _, body = deadline_look(guarded)
     FaultInjector([Fault("dynamodb", "TransactWriteItems", "5xx")]).install(guarded.clients.dynamodb)
 
     guarded.invoke(batch(body, ids=["m-1"]))
@@ -336,7 +345,7 @@ def test_a_drain_unfinished_alert_goes_out_while_the_idempotency_table_hangs(gua
     from spot_handler import invocation
 
     monkeypatch.setattr(invocation, "TAIL_SECONDS", 4.0)
-    _, body = _deadline_look(guarded)
+    _, body = deadline_look(guarded)
     hung = FaultInjector([Fault("dynamodb", "TransactWriteItems", "hang")]).install(guarded.clients.dynamodb)
     try:
         guarded.invoke(batch(body), budget=TimeBudget.start())
@@ -384,9 +393,7 @@ def test_a_heartbeat_due_at_its_margin_is_recorded_before_the_hook_times_out_beh
 def test_a_role_that_answers_late_still_gets_its_look_when_sqs_takes_a_round_trip(account):
     # Given member A's role answering only after the group's budget, and SQS answering in 50 ms as at AWS (moto
     # in-process answers at once: test_organization's version of this test passes only because of that)
-    from tests.integration.test_organization import MEMBER_A, _organization_with_session, by_account_and_region
-
-    members, accounts, session = _organization_with_session(account)
+    members, accounts, session = organization_with_session(account)
     only_a = lambda request: f"::{MEMBER_A}:role/" in request["body"]  # noqa: E731
     slow = FaultInjector([Fault("sts", "AssumeRole", "hang", only_if=only_a)]).install_on_session(session)
     with_latency(account.clients.sqs)

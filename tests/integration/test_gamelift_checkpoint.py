@@ -10,6 +10,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.stub import Stubber
 from spot_handler.aws.clients import CLIENT_CONFIG
+from spot_handler.steps.gamelift_checkpoint import GameLiftSettings
 
 from local.gamelift_fake import GameLiftState
 from tests.conftest import ACCOUNT, REGION
@@ -25,7 +26,7 @@ GROUP = "arena-spot"
 def checkpoint_table(account, name: str = TABLE):
     """The checkpoint table as template.yaml declares it; the account's invocations write to it."""
     account.builder.checkpoint_table(name)
-    account.setting_defaults["checkpoint_table_name"] = name
+    account.setting_defaults["steps"] = (GameLiftSettings(checkpoint_table_name=name),)
     return boto3.session.Session(region_name=REGION).resource("dynamodb").Table(name)
 
 
@@ -296,7 +297,7 @@ def test_dynamodb_failure_is_reported_and_gamelift_work_still_done(account, hand
     session = gamelift_state.add_game_session(FLEET, victim.instance_id, game_session_id="gs-1", name="ranked-1")
     gamelift_state.add_player_session(session["GameSessionId"], "p1")
 
-    account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), handler_clients, checkpoint_table_name="missing")
+    account.invoke(load_event(FLEET_COMPUTE, victim.instance_id), handler_clients, steps=(GameLiftSettings("missing"),))
 
     # Then new players are denied, and the alert says the checkpoint was not stored, naming table and error code
     assert gamelift_state.game_sessions[session["GameSessionId"]]["PlayerSessionCreationPolicy"] == "DENY_ALL"

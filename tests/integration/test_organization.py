@@ -10,8 +10,6 @@ the hub. Assertions are on the state of each account and on the alerts as subscr
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 
 import boto3
 import pytest
@@ -19,28 +17,27 @@ from spot_handler.aws import AccountClients
 
 from local import moto_fidelity
 from local.account import AccountBuilder, account_session, create_member_role
-from tests.conftest import ACCOUNT, REGION
+from tests.conftest import REGION
 from tests.support.alerts import received_alerts
 from tests.support.events import load_event
 from tests.support.followups import IDEMPOTENCY_TABLE, follow_ups, lifecycle_event, now_iso
+from tests.support.organization import (
+    FOREIGN,
+    HUB,
+    HUB_ROLE_ARN,
+    HUB_SETTINGS,
+    MEMBER_A,
+    MEMBER_B,
+    OTHER_REGION,
+    REFUSING,
+    Member,
+    by_account_and_region,
+    invoke,
+    organization_with_session,
+    spot_notice,
+)
 
-HUB = ACCOUNT
-MEMBER_A, MEMBER_B = "111111111111", "222222222222"
-REFUSING = "333333333333"  # its member role trusts another account, not the hub
-FOREIGN = "444444444444"  # neither the hub nor a member
-OTHER_REGION = "eu-west-1"
-HUB_ROLE_ARN = f"arn:aws:iam::{HUB}:role/hub-handler"
 HOOK = "spot-interruption-drain"
-
-
-@dataclass
-class Member:
-    account: str
-    region: str
-    builder: AccountBuilder
-    target_group: str
-    victim: str
-    bystander: str
 
 
 @pytest.fixture
@@ -61,26 +58,6 @@ def organization(account):
         account.clients, HUB, "SpotInterruptionHandlerMember", session=boto3.session.Session(region_name=REGION)
     )
     return members, accounts
-
-
-def spot_notice(account_id: str, region: str, instance_id: str) -> dict:
-    event = load_event("spot-interruption-instance-tg.json", instance_id)
-    event.update(account=account_id, region=region, time=now_iso())
-    return event
-
-
-HUB_SETTINGS = {"hub_account_id": HUB, "member_account_ids": f"{MEMBER_A},{MEMBER_B},{REFUSING}"}
-
-
-def invoke(account, accounts, *events, **settings):
-    """One SQS batch of the events to the hub, with the member accounts' clients of its execution environment; each
-    event a new message (a message id of its own), as EventBridge delivering it puts it on the queue."""
-    batch = {"Records": [{"messageId": str(uuid.uuid4()), "body": json.dumps(e)} for e in events]}
-    return account.invoke(batch, accounts=accounts, **{**HUB_SETTINGS, **settings})
-
-
-def by_account_and_region(alerts):
-    return {(a.attributes["account_id"], a.attributes["region"]): a for a in alerts}
 
 
 def test_one_batch_of_many_accounts_and_regions_is_drained_in_each_account_and_alerted_once_each(account, organization):
@@ -366,22 +343,6 @@ def test_a_group_that_raises_fails_only_its_own_notices(account, organization, m
 # ---- time bounds: a member role that is slow or refuses costs only its own account (issue 21) ----------------------
 
 
-def _organization_with_session(account):
-    """Two members' fleets and the hub's AccountClients, with the session its STS client comes from."""
-    session = boto3.session.Session(region_name=REGION)
-    members = {}
-    for member in (MEMBER_A, MEMBER_B):
-        create_member_role(account_session(member, REGION), HUB_ROLE_ARN)
-        for region in (REGION, OTHER_REGION):
-            builder = AccountBuilder(account_session(member, region)).network()
-            arn = builder.target_group(f"web-{member[:3]}", "instance", delay=60)
-            victim = builder.spot_instance("web-1", {"TargetGroupArn": arn}).instance_id
-            builder.register(arn, [victim], ports=[80])
-            members[(member, region)] = Member(member, region, builder, arn, victim, victim)
-    accounts = AccountClients(account.clients, HUB, "SpotInterruptionHandlerMember", session=session)
-    return members, accounts, session
-
-
 def test_a_role_that_answers_late_costs_its_account_a_retry_not_its_drain(account):
     import threading
 
@@ -390,7 +351,7 @@ def test_a_role_that_answers_late_costs_its_account_a_retry_not_its_drain(accoun
     from tests.support.faults import Fault, FaultInjector
 
     # Given member A's role answering only after the invocation's budget (4 s here; 11 s would do the same to 10 s)
-    members, accounts, session = _organization_with_session(account)
+    members, accounts, session = organization_with_session(account)
     only_a = lambda request: f"::{MEMBER_A}:role/" in request["body"]  # noqa: E731
     slow = FaultInjector([Fault("sts", "AssumeRole", "hang", only_if=only_a)]).install_on_session(session)
     a, b = members[(MEMBER_A, REGION)], members[(MEMBER_B, REGION)]
@@ -430,7 +391,7 @@ def test_a_role_that_never_answers_is_tried_once_for_all_its_regions_and_the_ans
     from tests.support.faults import Fault, FaultInjector
 
     # Given member A's role never answering
-    members, accounts, session = _organization_with_session(account)
+    members, accounts, session = organization_with_session(account)
     stuck = FaultInjector([Fault("sts", "AssumeRole", "hang")]).install_on_session(session)
     notices = [spot_notice(MEMBER_A, r, members[(MEMBER_A, r)].victim) for r in (REGION, OTHER_REGION)]
     published = []

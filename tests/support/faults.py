@@ -24,6 +24,7 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
 
 UNROUTABLE = "http://fault-injected.invalid/"
+ELBV2 = "elastic-load-balancing-v2"  # botocore's service id of ELBv2, as Fault names it
 
 
 @dataclass

@@ -77,3 +77,16 @@ def fleet_with_hook(account, heartbeat_timeout: int = 300, delay: int = 60, grou
     b.lifecycle_hook(group, HOOK, heartbeat_timeout=heartbeat_timeout)
     b.register(arn, members, ports=[80])
     return arn, members[0], members[1]
+
+
+def deadline_look(account, seconds_ago: int = 60) -> tuple[str, dict]:
+    """A Spot warning whose 120 s delay outlasts its deadline (delays left as they are): (its target group, the body of
+    its deadline look). `account` is claimed in an idempotency table (the `guarded` fixture)."""
+    b = account.builder
+    arn = b.target_group("slow", "instance", delay=120)
+    victim = b.spot_instance("slow-1", tags={"TargetGroupArn": arn})
+    b.register(arn, [victim.instance_id], ports=[80])
+    account.invoke(batch(spot_event(victim.instance_id, seconds_ago=seconds_ago)), max_deregistration_delay=None)
+    account.alerts()
+    [body] = follow_ups(account)
+    return arn, body

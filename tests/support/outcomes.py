@@ -16,7 +16,7 @@ from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
 from spot_handler.signals import parse_notice
-from spot_handler.steps.target_groups import target_group_report
+from spot_handler.steps.target_groups import TargetGroupsPlan, TargetGroupsStep, target_group_report
 
 from tests.support.events import load_event
 
@@ -62,7 +62,7 @@ def outcome(
     plan = InstancePlan(
         notice=notice,
         instance=facts if found else None,
-        target_group_arns=[d.target_group_arn for d in drains or []],
+        by_step={TargetGroupsStep.key: TargetGroupsPlan(arns=tuple(d.target_group_arn for d in drains or []))},
         drain=found and drain,
         lookup_error=lookup_error,
     )

@@ -196,6 +196,15 @@ def test_parliament_finds_nothing_above_low_in_any_policy(transformed, parameter
     assert not blocking, summary + "\n" + "\n".join(map(str, blocking))
 
 
+def member_action_prefixes() -> set[str]:
+    """The IAM prefixes of the services the handler calls in a member account (aws/clients.MEMBER_SERVICES, each
+    named as IAM names it: elbv2 and elb are both elasticloadbalancing). A step using a new service adds it there."""
+    from botocore.session import get_session
+    from spot_handler.aws.clients import MEMBER_SERVICES
+
+    return {get_session().get_service_model(service).signing_name for service in MEMBER_SERVICES}
+
+
 def test_member_template_policies_are_clean_and_grant_nothing_beyond_the_hubs_own(transformed):
     """parliament on the member template's policies, in the role's region; the member role trusts the hub handler's
     role alone, has no SNS, SQS, DynamoDB or KMS action, and no action the hub function lacks for its own account."""
@@ -222,8 +231,7 @@ def test_member_template_policies_are_clean_and_grant_nothing_beyond_the_hubs_ow
     assert member_actions <= hub_actions, sorted(member_actions - hub_actions)
     # And every permission a step needs in the hub's own account, the member role has too: a step's new call granted
     # in template.yaml but forgotten in member/template.yaml would show up in a hub only as AccessDenied.
-    step_services = ("ec2", "elasticloadbalancing", "autoscaling", "gamelift", "ecs")  # aws/clients.MEMBER_SERVICES
-    hub_step_actions = {a for a in hub_actions if a.split(":")[0] in step_services}
+    hub_step_actions = {a for a in hub_actions if a.split(":")[0] in member_action_prefixes()}
     assert hub_step_actions <= member_actions, f"the member role lacks {sorted(hub_step_actions - member_actions)}"
     forwarding = policies["ForwardingRole/forward-to-hub"]["Statement"]
     assert [(s["Action"], s["Resource"]) for s in forwarding] == [
@@ -386,7 +394,7 @@ def _actions(statement: dict) -> list[str]:
 def test_an_invocation_ends_before_its_claims_count_as_abandoned_or_its_messages_come_back(transformed):
     """idempotency/claims.py reads a claim older than OWNER_INVOCATION_SECONDS as held by no running invocation, and the
     queue must not deliver a message again while the invocation that has it may still run."""
-    from spot_handler.idempotency.claims import OWNER_INVOCATION_SECONDS
+    from spot_handler.idempotency.records import OWNER_INVOCATION_SECONDS
 
     resources = transformed["Resources"]
     [handler] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]

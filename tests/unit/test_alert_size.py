@@ -10,7 +10,7 @@ from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
 from spot_handler.signals import parse_notice
-from spot_handler.steps.target_groups import target_group_report
+from spot_handler.steps.target_groups import TargetGroupsPlan, TargetGroupsStep, target_group_report
 
 from tests.support.events import load_event
 
@@ -27,7 +27,8 @@ def dense_outcome(groups: int, registrations: int) -> InterruptionOutcome:
         )
         for g in range(groups)
     ]
-    plan = InstancePlan(notice=notice, instance=facts, target_group_arns=[d.target_group_arn for d in drains])
+    planned = TargetGroupsPlan(arns=tuple(d.target_group_arn for d in drains))
+    plan = InstancePlan(notice=notice, instance=facts, by_step={TargetGroupsStep.key: planned})
     plan.drain = True
     return InterruptionOutcome(plan=plan, reports=[target_group_report(plan, drains, notice.deadline)])
 

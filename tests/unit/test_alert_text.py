@@ -11,7 +11,7 @@ from spot_handler.models import InstanceFacts, TargetGroupDrain
 from spot_handler.outcome import InterruptionOutcome
 from spot_handler.planning import InstancePlan
 from spot_handler.signals import parse_notice
-from spot_handler.steps.target_groups import target_group_report
+from spot_handler.steps.target_groups import TargetGroupsPlan, TargetGroupsStep, target_group_report
 
 from tests.support.events import load_event
 
@@ -25,7 +25,8 @@ def outcome(
     facts = InstanceFacts(
         notice.instance_id, "running", "c6g.large", "us-east-2a", ("10.0.0.1",), {"Name": name_tag}, "spot"
     )
-    plan = InstancePlan(notice=notice, instance=facts if found else None, target_group_arns=[ARN], drain=found)
+    planned = {TargetGroupsStep.key: TargetGroupsPlan(arns=(ARN,))}
+    plan = InstancePlan(notice=notice, instance=facts if found else None, drain=found, by_step=planned)
     sent_at = notice.deadline - timedelta(seconds=97.4)  # deregistration requested 97.4 s before the deadline
     return InterruptionOutcome(plan=plan, reports=[target_group_report(plan, drains or [], sent_at)])
 

@@ -9,13 +9,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from spot_handler.budget import TimeBudget
-from spot_handler.idempotency.claims import (
-    OWNER_INVOCATION_SECONDS,
-    SENDS_PER_ACTION,
-    WINDOW_SECONDS,
-    Claim,
-    NoticeClaims,
-)
+from spot_handler.idempotency.claims import SENDS_PER_ACTION, NoticeClaims
+from spot_handler.idempotency.records import OWNER_INVOCATION_SECONDS, WINDOW_SECONDS
+from spot_handler.idempotency.results import Claim
 from spot_handler.signals import parse_notice
 
 from tests.support.events import load_event
@@ -124,7 +120,7 @@ def test_a_group_waits_only_for_the_transactions_that_hold_its_own_claims():
     # Given two claim transactions of one batch: the first answered, the second (another group's) never answering
     from concurrent.futures import Future
 
-    from spot_handler.idempotency.claims import PendingClaims
+    from spot_handler.idempotency.results import PendingClaims
 
     answered, hanging = Future(), Future()
     answered.set_result({"a": (Claim.OWNED, "")})

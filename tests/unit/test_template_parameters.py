@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
-from spot_handler.settings import Settings
+from spot_handler.flow import STEPS
+from spot_handler.settings import Settings, variables_read
+from spot_handler.steps.classic_elb import ClassicLoadBalancersSettings
+from spot_handler.steps.ecs import EcsSettings
+from spot_handler.steps.target_groups import TargetGroupsSettings
 
 from local.account import MEMBER_ROLE_NAME
 from tests.support.template import member_template
@@ -119,10 +123,19 @@ def test_the_member_template_shares_the_hub_constants(template):
 def test_the_function_defaults_and_the_local_tools_are_the_template_constants(template):
     constants = template["Mappings"]["Constants"]
     defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
-    assert defaults["target_group_tag_key"] == constants["TagKeys"]["TargetGroups"]
-    assert defaults["classic_load_balancer_tag_key"] == constants["TagKeys"]["ClassicLoadBalancers"]
-    assert defaults["ecs_cluster_tag_key"] == constants["TagKeys"]["EcsCluster"]
+    assert TargetGroupsSettings().tag_key == constants["TagKeys"]["TargetGroups"]
+    assert ClassicLoadBalancersSettings().tag_key == constants["TagKeys"]["ClassicLoadBalancers"]
+    assert EcsSettings().tag_key == constants["TagKeys"]["EcsCluster"]
     assert str(defaults["discover_asg_target_groups"]).lower() == constants["Discovery"]["AsgTargetGroups"]
-    assert str(defaults["discover_ecs_clusters"]).lower() == constants["Discovery"]["EcsClusters"]
+    assert str(EcsSettings().discover_clusters).lower() == constants["Discovery"]["EcsClusters"]
     assert defaults["lifecycle_hook_name"] == constants["Names"]["LifecycleHook"]
     assert defaults["member_role_name"] == MEMBER_ROLE_NAME == constants["Names"]["MemberRole"]
+
+
+def test_the_function_is_given_exactly_the_variables_its_settings_and_its_steps_settings_read(template):
+    # A step's setting (steps/*.py, settings.variable) the template does not set would silently keep its default; a
+    # variable the template sets that nothing reads would be a setting that does nothing.
+    function = template["Resources"]["InterruptionHandlerFunction"]["Properties"]
+    given = {v for v in function["Environment"]["Variables"] if not v.startswith(("AWS_ENDPOINT_URL", "AWS_DATA_PATH"))}
+    step_settings = {step.settings for step in STEPS if getattr(step, "settings", None)}
+    assert given == variables_read(step_settings)

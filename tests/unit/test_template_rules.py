@@ -45,3 +45,33 @@ def test_one_rule_per_event_pattern(path, bus):
     patterns = rules(path, bus)
     shapes = [(tuple(p["source"]), tuple(sorted(k for k in p if k not in ("source", "detail-type")))) for p in patterns]
     assert len(shapes) == len(set(shapes)), shapes
+
+
+def rule_names(value) -> set[str]:
+    """The resources a policy value names by !GetAtt X.Arn (inside !If too)."""
+    if isinstance(value, dict):
+        if "Fn::GetAtt" in value:
+            return {value["Fn::GetAtt"][0]}
+        return {name for inner in value.values() for name in rule_names(inner)}
+    if isinstance(value, list):
+        return {name for inner in value for name in rule_names(inner)}
+    return set()
+
+
+def test_every_rule_that_targets_the_notice_queue_may_send_to_it():
+    # A rule missing from the queue policy delivers nothing, and says so nowhere but in a CloudWatch metric.
+    resources = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]
+    targeting = {
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Events::Rule"
+        for target in resource["Properties"]["Targets"]
+        if target["Arn"] == {"Fn::GetAtt": ["NoticeQueue", "Arn"]}
+    }
+    [statement] = [
+        s
+        for s in resources["NoticeQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Sid"] == "InterruptionRulesSendNotices"
+    ]
+    allowed = rule_names(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+    assert targeting and targeting == allowed

@@ -20,7 +20,7 @@ from spot_handler.aws import AccountClients, AwsClients
 from spot_handler.aws.sns import publish_alerts
 from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, TAIL_SECONDS, TimeBudget
 from spot_handler.flow import NoticeResult, handle_notices
-from spot_handler.idempotency.claims import BatchClaims
+from spot_handler.idempotency.batch import BatchClaims
 from spot_handler.models import InterruptionNotice
 from spot_handler.settings import Settings
 

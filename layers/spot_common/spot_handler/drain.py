@@ -37,22 +37,18 @@ class DrainReport:
 
 def drain_target_groups(
     elbv2,
-    plans: list[InstancePlan],
+    by_group: dict[str, list[InstancePlan]],
     settings: Settings,
     clock: Callable[[], datetime] = utcnow,
     budget: TimeBudget | None = None,
 ) -> DrainReport:
-    """Deregister the planned instances from all their target groups, target groups in parallel.
+    """Deregister the instances of `by_group` ({target group ARN: the plans of the instances to take out of it}) from
+    their target groups, target groups in parallel.
 
     A target group still being drained when the budget runs out is reported as not confirmed; its calls carry on in
     the background (DeregisterTargets is idempotent) but the alert does not wait for them.
     """
     budget = budget or TimeBudget.start()
-    by_group: dict[str, list[InstancePlan]] = {}
-    for plan in plans:
-        if plan.drain:
-            for arn in plan.target_group_arns:
-                by_group.setdefault(arn, []).append(plan)
     report = DrainReport()
     if not by_group:
         return report

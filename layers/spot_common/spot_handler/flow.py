@@ -18,12 +18,12 @@ from spot_handler.aws.sns import OutgoingAlert, publish_alerts
 from spot_handler.budget import OWNED_STEPS_RESERVE_SECONDS, SCHEDULING_SECONDS, TAIL_SECONDS, DidNotFinish, TimeBudget
 from spot_handler.drain import utcnow
 from spot_handler.followups import LIFECYCLE, Check, Drained, schedule, what_drained
-from spot_handler.idempotency.claims import BatchClaims
+from spot_handler.idempotency.batch import BatchClaims
 from spot_handler.incidents.capture import drain_of
 from spot_handler.incidents.records import record_drains
 from spot_handler.models import InstanceFacts, InterruptionNotice, LifecycleAction
 from spot_handler.outcome import InterruptionOutcome, Outcome
-from spot_handler.planning import InstancePlan, plan_interruption
+from spot_handler.planning import Attached, InstancePlan, attachments, plan_interruption
 from spot_handler.restore.run import restore_resumed, restore_unless_interrupted
 from spot_handler.settings import Settings
 from spot_handler.signals import kind_of
@@ -56,6 +56,8 @@ class NoticeResult:
 DRAIN_STEPS: tuple[Step, ...] = (TargetGroupsStep(), ClassicLoadBalancersStep(), EcsContainerInstancesStep())
 # Once per interruption, for the ones claimed here; LifecycleStep once per lifecycle signal (steps/lifecycle.py).
 OWNED_STEPS: tuple[Step, ...] = (GameLiftCheckpointStep(), LifecycleStep(), DeadlineCheckStep(), RestoreLookStep())
+# Every step: each plans what it needs of an instance (planning.plan_interruption) and reads its own settings.
+STEPS: tuple[Step, ...] = DRAIN_STEPS + OWNED_STEPS
 
 
 def handle_notices(
@@ -235,14 +237,13 @@ def plan_notices(
         reason = describe_error(exc)
         return [InstancePlan(notice=n, instance=None, lookup_error=reason) for n in notices]
 
-    asg_target_groups: dict[str, list[str]] = {}
-    asg_classic: dict[str, list[str]] = {}
+    attached: dict[str, Attached] = {}
     asg_error = None
     groups = {i.auto_scaling_group for i in instances.values() if i.auto_scaling_group}
     if settings.discover_asg_target_groups and groups:
         try:
-            asg_target_groups, asg_classic = budget.run(
-                "DescribeAutoScalingGroups", target_groups_of, clients.autoscaling, groups
+            attached = attachments(
+                *budget.run("DescribeAutoScalingGroups", target_groups_of, clients.autoscaling, groups)
             )
         except (*AWS_ERRORS, DidNotFinish) as exc:
             asg_error = describe_error(exc)
@@ -250,7 +251,7 @@ def plan_notices(
     plans = []
     for notice in notices:
         instance: InstanceFacts | None = instances.get(notice.instance_id)
-        plan = plan_interruption(notice, instance, asg_target_groups, settings, asg_classic)
+        plan = plan_interruption(notice, instance, attached, settings, STEPS)
         if asg_error and instance is not None and instance.auto_scaling_group:
             plan.asg_error = f"Auto Scaling group {instance.auto_scaling_group}: {asg_error}"
             plan.problems.append(plan.asg_error)
@@ -337,12 +338,13 @@ def handle_missed(
     """Interruptions only the sweep found (sweep/): drain what they left behind (an ip target of a terminated instance
     stays registered forever otherwise), then one alert each, `missed`. Claimed already: its incident item says so."""
     groups = {i.auto_scaling_group for i in instances.values() if i.auto_scaling_group}
-    attached = target_groups_of(clients.autoscaling, groups) if groups and settings.discover_asg_target_groups else None
+    attached = {}
+    if groups and settings.discover_asg_target_groups:
+        attached = attachments(*target_groups_of(clients.autoscaling, groups))
     plans = []
     for notice in notices:
         instance = instances[notice.instance_id]
-        target_groups, classic = attached if attached else ({}, {})
-        plan = plan_interruption(notice, instance, target_groups, settings, classic)
+        plan = plan_interruption(notice, instance, attached, settings, STEPS)
         plan.drain = plan.ignored_reason is None  # what a terminated instance left behind is drained too
         if instance.state == "terminated" and not instance.addresses:
             plan.problems.append("EC2 no longer shows its addresses: ip targets it left, if any, were not looked for")

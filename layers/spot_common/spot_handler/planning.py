@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from spot_handler.models import SPOT_INTERRUPTION_REASONS, InstanceFacts, InterruptionNotice
@@ -10,16 +11,22 @@ from spot_handler.settings import Settings
 
 RUNNING = "running"
 
-TARGET_GROUP_ARN = re.compile(
-    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
-)
-# Classic Load Balancer names: 1-32 letters, digits and hyphens, neither starting nor ending with a hyphen.
-CLASSIC_LOAD_BALANCER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
-# An ECS cluster by name (up to 255 letters, digits, hyphens, underscores) or by ARN.
-ECS_CLUSTER = re.compile(r"(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/)?[A-Za-z0-9_-]{1,255}")
-GAME_SERVER_GROUP_TAG = "GameLiftGameServerGroup"
-FLEET_TAG = "GameLiftFleetId"
-COMPUTE_NAME_TAG = "GameLiftComputeName"
+
+@dataclass(frozen=True)
+class Attached:
+    """What an Auto Scaling group has attached, read once per batch (empty: the instance is in no group, discovery is
+    off, or DescribeAutoScalingGroups failed)."""
+
+    target_groups: tuple[str, ...] = ()  # ARNs
+    classic_load_balancers: tuple[str, ...] = ()  # names
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepPlan:
+    """Base of what a step plans for one instance (steps/*.py). `problems`: what it could not use (a tag value that
+    names nothing it can act on, say), named in the alert's failures; nothing is called with them."""
+
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -28,18 +35,14 @@ class InstancePlan:
 
     notice: InterruptionNotice
     instance: InstanceFacts | None
-    target_group_arns: list[str] = field(default_factory=list)
-    rejected_tag_values: list[str] = field(default_factory=list)  # tag values that are not target group ARNs
     drain: bool = False
     ignored_reason: str | None = None  # set when the notice is out of scope: no action, no alert
     lookup_error: str | None = None  # DescribeInstances failed: the instance's tags are unknown
     asg_error: str | None = None  # DescribeAutoScalingGroups failed: the group's load balancers are unknown
     problems: list[str] = field(default_factory=list)  # other failures met while planning, for the alert
-    game_server_group: str | None = None
-    gamelift_fleet_id: str | None = None
-    gamelift_compute_name: str | None = None
-    classic_load_balancers: list[str] = field(default_factory=list)  # names, from the tag and the Auto Scaling group
-    ecs_cluster: str | None = None  # from the instance's cluster tag (name or ARN); None: discover, if enabled
+    # What each step planned for this instance, by step key (its `plan`); nothing for an ignored notice or an instance
+    # not found. A step reads its own entry (steps/*.py `planned`).
+    by_step: dict[str, StepPlan] = field(default_factory=dict)
 
     @property
     def instance_id(self) -> str:
@@ -63,19 +66,27 @@ def _state_change_ignored(notice: InterruptionNotice, instance: InstanceFacts | 
 
 
 def split_tag_value(value: str) -> list[str]:
-    """Target group ARNs in one tag value, separated by commas and/or whitespace."""
+    """The values in one tag value (target group ARNs, load balancer names), separated by commas and/or whitespace."""
     return [part for part in re.split(r"[\s,]+", value.strip()) if part]
+
+
+def attachments(target_groups: dict[str, list[str]], classic: dict[str, list[str]]) -> dict[str, Attached]:
+    """{Auto Scaling group: what it has attached}, from DescribeAutoScalingGroups (aws/autoscaling.target_groups_of)."""
+    return {
+        group: Attached(tuple(target_groups.get(group, ())), tuple(classic.get(group, ())))
+        for group in {*target_groups, *classic}
+    }
 
 
 def plan_interruption(
     notice: InterruptionNotice,
     instance: InstanceFacts | None,
-    asg_target_groups: dict[str, list[str]],
+    attached: dict[str, Attached],
     settings: Settings,
-    asg_classic: dict[str, list[str]] | None = None,
+    steps: Iterable[object],
 ) -> InstancePlan:
-    """Decide which load balancers and ECS cluster to drain and which GameLift resources to checkpoint for one
-    notice. `asg_target_groups` and `asg_classic` are what each Auto Scaling group has attached."""
+    """Whether a notice is acted on, whether its instance is drained, and what each of `steps` plans for it (those
+    with a `plan`). `attached`: what each Auto Scaling group has attached (`attachments`)."""
     plan = InstancePlan(notice=notice, instance=instance)
     hook = notice.lifecycle.hook_name if notice.lifecycle else None
     if hook is not None and hook != settings.lifecycle_hook_name:
@@ -93,55 +104,18 @@ def plan_interruption(
     if instance is None:
         return plan  # unknown or already gone: the alert says what is known
 
-    for key in settings.target_group_tag_keys:
-        for value in split_tag_value(instance.tags.get(key, "")):
-            _add_target_group(plan, value)
-    if settings.discover_asg_target_groups and instance.auto_scaling_group:
-        for arn in asg_target_groups.get(instance.auto_scaling_group, []):
-            _add_target_group(plan, arn)
-
-    _plan_classic_and_ecs(plan, instance, asg_classic or {}, settings)
+    group = instance.auto_scaling_group
+    its = attached.get(group, Attached()) if settings.discover_asg_target_groups and group else Attached()
+    for step in steps:
+        planner = getattr(step, "plan", None)
+        planned = planner(instance, notice, its, settings) if planner else None
+        if planned is None:
+            continue
+        plan.by_step[step.key] = planned
+        for problem in planned.problems:
+            if problem not in plan.problems:
+                plan.problems.append(problem)
 
     wants_drain = (notice.is_interruption or settings.drain_on_rebalance) and notice.state != RUNNING
     plan.drain = wants_drain and instance.state != "terminated"
-    plan.game_server_group = instance.tags.get(GAME_SERVER_GROUP_TAG) or None
-    plan.gamelift_fleet_id = instance.tags.get(FLEET_TAG) or None
-    if plan.gamelift_fleet_id:
-        plan.gamelift_compute_name = instance.tags.get(COMPUTE_NAME_TAG) or instance.instance_id
     return plan
-
-
-def _plan_classic_and_ecs(
-    plan: InstancePlan, instance: InstanceFacts, asg_classic: dict[str, list[str]], settings: Settings
-) -> None:
-    names = split_tag_value(instance.tags.get(settings.classic_load_balancer_tag_key, ""))
-    if settings.discover_asg_target_groups and instance.auto_scaling_group:
-        names += asg_classic.get(instance.auto_scaling_group, [])
-    for name in names:
-        if not CLASSIC_LOAD_BALANCER_NAME.fullmatch(name):
-            _note_rejected(plan, f"tag value {name!r} is not a Classic Load Balancer name")
-        elif name not in plan.classic_load_balancers:
-            plan.classic_load_balancers.append(name)
-    cluster = instance.tags.get(settings.ecs_cluster_tag_key, "").strip()
-    if cluster and ECS_CLUSTER.fullmatch(cluster):
-        plan.ecs_cluster = cluster
-    elif cluster:
-        _note_rejected(plan, f"tag value {cluster!r} is not an ECS cluster name or ARN")
-
-
-def _note_rejected(plan: InstancePlan, reason: str) -> None:
-    if reason not in plan.problems:  # named in the alert's failures; nothing is called with the value
-        plan.problems.append(reason)
-
-
-def _add_target_group(plan: InstancePlan, value: str) -> None:
-    if not TARGET_GROUP_ARN.fullmatch(value):
-        if value not in plan.rejected_tag_values:
-            plan.rejected_tag_values.append(value)
-    elif value not in plan.target_group_arns:
-        plan.target_group_arns.append(value)
-
-
-def needs_checkpoint(plan: InstancePlan) -> bool:
-    """GameLift work is done for interruptions (and rebalance when draining early), never for ignored notices."""
-    return plan.ignored_reason is None and plan.drain and bool(plan.game_server_group or plan.gamelift_fleet_id)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
-BLOG_SAMPLE_TAG_KEY = "loadBalancerTargetGroup"  # key used by the original AWS blog sample, accepted as an alias
+T = TypeVar("T")
+_VARIABLE = "environment variable"  # a step setting's field metadata: the variable that sets it
 
 
 class InvalidSettings(ValueError):
@@ -17,13 +20,12 @@ class InvalidSettings(ValueError):
 class Settings:
     alert_topic_arn: str = ""  # required: checked below, with a message naming the variable
     dead_letter_queue_url: str = ""
-    target_group_tag_key: str = "TargetGroupArn"
+    # What an instance's Auto Scaling group has attached (target groups, Classic Load Balancers) is drained too.
     discover_asg_target_groups: bool = True
     # A deregistration delay (connection draining timeout) longer than this is lowered to it; None: never changed.
     max_deregistration_delay: int | None = 120
     drain_on_rebalance: bool = False
     scope_tag_key: str = ""
-    checkpoint_table_name: str = ""
     idempotency_table_name: str = ""
     lifecycle_hook_name: str = "spot-interruption-drain"  # terminate lifecycle actions of other hooks are not ours
     notice_queue_url: str = ""  # where follow-ups go (delayed messages on the notice queue); empty: none
@@ -32,9 +34,6 @@ class Settings:
     notice_batching_window: int = 0
     # The lone-notice queue (spot_handler/lanes.py): a batch from it is acted on only when it holds one notice.
     lone_notice_queue_url: str = ""
-    ecs_cluster_tag_key: str = "ECSCluster"
-    discover_ecs_clusters: bool = True
-    classic_load_balancer_tag_key: str = "LoadBalancerName"
     # Hub and spoke (docs/organization.md). Both empty: single account, every notice acted on with the function's
     # own credentials, as before. Otherwise notices of other accounts are acted on through their member role.
     hub_account_id: str = ""  # the function's own account (the template's AWS::AccountId): no STS call to learn it
@@ -49,6 +48,10 @@ class Settings:
     incident_table_name: str = ""
     restore_drained_instances: bool = True  # put back what a drain took away when the instance runs again (restore/)
     restore_after_rebalance_minutes: int = 30  # a rebalance-only drain no interruption followed is put back then
+    # Each step's own settings (its tag keys, its switches): a frozen dataclass beside the step (steps/*.py) whose
+    # fields are made with `variable`, read from the environment with these (settings_from). A step whose settings
+    # are not here runs with their defaults (`step`).
+    steps: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.alert_topic_arn:
@@ -89,31 +92,36 @@ class Settings:
             "(MemberAccountIds, OrganizationId): not acted on"
         )
 
-    @property
-    def target_group_tag_keys(self) -> tuple[str, ...]:
-        keys = [self.target_group_tag_key]
-        if BLOG_SAMPLE_TAG_KEY not in keys:
-            keys.append(BLOG_SAMPLE_TAG_KEY)
-        return tuple(keys)
+    def step(self, kind: type[T]) -> T:
+        """The settings of one step (`kind`: its settings class): as read from the environment, or its defaults."""
+        for settings in self.steps:
+            if type(settings) is kind:
+                return settings
+        return kind()
+
+    def with_steps(self, *step_settings: Any) -> Settings:
+        """These settings with `step_settings` in place of those of the same steps (the last of a step's counts)."""
+        by_step = {type(s): s for s in (*self.steps, *step_settings)}
+        return dataclasses.replace(self, steps=tuple(by_step.values()))
+
+
+def variable(name: str, default: Any) -> Any:
+    """A field of a step's settings class, set by the environment variable `name` (empty: `default`)."""
+    return dataclasses.field(default=default, metadata={_VARIABLE: name})
 
 
 _ENV = {
     "alert_topic_arn": "ALERT_TOPIC_ARN",
     "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
-    "target_group_tag_key": "TARGET_GROUP_TAG_KEY",
     "discover_asg_target_groups": "DISCOVER_ASG_TARGET_GROUPS",
     "max_deregistration_delay": "MAX_DEREGISTRATION_DELAY_SECONDS",
     "drain_on_rebalance": "DRAIN_ON_REBALANCE",
     "scope_tag_key": "SCOPE_TAG_KEY",
-    "checkpoint_table_name": "CHECKPOINT_TABLE_NAME",
     "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
     "lifecycle_hook_name": "LIFECYCLE_HOOK_NAME",
     "notice_queue_url": "NOTICE_QUEUE_URL",
     "notice_batching_window": "NOTICE_BATCHING_WINDOW_SECONDS",
     "lone_notice_queue_url": "LONE_NOTICE_QUEUE_URL",
-    "ecs_cluster_tag_key": "ECS_CLUSTER_TAG_KEY",
-    "discover_ecs_clusters": "DISCOVER_ECS_CLUSTERS",
-    "classic_load_balancer_tag_key": "CLASSIC_LOAD_BALANCER_TAG_KEY",
     "hub_account_id": "HUB_ACCOUNT_ID",
     "member_account_ids": "MEMBER_ACCOUNT_IDS",
     "organization_id": "ORGANIZATION_ID",
@@ -126,15 +134,34 @@ _ENV = {
 }
 
 
-def settings_from(environ: dict[str, str]) -> Settings:
-    """Build settings from an environment mapping; empty values mean the default. Raises InvalidSettings."""
+def settings_from(environ: dict[str, str], step_settings: Iterable[type] = ()) -> Settings:
+    """Build settings from an environment mapping; empty values mean the default. `step_settings`: the steps' settings
+    classes, read from the same mapping. Raises InvalidSettings."""
     types = {f.name: f.type for f in dataclasses.fields(Settings)}
     values: dict[str, object] = {}
     for name, variable in _ENV.items():
         raw = environ.get(variable, "").strip()
         if raw:
             values[name] = _convert(variable, raw, types[name])
+    values["steps"] = tuple(_step_settings(kind, environ) for kind in step_settings)
     return Settings(**values)
+
+
+def variables_read(step_settings: Iterable[type] = ()) -> set[str]:
+    """The environment variables settings_from reads, with those of `step_settings` (template.yaml sets each)."""
+    return set(_ENV.values()) | {
+        f.metadata[_VARIABLE] for kind in step_settings for f in dataclasses.fields(kind) if _VARIABLE in f.metadata
+    }
+
+
+def _step_settings(kind: type, environ: dict[str, str]) -> Any:
+    values = {}
+    for f in dataclasses.fields(kind):
+        variable = f.metadata.get(_VARIABLE)
+        raw = environ.get(variable, "").strip() if variable else ""
+        if raw:
+            values[f.name] = _convert(variable, raw, f.type if isinstance(f.type, str) else f.type.__name__)
+    return kind(**values)
 
 
 def _convert(variable: str, raw: str, kind: str) -> object:
@@ -154,4 +181,7 @@ def _convert(variable: str, raw: str, kind: str) -> object:
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return settings_from(dict(os.environ))
+    from spot_handler.flow import STEPS  # flow reads this module: the steps are known once it is loaded
+
+    kinds = dict.fromkeys(step.settings for step in STEPS if getattr(step, "settings", None) is not None)
+    return settings_from(dict(os.environ), kinds)

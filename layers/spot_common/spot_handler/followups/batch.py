@@ -33,7 +33,8 @@ from spot_handler.followups.drained import Drained
 from spot_handler.followups.looks import DRAIN_UNFINISHED, Look, deadline_look, lifecycle_look, restore_looks
 from spot_handler.followups.schedule import schedule
 from spot_handler.followups.state import DrainState, read_states
-from spot_handler.idempotency.claims import Claim, NoticeClaims
+from spot_handler.idempotency.claims import NoticeClaims
+from spot_handler.idempotency.results import Claim
 
 logger = Logger(child=True)
 

@@ -21,8 +21,9 @@ from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.drain import utcnow
 from spot_handler.gamelift.items import checkpoint_items
 from spot_handler.gamelift.report import CheckpointReport, GameServerCheckpoint, GameSessionCheckpoint
-from spot_handler.planning import InstancePlan, needs_checkpoint
+from spot_handler.planning import InstancePlan
 from spot_handler.settings import Settings
+from spot_handler.steps.gamelift_checkpoint import GameLiftSettings, needs_checkpoint, planned
 
 logger = Logger(child=True)
 
@@ -44,13 +45,14 @@ def checkpoint_game_sessions(
     for plan in plans:
         if needs_checkpoint(plan):
             chosen.setdefault(plan.instance_id, plan)  # two notices for one instance: one checkpoint
+    table_name = settings.step(GameLiftSettings).checkpoint_table_name
     reports = {
         instance_id: CheckpointReport(
             instance_id=instance_id,
-            table_name=settings.checkpoint_table_name,
-            game_server_group=plan.game_server_group,
-            fleet_id=plan.gamelift_fleet_id,
-            compute_name=plan.gamelift_compute_name,
+            table_name=table_name,
+            game_server_group=planned(plan).game_server_group,
+            fleet_id=planned(plan).fleet_id,
+            compute_name=planned(plan).compute_name,
             account=plan.notice.account,
         )
         for instance_id, plan in chosen.items()
@@ -74,7 +76,7 @@ def _checkpoint(
     clock: Callable[[], datetime],
 ) -> None:
     _hold(clients.gamelift, plans, reports)
-    _store(clients.dynamodb, plans, reports, settings.checkpoint_table_name, clock())
+    _store(clients.dynamodb, plans, reports, settings.step(GameLiftSettings).checkpoint_table_name, clock())
 
 
 def _hold(gamelift, plans: list[InstancePlan], reports: dict[str, CheckpointReport]) -> None:
@@ -82,10 +84,11 @@ def _hold(gamelift, plans: list[InstancePlan], reports: dict[str, CheckpointRepo
     groups: dict[str, list[InstancePlan]] = {}
     fleets: dict[str, list[InstancePlan]] = {}
     for plan in plans:
-        if plan.game_server_group:
-            groups.setdefault(plan.game_server_group, []).append(plan)
-        if plan.gamelift_fleet_id:
-            fleets.setdefault(plan.gamelift_fleet_id, []).append(plan)
+        on_instance = planned(plan)
+        if on_instance.game_server_group:
+            groups.setdefault(on_instance.game_server_group, []).append(plan)
+        if on_instance.fleet_id:
+            fleets.setdefault(on_instance.fleet_id, []).append(plan)
 
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CALLS, thread_name_prefix="gamelift") as pool:
         group_scans = {group: pool.submit(_scan_group, gamelift, group) for group in groups}
@@ -106,7 +109,7 @@ def _hold(gamelift, plans: list[InstancePlan], reports: dict[str, CheckpointRepo
             for plan in members:
                 reports[plan.instance_id].problems.extend(errors)
                 for session in sessions:
-                    if session.compute_name == plan.gamelift_compute_name:
+                    if session.compute_name == planned(plan).compute_name:
                         session_work.append((plan.instance_id, pool.submit(_hold_game_session, gamelift, session)))
 
         for instance_id, future in server_work:

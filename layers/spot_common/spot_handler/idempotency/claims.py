@@ -29,7 +29,7 @@ An interruption costs one write, where claiming and then completing (Powertools'
 
 Why in transactions: one PutItem per notice is 1,000 DynamoDB calls for a reclaim of 1,000 instances (bench/). Here
 a batch's claims go in one TransactWriteItems (up to 100 actions). Powertools still composes every write: the
-persistence layer is given a stand-in client (_Composer) that keeps the PutItem or DeleteItem request
+persistence layer is given a stand-in client (records.Composer) that keeps the PutItem or DeleteItem request
 save_inprogress or delete_record would send, and each request becomes one action of the transaction (a claim's
 with the holder added). So the records, their hashed keys, their conditions and expiry are Powertools' own, and a
 record written here reads back through Powertools like any other. BatchWriteItem would not do: it takes no
@@ -41,137 +41,37 @@ transaction that did succeed is answered as a success, not as a conflict.
 
 from __future__ import annotations
 
-import enum
 import functools
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.aws.dynamodb import transact, update_if
-
-
-class Claimable(Protocol):
-    """What can be claimed: an interruption (models.InterruptionNotice) or a follow-up look (followups.LookClaim)."""
-
-    @property
-    def claim_key(self) -> str: ...  # the same for every copy of the thing claimed
-    @property
-    def claim_data(self) -> dict[str, str]: ...  # the idempotency record's data (Powertools hashes its key from it)
-    @property
-    def deliveries(self) -> tuple[str, ...]: ...  # the SQS messages of this batch that carry it
-    @property
-    def instance_id(self) -> str: ...
-    @property
-    def notice_id(self) -> str: ...
-
+from spot_handler.idempotency.records import (
+    HOLD_MILLIS,
+    HOLDER_ATTR,
+    MESSAGE_HOLDER,
+    OWNER_INVOCATION_SECONDS,
+    STATUS_COMPLETED,
+    WINDOW_SECONDS,
+    claimed_seconds_ago,
+    composing_layer,
+    holder_of,
+)
+from spot_handler.idempotency.results import Claim, Claimable, ClaimResults, PendingClaims, Verdict, Written
 
 logger = Logger(child=True)
 
-# 15 minutes: longer than EventBridge retries a delivery (MaximumEventAgeInSeconds 300) and than the two minutes an
-# interruption lasts; shorter than the 4 x 360 s the queue keeps redelivering (VisibilityTimeout x maxReceiveCount - 1),
-# so a claim left behind by a crashed invocation expires while its notice can still be redelivered.
-WINDOW_SECONDS = 900
-# Powertools' own put condition lets anyone take over an in-progress record once its in-progress expiry is past. A
-# claim is never completed (the module's docstring), so that expiry is the window: whether a holder is gone is
-# decided here, from the claim's age and holder, not by Powertools' condition.
-HOLD_MILLIS = WINDOW_SECONDS * 1000
-# The longest an invocation can run: template.yaml's function Timeout (tests/template/test_static_checks.py keeps
-# them in step). A claim older than this is not held by a running invocation.
-OWNER_INVOCATION_SECONDS = 60
-HOLDER_ATTR = "holder"
-MESSAGE_HOLDER = "sqs:"  # a holder that is a queue message, which the queue delivers again until it is handled
 TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
 SENDS_PER_ACTION = 3  # an action cancelled by a conflict or throttling is sent again, up to this many sends in all
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 MAX_PARALLEL_TRANSACTIONS = 8  # batches of more than 100 interruptions
 SETTLE_WAIT_SECONDS = 20.0  # how long settle() waits for a claim that outlived the work budget, and for its own writes
-STATUS_COMPLETED = "COMPLETED"  # records of a Powertools-decorated call, or of earlier versions of this handler
-
-
-class Claim(enum.Enum):
-    OWNED = "owned"  # this invocation claimed the interruption: it checkpoints and alerts
-    DONE = "done"  # already alerted: a duplicate, reported success without doing anything
-    BUSY = "busy"  # another invocation is handling it now: delivered again later
-    UNKNOWN = "unknown"  # the table did not answer: drained, but checkpoint and alert wait for a redelivery
-
-
-class Written(NamedTuple):
-    """What became of one action of a transaction."""
-
-    done: bool = False
-    existing: dict | None = None  # the record that made its condition fail
-    error: str = ""  # why it was not written, when no condition decided it
-
-
-@dataclass
-class ClaimResults:
-    states: dict[str, Claim] = field(default_factory=dict)  # interruption key -> state
-    reasons: dict[str, str] = field(default_factory=dict)  # interruption key -> why it is not OWNED
-    late: list[tuple[list[str], Future]] = field(default_factory=list)  # claims answered after the budget ran out
-
-    def state(self, notice: Claimable) -> Claim:
-        return self.states.get(notice.claim_key, Claim.OWNED)
-
-    def owned(self, notice: Claimable) -> bool:
-        return self.state(notice) is Claim.OWNED
-
-    def done(self, notice: Claimable) -> bool:
-        return self.state(notice) is Claim.DONE
-
-    def acts(self, notice: Claimable) -> bool:
-        """Whether this invocation does the interruption's once-only work: claimed here, or not known to be claimed
-        anywhere (the table did not answer: the alert goes out within its bound, marked as possibly repeated)."""
-        return self.state(notice) in (Claim.OWNED, Claim.UNKNOWN)
-
-    def why_not_owned(self, notice: Claimable) -> str:
-        return self.reasons.get(notice.claim_key, "")
-
-    def merged(self, other: ClaimResults) -> ClaimResults:
-        """These results and another set's (claims of other notices), as one."""
-        return ClaimResults(
-            states={**self.states, **other.states},
-            reasons={**self.reasons, **other.reasons},
-            late=[*self.late, *other.late],
-        )
-
-
-Verdict = tuple[Claim, str]  # what became of one interruption's claim, and why when it is not OWNED
-
-
-class PendingClaims:
-    """Claim transactions running in the background while the instances are looked up; each answers a Verdict per
-    interruption key."""
-
-    def __init__(self, transactions: list[tuple[list[str], Future]]):
-        self._transactions = transactions
-
-    def wait(self, budget, only: set[str] | None = None) -> ClaimResults:
-        """What became of the claims, waiting at most the budget; with `only`, just the transactions holding one of
-        those interruption keys (a group of a larger batch never spends its budget on another group's claims)."""
-        results = ClaimResults()
-        for keys, future in self._transactions:
-            if only is not None and only.isdisjoint(keys):
-                continue
-            try:
-                answers = future.result(timeout=budget.remaining())
-            except FutureTimeout:
-                results.late.append((keys, future))
-                reason = f"idempotency claim did not finish within {budget.work_seconds:.0f} s"
-                answers = dict.fromkeys(keys, (Claim.UNKNOWN, reason))
-            for key, (state, reason) in answers.items():
-                results.states[key] = state
-                if reason:
-                    results.reasons[key] = reason
-        return results
 
 
 class NoticeClaims:
@@ -179,7 +79,7 @@ class NoticeClaims:
 
     def __init__(self, dynamodb=None, table_name: str = ""):
         self._dynamodb = dynamodb
-        self._layer, self._composer = _composing_layer(table_name) if table_name else (None, None)
+        self._layer, self._composer = composing_layer(table_name) if table_name else (None, None)
 
     @classmethod
     def open(cls, dynamodb, table_name: str) -> NoticeClaims:
@@ -247,7 +147,7 @@ class NoticeClaims:
             key: self._compose(lambda n: self._layer.delete_record(n.claim_data, RuntimeError("not alerted")), n)
             for key, n in release.items()
         }
-        actions |= {key: self._claim_action(n, _holder_of(n)) for key, n in repair.items()}
+        actions |= {key: self._claim_action(n, holder_of(n)) for key, n in repair.items()}
         for keys, future in self._send_in_background(actions):
             try:
                 answers = future.result(timeout=wait())
@@ -282,7 +182,7 @@ class NoticeClaims:
         if existing.get(layer.status_attr, {}).get("S") == STATUS_COMPLETED:
             return Claim.DONE, "duplicate: this interruption was already alerted"
         holder = existing.get(HOLDER_ATTR, {}).get("S", "")
-        running = _claimed_seconds_ago(existing, layer.expiry_attr) < OWNER_INVOCATION_SECONDS
+        running = claimed_seconds_ago(existing, layer.expiry_attr) < OWNER_INVOCATION_SECONDS
         if holder in ours:
             if running:
                 return Claim.BUSY, "another receive of this message is handling this interruption; delivered again"
@@ -376,123 +276,3 @@ class NoticeClaims:
                     results[key] = Written(error=f"{code}: {reason.get('Message', '')}".rstrip(": "))
             pending = {key: action for key, action in pending.items() if key not in results}
         return results
-
-
-class BatchClaims:
-    """The claims of one batch: claimed in one transaction (per 100 interruptions), however many (account, region)
-    groups handle the batch (account_regions.handle_by_account_region).
-
-    Each group waits for the claims with its own budget and reports what became of its notices; once every group has
-    reported, settle() releases the claims of those not alerted, together. Each notice is settled by what its own
-    group saw of its claim, as if the group had claimed alone. With one group this is exactly start, wait, settle.
-    """
-
-    def __init__(self, claims: NoticeClaims, notices: list[Claimable]):
-        self._claims = claims
-        self._pending = claims.start(notices)
-        self._lock = threading.Lock()
-        self._seen = ClaimResults()
-        self._late: set[int] = set()  # id() of the late futures already kept
-        self._alerted: list[Claimable] = []
-        self._not_alerted: list[Claimable] = []
-
-    @classmethod
-    def start(cls, dynamodb, table_name: str, notices: list[Claimable]) -> BatchClaims:
-        """Claim every interruption of `notices` in the background."""
-        return cls(NoticeClaims.open(dynamodb, table_name), notices)
-
-    def wait(self, budget, notices: list[Claimable] | None = None) -> ClaimResults:
-        """The claims of `notices` (one group's; default: all), waiting at most the group's own budget."""
-        only = None if notices is None else {n.claim_key for n in notices}
-        return self._pending.wait(budget, only)
-
-    def report(self, claimed: ClaimResults, alerted, not_alerted) -> None:
-        """What one group saw of its notices' claims (`claimed`, from wait) and which of them were alerted."""
-        keys = {n.claim_key for n in [*alerted, *not_alerted]}
-        with self._lock:
-            self._seen.states |= {k: v for k, v in claimed.states.items() if k in keys}
-            self._seen.reasons |= {k: v for k, v in claimed.reasons.items() if k in keys}
-            for keys_and_future in claimed.late:
-                if id(keys_and_future[1]) not in self._late:
-                    self._late.add(id(keys_and_future[1]))
-                    self._seen.late.append(keys_and_future)
-            self._alerted += alerted
-            self._not_alerted += not_alerted
-
-    def settle(self, until: float | None = None) -> None:
-        """Release the claims of the notices not alerted, together, waiting for nothing past `until`."""
-        self._claims.settle(self._seen, self._alerted, self._not_alerted, until)
-
-
-def persistence_layer(dynamodb, table_name: str) -> DynamoDBPersistenceLayer:
-    """Powertools' persistence layer as this handler configures it (key, window, function name).
-
-    With a real client it reads and writes records one by one, as the idempotency decorator does (tests use it to
-    play another invocation); the handler gives it a _Composer instead.
-    """
-    layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
-    layer.configure(
-        IdempotencyConfig(event_key_jmespath="[account, instance, incident]", expires_after_seconds=WINDOW_SECONDS),
-        function_name="interruption",
-    )
-    return layer
-
-
-@functools.lru_cache(maxsize=4)
-def _composing_layer(table_name: str) -> tuple[DynamoDBPersistenceLayer, _Composer]:
-    """One persistence layer per table for the life of the execution environment, composing through a _Composer."""
-    composer = _Composer()
-    return persistence_layer(composer, table_name), composer
-
-
-class _Composer:
-    """Stands in for the persistence layer's DynamoDB client: keeps the request instead of sending it."""
-
-    def __init__(self):
-        self._kept: dict[str, Any] | None = None
-        self._lock = threading.Lock()  # invocations in threads (tests, bench) share the cached layer
-
-    def compose(self, write: Callable[[], None]) -> dict:
-        """The one request `write` (a persistence-layer call) makes, as a TransactWriteItems action."""
-        with self._lock:
-            self._kept = None
-            write()
-            return self._take()
-
-    def put_item(self, **request) -> dict:
-        return self._keep("Put", request)
-
-    def update_item(self, **request) -> dict:
-        return self._keep("Update", request)
-
-    def delete_item(self, **request) -> dict:
-        return self._keep("Delete", request)
-
-    def _keep(self, action: str, request: dict) -> dict:
-        self._kept = {action: request}
-        return {}
-
-    def _take(self) -> dict:
-        kept, self._kept = self._kept, None
-        if kept is None:
-            raise RuntimeError("Powertools composed no write")
-        return kept
-
-
-def _record_data(notice: Claimable) -> dict[str, str]:
-    return notice.claim_data
-
-
-def _holder_of(notice: Claimable) -> str:
-    """The holder a claim written after the fact names: one of its messages (the queue deletes them as handled)."""
-    return f"{MESSAGE_HOLDER}{min(notice.deliveries)}" if notice.deliveries else f"invocation:{uuid.uuid4()}"
-
-
-def _claimed_seconds_ago(record: dict, expiry_attr: str) -> float:
-    """How long ago the record was claimed: its expiry is the claim's time + WINDOW_SECONDS. A record whose expiry
-    cannot be read counts as just claimed (so as held)."""
-    try:
-        expires = float(record[expiry_attr]["N"])
-    except (KeyError, TypeError, ValueError):
-        return 0.0
-    return time.time() - (expires - WINDOW_SECONDS)

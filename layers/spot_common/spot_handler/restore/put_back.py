@@ -13,6 +13,7 @@ from spot_handler.aws.clients import AWS_ERRORS, describe_error
 from spot_handler.incidents.records import DrainRecord, Registration
 from spot_handler.models import target_group_name
 from spot_handler.planning import InstancePlan
+from spot_handler.steps import classic_elb, target_groups
 
 
 @dataclass
@@ -63,7 +64,7 @@ def put_back(clients: AwsClients, record: DrainRecord, plan: InstancePlan) -> Re
     failed_registrations: list[Registration] = []
     failed_classic: list[str] = []
     failed_ecs: list[tuple[str, str]] = []
-    named = set(plan.target_group_arns)
+    named = set(target_groups.planned(plan).arns)
     by_group: dict[str, list[Registration]] = defaultdict(list)
     for registration in record.registrations:
         if registration.target_group in named:
@@ -84,7 +85,7 @@ def put_back(clients: AwsClients, record: DrainRecord, plan: InstancePlan) -> Re
                 done.failures.append(f"target group {target_group_name(arn)}: RegisterTargets: {describe_error(exc)}")
                 failed_registrations += registrations
     for name in sorted(record.classic):
-        if name not in plan.classic_load_balancers:
+        if name not in classic_elb.planned(plan).names:
             done.left_alone.append(f"Classic Load Balancer {name}: no longer named by the instance's tags or group")
             continue
         try:

@@ -6,11 +6,15 @@
 - owned steps (OWNED_STEPS): run once per interruption, for the notices this invocation claimed (or, for steps that
   act on one signal, such as completing its lifecycle action, for every signal of the interruption).
 
-A step is an object with a `name`, an `applies(plan)` test and `run(context, plans, earlier)` returning one
-StepReport per instance it applies to. The alert renders every report the same way (a section of the e-mail, a
-member of the JSON), and a step that fails or runs out of time is reported as a failure of that step for each
-instance it applies to: it never stops the others. Adding an action: one module here, one wrapper in `aws/`, its
-IAM statement in template.yaml, and its name in the list below (docs/adding-a-step.md).
+A step is an object with a `name`, a `key`, an `applies(plan)` test and `run(context, plans, earlier)` returning one
+StepReport per instance it applies to. It owns what it needs of the instance: its `plan(instance, notice, attached,
+settings)` reads the instance and its tags once per notice and returns a small frozen record (a planning.StepPlan),
+kept on the InstancePlan under the step's key (`plan.by_step`); its `settings` is its own settings class (tag keys,
+switches, each field with the environment variable that sets it: settings.variable), read by `settings.step(...)`.
+The alert renders every report the same way (a section of the e-mail, a member of the JSON), and a step that fails
+or runs out of time is reported as a failure of that step for each instance it applies to: it never stops the
+others. Adding an action: one module here, one wrapper in `aws/`, its IAM statement in template.yaml and
+member/template.yaml, and its name in the lists of flow.py (docs/adding-a-step.md).
 """
 
 from __future__ import annotations
@@ -66,7 +70,11 @@ class StepContext:
 
 
 class Step(Protocol):
+    """What flow.py runs. Optional members: `plan(instance, notice, attached, settings) -> StepPlan | None` (what it
+    reads from the instance and its tags), `settings` (its settings class), `per_signal`, `local` (run_steps)."""
+
     name: str
+    key: str
 
     def applies(self, plan: InstancePlan) -> bool: ...
 

@@ -8,6 +8,7 @@ rule and parameters as a target group's deregistration delay).
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,10 +16,27 @@ from spot_handler.aws import elb
 from spot_handler.aws.clients import AWS_ERRORS, describe_error, is_permanent
 from spot_handler.budget import DidNotFinish
 from spot_handler.drain import delay_bounds, time_left
-from spot_handler.planning import InstancePlan
+from spot_handler.models import InstanceFacts, InterruptionNotice
+from spot_handler.planning import Attached, InstancePlan, StepPlan, split_tag_value
+from spot_handler.settings import Settings, variable
 from spot_handler.steps import StepContext, StepReport
 
 MAX_PARALLEL_LOAD_BALANCERS = 8
+# Classic Load Balancer names: 1-32 letters, digits and hyphens, neither starting nor ending with a hyphen.
+CLASSIC_LOAD_BALANCER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True)
+class ClassicLoadBalancersSettings:
+    tag_key: str = variable("CLASSIC_LOAD_BALANCER_TAG_KEY", "LoadBalancerName")
+
+
+@dataclass(frozen=True)
+class ClassicLoadBalancersPlan(StepPlan):
+    names: tuple[str, ...] = ()  # from the tag and the Auto Scaling group
+
+
+NOTHING_PLANNED = ClassicLoadBalancersPlan()
 
 
 @dataclass
@@ -40,13 +58,34 @@ class ClassicDrain:
 class ClassicLoadBalancersStep:
     name = "Classic Load Balancers"
     key = "classicLoadBalancers"
+    settings = ClassicLoadBalancersSettings
+
+    def plan(
+        self, instance: InstanceFacts, notice: InterruptionNotice, attached: Attached, settings: Settings
+    ) -> ClassicLoadBalancersPlan:
+        tag_key = settings.step(ClassicLoadBalancersSettings).tag_key
+        names: list[str] = []
+        problems: list[str] = []
+        for name in [*split_tag_value(instance.tags.get(tag_key, "")), *attached.classic_load_balancers]:
+            if not CLASSIC_LOAD_BALANCER_NAME.fullmatch(name):
+                problem = f"tag value {name!r} is not a Classic Load Balancer name"
+                if problem not in problems:
+                    problems.append(problem)
+            elif name not in names:
+                names.append(name)
+        return ClassicLoadBalancersPlan(names=tuple(names), problems=tuple(problems))
 
     def applies(self, plan: InstancePlan) -> bool:
-        return plan.drain and bool(plan.classic_load_balancers)
+        return plan.drain and bool(planned(plan).names)
 
     def run(self, context: StepContext, plans: list[InstancePlan], earlier) -> dict[str, StepReport]:
         drains, sent_at = drain_classic_load_balancers(context, plans)
         return {plan.instance_id: classic_report(drains[plan.instance_id], sent_at) for plan in plans}
+
+
+def planned(plan: InstancePlan) -> ClassicLoadBalancersPlan:
+    """The Classic Load Balancers planned for one instance (none when it was not found or its notice is ignored)."""
+    return plan.by_step.get(ClassicLoadBalancersStep.key, NOTHING_PLANNED)
 
 
 def drain_classic_load_balancers(context: StepContext, plans: list[InstancePlan]):
@@ -54,7 +93,7 @@ def drain_classic_load_balancers(context: StepContext, plans: list[InstancePlan]
     client, budget = context.clients.elb, context.budget
     by_name: dict[str, list[str]] = {}
     for plan in plans:
-        for name in plan.classic_load_balancers:
+        for name in planned(plan).names:
             by_name.setdefault(name, []).append(plan.instance_id)
     try:
         lookup = budget.run("DescribeLoadBalancers", elb.describe_load_balancers, client, list(by_name))

@@ -10,6 +10,7 @@ ACTIVE ones a call. Then, for the alert only, the services with tasks on them an
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,13 +20,31 @@ from aws_lambda_powertools import Logger
 from spot_handler.aws import ecs
 from spot_handler.aws.clients import AWS_ERRORS, describe_error, error_code, is_permanent
 from spot_handler.budget import DidNotFinish
-from spot_handler.planning import InstancePlan
+from spot_handler.models import InstanceFacts, InterruptionNotice
+from spot_handler.planning import Attached, InstancePlan, StepPlan
+from spot_handler.settings import Settings, variable
 from spot_handler.steps import StepContext, StepReport
 from spot_handler.wording import listing, plural
 
 logger = Logger(child=True)
 MAX_PARALLEL_CLUSTERS = 8
 SERVICE_GROUP = "service:"  # a service's tasks carry the group "service:NAME"; standalone ones "family:..." or others
+# An ECS cluster by name (up to 255 letters, digits, hyphens, underscores) or by ARN.
+ECS_CLUSTER = re.compile(r"(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/)?[A-Za-z0-9_-]{1,255}")
+
+
+@dataclass(frozen=True)
+class EcsSettings:
+    tag_key: str = variable("ECS_CLUSTER_TAG_KEY", "ECSCluster")
+    discover_clusters: bool = variable("DISCOVER_ECS_CLUSTERS", True)  # untagged instances: search every cluster
+
+
+@dataclass(frozen=True)
+class EcsPlan(StepPlan):
+    cluster: str | None = None  # from the instance's cluster tag (name or ARN); None: discover, if enabled
+
+
+NOTHING_PLANNED = EcsPlan()
 
 
 @dataclass
@@ -63,6 +82,15 @@ class ContainerInstanceDrain:
 class EcsContainerInstancesStep:
     name = "ECS"
     key = "ecs"
+    settings = EcsSettings
+
+    def plan(
+        self, instance: InstanceFacts, notice: InterruptionNotice, attached: Attached, settings: Settings
+    ) -> EcsPlan:
+        cluster = instance.tags.get(settings.step(EcsSettings).tag_key, "").strip()
+        if cluster and not ECS_CLUSTER.fullmatch(cluster):
+            return EcsPlan(problems=(f"tag value {cluster!r} is not an ECS cluster name or ARN",))
+        return EcsPlan(cluster=cluster or None)
 
     def applies(self, plan: InstancePlan) -> bool:
         return plan.drain and plan.instance is not None  # whether to search for it is the settings' call (run)
@@ -70,6 +98,11 @@ class EcsContainerInstancesStep:
     def run(self, context: StepContext, plans: list[InstancePlan], earlier) -> dict[str, StepReport]:
         drains, sent_at = drain_container_instances(context, plans)
         return {instance_id: ecs_report(drain, sent_at) for instance_id, drain in drains.items()}
+
+
+def planned(plan: InstancePlan) -> EcsPlan:
+    """The ECS cluster planned for one instance (none: tagged with none, not found, or its notice ignored)."""
+    return plan.by_step.get(EcsContainerInstancesStep.key, NOTHING_PLANNED)
 
 
 def drain_container_instances(context: StepContext, plans: list[InstancePlan]):
@@ -80,10 +113,12 @@ def drain_container_instances(context: StepContext, plans: list[InstancePlan]):
     tagged: dict[str, str] = {}  # instance id -> its tagged cluster's name
     drains: dict[str, ContainerInstanceDrain] = {}
     for plan in plans:
-        if plan.ecs_cluster:
-            searches.setdefault(plan.ecs_cluster, set()).add(plan.instance_id)
-            tagged[plan.instance_id] = ecs.cluster_name(plan.ecs_cluster)
-    untagged = {p.instance_id for p in plans if not p.ecs_cluster} if context.settings.discover_ecs_clusters else set()
+        cluster = planned(plan).cluster
+        if cluster:
+            searches.setdefault(cluster, set()).add(plan.instance_id)
+            tagged[plan.instance_id] = ecs.cluster_name(cluster)
+    discover = context.settings.step(EcsSettings).discover_clusters
+    untagged = {p.instance_id for p in plans if not planned(p).cluster} if discover else set()
     if untagged:
         try:
             for arn in budget.run("ListClusters", ecs.list_clusters, client):

@@ -1,24 +1,76 @@
-"""Drain step: take the instance out of every ELBv2 target group it serves (drain.py does the work, batched)."""
+"""Drain step: take the instance out of every ELBv2 target group it serves (drain.py does the work, batched).
+
+The target groups: the ARNs in the instance's target group tag (its key a setting; the original AWS blog sample's key
+is read too), and those its Auto Scaling group has attached.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from spot_handler.drain import drain_target_groups
-from spot_handler.models import TargetGroupDrain
-from spot_handler.planning import InstancePlan
+from spot_handler.models import InstanceFacts, InterruptionNotice, TargetGroupDrain
+from spot_handler.planning import Attached, InstancePlan, StepPlan, split_tag_value
+from spot_handler.settings import Settings, variable
 from spot_handler.steps import StepContext, StepReport
 from spot_handler.wording import listing
+
+BLOG_SAMPLE_TAG_KEY = "loadBalancerTargetGroup"  # key used by the original AWS blog sample, accepted as an alias
+TARGET_GROUP_ARN = re.compile(
+    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
+)
+
+
+@dataclass(frozen=True)
+class TargetGroupsSettings:
+    tag_key: str = variable("TARGET_GROUP_TAG_KEY", "TargetGroupArn")
+
+    @property
+    def tag_keys(self) -> tuple[str, ...]:
+        """The keys read: the configured one, and the blog sample's (once)."""
+        return tuple(dict.fromkeys((self.tag_key, BLOG_SAMPLE_TAG_KEY)))
+
+
+@dataclass(frozen=True)
+class TargetGroupsPlan(StepPlan):
+    arns: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()  # tag values that are not target group ARNs: named in the alert, never called
+
+
+NOTHING_PLANNED = TargetGroupsPlan()
 
 
 class TargetGroupsStep:
     name = "Target groups"
     key = "targetGroups"
+    settings = TargetGroupsSettings
+
+    def plan(
+        self, instance: InstanceFacts, notice: InterruptionNotice, attached: Attached, settings: Settings
+    ) -> TargetGroupsPlan:
+        arns: list[str] = []
+        rejected: list[str] = []
+        keys = settings.step(TargetGroupsSettings).tag_keys
+        values = [v for key in keys for v in split_tag_value(instance.tags.get(key, ""))]
+        for value in [*values, *attached.target_groups]:
+            if not TARGET_GROUP_ARN.fullmatch(value):
+                if value not in rejected:
+                    rejected.append(value)
+            elif value not in arns:
+                arns.append(value)
+        return TargetGroupsPlan(arns=tuple(arns), rejected=tuple(rejected))
 
     def applies(self, plan: InstancePlan) -> bool:
         return True  # every alert has this section: it says why nothing was drained, when nothing was
 
     def run(self, context: StepContext, plans: list[InstancePlan], earlier) -> dict[str, StepReport]:
         settings, clock, budget = context.settings, context.clock, context.budget
-        drained = drain_target_groups(context.clients.elbv2, plans, settings, clock, budget)
+        by_group: dict[str, list[InstancePlan]] = {}
+        for plan in plans:
+            for arn in planned(plan).arns if plan.drain else ():
+                by_group.setdefault(arn, []).append(plan)
+        drained = drain_target_groups(context.clients.elbv2, by_group, settings, clock, budget)
         return {
             plan.instance_id: target_group_report(
                 plan,
@@ -29,9 +81,14 @@ class TargetGroupsStep:
         }
 
 
+def planned(plan: InstancePlan) -> TargetGroupsPlan:
+    """The target groups planned for one instance (none when it was not found or its notice is ignored)."""
+    return plan.by_step.get(TargetGroupsStep.key, NOTHING_PLANNED)
+
+
 def target_group_report(plan: InstancePlan, drains: list[TargetGroupDrain], sent_at=None) -> StepReport:
     failures = [f"target group {d.name}: {d.error}" for d in drains if d.error]
-    failures += [f"tag value {v!r} is not a target group ARN" for v in plan.rejected_tag_values]
+    failures += [f"tag value {v!r} is not a target group ARN" for v in planned(plan).rejected]
     return StepReport(
         step=TargetGroupsStep.name,
         key=TargetGroupsStep.key,
