@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from local.lambda_runtime import LambdaContext
+from tests.support.emf import emitted_metrics
 from tests.support.events import load_event, placeholder_ids
 
 
@@ -15,17 +14,6 @@ def handler(lambda_function, monkeypatch):
     """The entry point with a drain budget from its environment other than the default."""
     monkeypatch.setenv("MAX_DEREGISTRATION_DELAY_SECONDS", "90")
     return lambda_function
-
-
-def emitted_metrics(output: str) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            document = json.loads(line)
-            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-                value = document[definition["Name"]]
-                found[definition["Name"]] = sum(value) if isinstance(value, list) else value
-    return found
 
 
 def test_sqs_batch_through_the_entry_point(account, handler, capsys):

@@ -12,7 +12,7 @@ import pytest
 from spot_handler.settings import get_settings
 
 from local.lambda_runtime import LambdaContext, queue_arn, sqs_event, sqs_record
-from tests.integration.test_lambda_handler import emitted_metrics
+from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 
 LONE_NAME = "spot-lone-notices"
