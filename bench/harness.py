@@ -44,6 +44,7 @@ from bench.scenario import (
     seed_fleet,
     stamp,
     still_registered,
+    unrelated_state_changes,
 )
 from bench.scenario import (
     notices as make_notices,
@@ -310,6 +311,8 @@ class Scenarios:
     fleet: Fleet
     idempotency: str = ""
     org: Organization | None = None
+    incidents: str = ""  # the incident table (template.yaml's IncidentTable, there by default)
+    unrelated: list = dataclasses.field(default_factory=list)  # (offset, event): state changes of the mass reclaim
 
     def still_registered(self) -> int:
         return self.org.still_registered() if self.org else still_registered(self.builder, self.fleet)
@@ -318,7 +321,13 @@ class Scenarios:
         self.org.register_all() if self.org else register_all(self.builder, self.fleet)
 
     def run_ours(
-        self, label: str, notices: list[Notice], tag: str, limit_s: float, idle_before_each_notice: bool = False
+        self,
+        label: str,
+        notices: list[Notice],
+        tag: str,
+        limit_s: float,
+        idle_before_each_notice: bool = False,
+        unrelated: list[tuple[float, dict]] = (),
     ) -> tuple[Figures, OursRun, dict]:
         """Our function, fed by the design's event sources from queues of its own (`tag` names them)."""
         sqs = self.builder.client("sqs")
@@ -330,6 +339,7 @@ class Scenarios:
         settings = Settings(
             alert_topic_arn=self.fleet.topic_arn,
             idempotency_table_name=self.idempotency,
+            incident_table_name=self.incidents,
             notice_queue_url=by_name["NoticeQueue"].queue_url,  # where the function sends its follow-ups
             # As the template passes it to the function: the notice queue's window.
             notice_batching_window=math.ceil(self.design.notices_mapping.batching_window_s),
@@ -352,6 +362,7 @@ class Scenarios:
             handler,
             pollers=self.design.pollers,
             idle_before_each_notice=idle_before_each_notice,
+            unrelated=unrelated,
         )
         wait_until_quiet(self.server, 10)
         stats = self.server.stats()
@@ -433,7 +444,10 @@ def run_mass(runs: Scenarios) -> tuple[list[Notice], Figures, Figures, OursRun]:
     ours runs as the hub with member roles, the baseline once per account (bench/accounts.py)."""
     notices = make_notices(runs.fleet, runs.scenario)
     limit = runs.scenario.arrival_window_s + TAIL_S
-    ours, ours_run, stats = runs.run_ours("OURS: batched handler, SQS event sources", notices, "mass", limit)
+    label = "OURS: batched handler, SQS event sources" + (
+        f", with {len(runs.unrelated)} unrelated state changes in the same window" if runs.unrelated else ""
+    )
+    ours, ours_run, stats = runs.run_ours(label, notices, "mass", limit, unrelated=runs.unrelated)
     if runs.org:
         runs.org.record("ours (hub and spoke)", stats, ours_run)
     base, stats = runs.run_baseline("BASELINE: per-notice handler (blog-sample style)", notices)
@@ -638,6 +652,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"notices of the quiet scenario, one at a time (default {QUIET_NOTICES}; 0: not run)",
     )
     parser.add_argument(
+        "--state-changes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N state changes no interruption is behind (On-Demand instances stopped, terminated, started by "
+        "their users) within the mass reclaim's window, to ours only: the baseline subscribes to warnings alone",
+    )
+    parser.add_argument(
         "--no-idempotency",
         action="store_true",
         help="run ours without the idempotency table (deployed, it claims and completes each batch in "
@@ -697,7 +719,13 @@ def main(argv: list[str] | None = None) -> int:
             f"ELB buckets {ELB_BUCKETS if scenario.throttle else 'off'}"
         )
         table = "" if args.no_idempotency else idempotency_table(builder)
-        runs = Scenarios(scenario, design, server, session, builder, fleet, table, org)
+        incidents = builder.incident_table("bench-incidents")
+        unrelated = unrelated_state_changes(builder, scenario, args.state_changes)
+        print(
+            f"incident table {incidents} (RestoreDrainedInstances, on by default): each drain recorded"
+            + (f"; {len(unrelated)} unrelated state changes seeded for the mass reclaim" if unrelated else "")
+        )
+        runs = Scenarios(scenario, design, server, session, builder, fleet, table, org, incidents, unrelated)
         notices, ours, base, _ = run_mass(runs)
         ours.notes.append(
             f"idempotency claims in DynamoDB table {table} (as deployed)"

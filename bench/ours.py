@@ -140,9 +140,11 @@ def run_ours(
     handler: Handler,
     pollers: int = 1,
     idle_before_each_notice: bool = False,
+    unrelated: list[tuple[float, dict]] = (),
 ) -> OursRun:
     """Send every notice at start_at + its offset to the lanes' queues and let the modelled event sources invoke
-    `handler` until every notice and follow-up is handled, or the time limit."""
+    `handler` until every notice and follow-up is handled, or the time limit. `unrelated`: other events EventBridge
+    delivers in the same window, (offset, event), such as state changes no interruption is behind."""
     run = OursRun(lanes={lane.name: LaneRun() for lane in lanes})
     lock = threading.Lock()
     idle: queue.SimpleQueue[tuple[AwsClients, float]] = queue.SimpleQueue()  # the one idle longest first
@@ -263,14 +265,15 @@ def run_ours(
 
     def deliver() -> None:
         """EventBridge: each notice, stamped with its time, to every queue whose rule matches it."""
-        for notice in notices:
-            due = start_at + notice.offset_s
+        events = sorted([(n.offset_s, n.event) for n in notices] + list(unrelated), key=lambda e: e[0])
+        for offset_s, event in events:
+            due = start_at + offset_s
             if due >= hard_stop:
                 break
             time.sleep(max(0.0, due - time.time()))
-            body = json.dumps(stamp(notice.event, due))
+            body = json.dumps(stamp(event, due))
             for lane in lanes:
-                if lane.kinds is None or notice.event.get("detail-type") in lane.kinds:
+                if lane.kinds is None or event.get("detail-type") in lane.kinds:
                     sqs.send_message(QueueUrl=lane.queue_url, MessageBody=body)
 
     workers = sum(lane.mapping.max_concurrency for lane in lanes)

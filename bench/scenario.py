@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from local.account import AccountBuilder
+from local.account import AMI, AccountBuilder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_EVENT = ROOT / "events" / "spot-interruption-instance-tg.json"
@@ -201,3 +201,48 @@ def quiet_notices(fleet: Fleet, scenario: Scenario, count: int, gap_s: float) ->
     random draw over every kind and account), each at its own moment."""
     picked = notices(fleet, scenario)[:count]
     return [Notice(n.member, index * gap_s, n.event) for index, n in enumerate(picked)]
+
+
+STATE_CHANGE_EVENT = ROOT / "events" / "state-change-stopping.json"
+UNRELATED_STATES = ("stopping", "shutting-down", "running")  # the states template.yaml's state-change rule routes
+
+
+def unrelated_state_changes(builder: AccountBuilder, scenario: Scenario, count: int) -> list[tuple[float, dict]]:
+    """`count` state changes no interruption is behind, in the reclaim's own window: EC2 sends one for every instance
+    of the account and region, so a fleet's ordinary churn reaches the notice queue with the reclaim. Half Spot, half
+    On-Demand instances; a third stopped by their users, a third terminated by them, a third just started (running,
+    never drained): (arrival offset, event), the event as EventBridge delivers it before its time is stamped."""
+    if count <= 0:
+        return []
+    ec2 = builder.client("ec2")
+    subnet_id, _ = builder.subnets[0]
+    ids = []
+    for market, share in (({"MarketType": "spot"}, count // 2), (None, count - count // 2)):
+        for start in range(0, share, 500):
+            reservation = ec2.run_instances(
+                ImageId=AMI,
+                MinCount=min(500, share - start),
+                MaxCount=min(500, share - start),
+                InstanceType="m6g.large",
+                SubnetId=subnet_id,
+                **({"InstanceMarketOptions": market} if market else {}),
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "bench-unrelated"}]}],
+            )
+            ids += [i["InstanceId"] for i in reservation["Instances"]]
+    random.Random(scenario.seed + 1).shuffle(ids)
+    states = [UNRELATED_STATES[i % len(UNRELATED_STATES)] for i in range(len(ids))]
+    for state, call in (("stopping", ec2.stop_instances), ("shutting-down", ec2.terminate_instances)):
+        chosen = [i for i, s in zip(ids, states) if s == state]
+        for start in range(0, len(chosen), 100):
+            call(InstanceIds=chosen[start : start + 100])  # the user's own stop or terminate: no Spot state reason
+    rng = random.Random(scenario.seed + 1)
+    template = json.loads(STATE_CHANGE_EVENT.read_text())
+    account = builder.account_id
+    changes = []
+    for instance_id, state in zip(ids, states):
+        event = {**template, "id": str(uuid.UUID(int=rng.getrandbits(128))), "account": account}
+        event["region"] = builder.region
+        event["resources"] = [f"arn:aws:ec2:{builder.region}:{account}:instance/{instance_id}"]
+        event["detail"] = {"instance-id": instance_id, "state": state}
+        changes.append((rng.uniform(0, scenario.arrival_window_s), event))
+    return sorted(changes, key=lambda change: change[0])

@@ -430,8 +430,8 @@ def _lifecycle_state(moto_fidelity, token: str) -> str:
 
 def run_missed_demo(cloud: LocalCloud, runtime) -> int:
     """Late signals and restore: a warning that never came, caught by the instance's state change; a hibernated
-    instance drained on its warning, then put back when EC2 starts it again. Each through EventBridge, the notice
-    queue and the handler, as in the cloud."""
+    instance drained on its warning, then put back when EC2 starts it again. Each through EventBridge, its queue
+    and the handler, as in the cloud."""
     outputs = cloud.stack.outputs
     print(f"Local AWS (moto) on {cloud.endpoint}, account {ACCOUNT}, region {REGION}.")
     print(f"Stack '{STACK}' created from template.yaml in moto's CloudFormation.")
@@ -448,6 +448,9 @@ def run_missed_demo(cloud: LocalCloud, runtime) -> int:
     names = {late: "late (no warning)", sleeper: "sleeper (hibernates)"}
     names |= {ip: names[i] for i in (late, sleeper) for ip in builder.private_ips(i)}
     poller = QueuePoller(cloud.client("sqs"), outputs["NoticeQueueUrl"])
+    # State changes have a queue of their own (template.yaml: StateChangeQueue), so a fleet's churn never takes
+    # places in a mass reclaim's batches.
+    state_changes = QueuePoller(cloud.client("sqs"), outputs["StateChangeQueueUrl"])
 
     def show(heading: str) -> None:
         print(f"\n{heading}")
@@ -469,11 +472,12 @@ def run_missed_demo(cloud: LocalCloud, runtime) -> int:
         }
         cloud.client("events").put_events(Entries=[entry])
         print(f"\nPut '{event['detail-type']}' for {instance_id} ({names[instance_id]}) on EventBridge.")
-        messages = poller.receive(wait_seconds=5)
+        queue = state_changes if event["detail-type"] == "EC2 Instance State-change Notification" else poller
+        messages = queue.receive(wait_seconds=5)
         if not messages:
-            print("Its rule did not deliver it to the notice queue.", file=sys.stderr)
+            print("Its rule did not deliver it to its queue.", file=sys.stderr)
             return False
-        return not run_handler(cloud, runtime, poller, messages, RUN_DIR / log)
+        return not run_handler(cloud, runtime, queue, messages, RUN_DIR / log)
 
     print(f"\nSeeded: Spot instances {late} (web-late-1) and {sleeper} (game-sleeper-1), in both target groups.")
     show("Target health BEFORE:")

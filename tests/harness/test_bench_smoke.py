@@ -130,3 +130,22 @@ def test_tiny_mass_reclaim_over_three_accounts_drains_every_account_and_bounds_a
     assert assume_roles == sum(counted.values())
     assert f"AssumeRole sent by the handler's AccountClients: {assume_roles};" in out
     assert "baseline: 0 (deployed in each account" in out and ": holds" in out
+
+
+def test_unrelated_state_changes_ride_along_with_the_mass_reclaim(capsys):
+    # Given the tiny target-group fleet, and 30 state changes no interruption is behind in the same window (half Spot,
+    # half On-Demand instances, stopped, terminated or started by their users)
+    argv = ["--instances", "20", "--target-groups", "2", "--window", "2", "--state-changes", "30"]
+
+    # When the harness runs
+    assert main([*argv, "--no-latency", "--no-cold-start", "--chart", "", "--quiet", "0"]) == 0
+
+    # Then every instance of the reclaim is still out of service in time, and the state changes reached our function
+    # (the started Spot instances' incident records read, in one BatchGetItem per batch) but not the baseline
+    out = capsys.readouterr().out
+    match = RESULT.match(out.strip().splitlines()[-1])
+    assert match and int(match.group(4)) == 0, out[-2000:]
+    assert "with 30 unrelated state changes in the same window" in out
+    assert out.count("(20/20 deregistered)") == 2
+    ours = out.split("== BASELINE")[0]
+    assert re.search(r"dynamodb:BatchGetItem +[1-9]", ours)

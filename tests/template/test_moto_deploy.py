@@ -69,7 +69,13 @@ def test_every_queue_is_encrypted_with_the_stack_key(stack):
     sqs = session.client("sqs")
     key_id = physical["HandlerKey"]
     queues = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"]
-    assert sorted(queues) == ["AlertDeadLetterQueue", "DeadLetterQueue", "LoneNoticeQueue", "NoticeQueue"]
+    assert sorted(queues) == [
+        "AlertDeadLetterQueue",
+        "DeadLetterQueue",
+        "LoneNoticeQueue",
+        "NoticeQueue",
+        "StateChangeQueue",
+    ]
     for logical_id in queues:
         attributes = sqs.get_queue_attributes(QueueUrl=physical[logical_id], AttributeNames=["All"])["Attributes"]
         assert attributes.get("KmsMasterKeyId") == key_id, logical_id

@@ -399,8 +399,38 @@ def test_an_invocation_ends_before_its_claims_count_as_abandoned_or_its_messages
     resources = transformed["Resources"]
     [handler] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     timeout = handler["Properties"]["Timeout"]
-    visibility = resources["NoticeQueue"]["Properties"]["VisibilityTimeout"]
-    assert timeout <= OWNER_INVOCATION_SECONDS < visibility
+    read = [
+        r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    assert {"NoticeQueue", "LoneNoticeQueue", "StateChangeQueue"} <= set(read)
+    for queue in read:
+        visibility = resources[queue]["Properties"]["VisibilityTimeout"]
+        assert timeout <= OWNER_INVOCATION_SECONDS < visibility, queue
+
+
+def test_eventbridge_may_use_the_key_of_every_queue_a_rule_delivers_to(transformed):
+    """The queues are encrypted with the stack's key: EventBridge delivers to one only if the key policy names it
+    (its encryption context); a queue left out drops every event of its rule, silently, into the rule's DLQ."""
+    resources = transformed["Resources"]
+    delivered = set()
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Events::Rule":
+            for target in resource["Properties"].get("Targets", []):
+                arn = target["Arn"]
+                queue = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
+                if queue in resources and resources[queue]["Type"] == "AWS::SQS::Queue":
+                    delivered.add(resources[queue]["Properties"]["QueueName"]["Fn::Sub"].split("}", 1)[1])
+    [grant] = [
+        s
+        for s in resources["HandlerKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    named = {
+        a["Fn::Sub"].rsplit("}", 1)[1] for a in grant["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"]
+    }
+    assert delivered and delivered <= named, delivered - named
 
 
 def test_trust_policies_name_one_service_each(transformed):

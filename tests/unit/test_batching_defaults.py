@@ -6,7 +6,7 @@ import json
 import re
 
 from spot_handler.lanes import LONE_KINDS
-from spot_handler.signals import rebalance
+from spot_handler.signals import rebalance, state_change
 
 from local.lambda_runtime import FUNCTION_LOGICAL_ID, EventSourceMapping, load_template
 from tests.support.template import ROOT
@@ -56,7 +56,7 @@ def test_the_batching_settings_are_constants_not_parameters():
     assert not {"BatchSize", "MaxBatchingWindowSeconds", "MaxConcurrency"} & parameters
     events = template["Resources"][FUNCTION_LOGICAL_ID]["Properties"]["Events"].values()
     sqs = [e for e in events if e["Type"] == "SQS"]  # the sweep's schedule is an event of the function too
-    assert len(sqs) == 2
+    assert len(sqs) == 3  # notices, lone notices, state changes
     for event in sqs:
         properties = event["Properties"]
         for value in (
@@ -101,3 +101,25 @@ def test_the_lone_notice_queue_gets_the_interruption_warnings_and_nothing_of_the
     assert resources["LoneNoticeQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": "DeadLetterQueue.Arn"
     }
+
+
+def test_state_changes_have_a_queue_of_their_own_and_never_share_the_notices_batches():
+    # EC2 sends a state change for every instance of the account and region: on the notice queue they would take
+    # places in a mass reclaim's batches, and every extra batch pays the per-target-group calls again.
+    resources = load_template()["Resources"]
+    state_change_rules = [
+        resource
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Events::Rule"
+        and resource["Properties"]["EventPattern"].get("detail-type") == [state_change.KIND.value]
+    ]
+    assert len(state_change_rules) == 2  # the default bus's and the hub bus's
+    for rule in state_change_rules:
+        assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": "StateChangeQueue.Arn"}]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Events::Rule" and resource not in state_change_rules:
+            assert state_change.KIND.value not in json.dumps(resource["Properties"].get("EventPattern", {}))
+    queue = resources["StateChangeQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Ref": "HandlerKey"}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "DeadLetterQueue.Arn"}
+    assert "StateChangeQueue" in EventSourceMapping.all_from_template()
