@@ -108,6 +108,7 @@ def test_event_source_mappings_have_the_template_settings(deployed):
     queues = {
         deployed.stack.outputs["NoticeQueueArn"]: "NoticeQueue",
         deployed.stack.outputs["LoneNoticeQueueArn"]: "LoneNoticeQueue",
+        deployed.stack.outputs["StateChangeQueueArn"]: "StateChangeQueue",
     }
     assert sorted(queues[m["EventSourceArn"]] for m in mappings) == sorted(expected)
     for mapping in mappings:
