@@ -49,7 +49,7 @@ from bench.scenario import Notice, stamp
 from bench.server import POLLER_ACCESS_KEY
 from local.lambda_runtime import REGION, SQS_BATCH_LIMIT, EventSourceMapping, record_of_message
 
-QUEUE_VISIBILITY_TIMEOUT = 360  # template.yaml: NoticeQueue and LoneNoticeQueue
+QUEUE_VISIBILITY_TIMEOUT = 360  # template.yaml: NoticeQueue, LoneNoticeQueue and StateChangeQueue
 POLL_SECONDS = 0.05  # how often a poller looks again once less than a second of its window is left
 
 
@@ -57,7 +57,7 @@ POLL_SECONDS = 0.05  # how often a poller looks again once less than a second of
 class Lane:
     """One queue the notices reach and the event source mapping that feeds the function from it."""
 
-    name: str  # the template's queue (NoticeQueue, LoneNoticeQueue)
+    name: str  # the template's queue (NoticeQueue, LoneNoticeQueue, StateChangeQueue)
     queue_url: str
     queue_arn: str
     mapping: EventSourceMapping

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from local.account import AMI, AccountBuilder
+from local.account import AccountBuilder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_EVENT = ROOT / "events" / "spot-interruption-instance-tg.json"
@@ -180,11 +180,7 @@ def notices(fleet: Fleet, scenario: Scenario) -> list[Notice]:
     offsets = [o - offsets[0] for o in offsets] if offsets else offsets
     result = []
     for member, offset in zip(order, offsets):
-        event = dict(template)
-        event["id"] = str(uuid.UUID(int=rng.getrandbits(128)))
-        event["account"] = member.account or template["account"]
-        event["resources"] = [f"arn:aws:ec2:{template['region']}:{event['account']}:instance/{member.instance_id}"]
-        event["detail"] = {**template["detail"], "instance-id": member.instance_id}
+        event = _event(template, rng, member.account or template["account"], member.instance_id)
         result.append(Notice(member, offset, event))
     return result
 
@@ -214,35 +210,33 @@ def unrelated_state_changes(builder: AccountBuilder, scenario: Scenario, count: 
     never drained): (arrival offset, event), the event as EventBridge delivers it before its time is stamped."""
     if count <= 0:
         return []
-    ec2 = builder.client("ec2")
-    subnet_id, _ = builder.subnets[0]
     ids = []
-    for market, share in (({"MarketType": "spot"}, count // 2), (None, count - count // 2)):
-        for start in range(0, share, 500):
-            reservation = ec2.run_instances(
-                ImageId=AMI,
-                MinCount=min(500, share - start),
-                MaxCount=min(500, share - start),
-                InstanceType="m6g.large",
-                SubnetId=subnet_id,
-                **({"InstanceMarketOptions": market} if market else {}),
-                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "bench-unrelated"}]}],
-            )
-            ids += [i["InstanceId"] for i in reservation["Instances"]]
+    for spot, share in ((True, count // 2), (False, count - count // 2)):
+        for start in range(0, share, 500):  # at most 500 an instance request
+            size = min(500, share - start)
+            launched = builder.instances(size, "bench-unrelated", spot=spot, instance_type="m6g.large")
+            ids += [i.instance_id for i in launched]
     random.Random(scenario.seed + 1).shuffle(ids)
     states = [UNRELATED_STATES[i % len(UNRELATED_STATES)] for i in range(len(ids))]
+    ec2 = builder.client("ec2")
     for state, call in (("stopping", ec2.stop_instances), ("shutting-down", ec2.terminate_instances)):
         chosen = [i for i, s in zip(ids, states) if s == state]
         for start in range(0, len(chosen), 100):
             call(InstanceIds=chosen[start : start + 100])  # the user's own stop or terminate: no Spot state reason
     rng = random.Random(scenario.seed + 1)
-    template = json.loads(STATE_CHANGE_EVENT.read_text())
-    account = builder.account_id
+    template = {**json.loads(STATE_CHANGE_EVENT.read_text()), "region": builder.region}
     changes = []
     for instance_id, state in zip(ids, states):
-        event = {**template, "id": str(uuid.UUID(int=rng.getrandbits(128))), "account": account}
-        event["region"] = builder.region
-        event["resources"] = [f"arn:aws:ec2:{builder.region}:{account}:instance/{instance_id}"]
-        event["detail"] = {"instance-id": instance_id, "state": state}
+        event = _event(template, rng, builder.account_id, instance_id, state=state)
         changes.append((rng.uniform(0, scenario.arrival_window_s), event))
     return sorted(changes, key=lambda change: change[0])
+
+
+def _event(template: dict, rng: random.Random, account: str, instance_id: str, **detail) -> dict:
+    """The sample event for one instance of `account`: a fresh id, its ARN in `resources`, its id in `detail`."""
+    event = dict(template)
+    event["id"] = str(uuid.UUID(int=rng.getrandbits(128)))
+    event["account"] = account
+    event["resources"] = [f"arn:aws:ec2:{template['region']}:{account}:instance/{instance_id}"]
+    event["detail"] = {**template["detail"], "instance-id": instance_id, **detail}
+    return event

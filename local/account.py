@@ -134,15 +134,27 @@ class AccountBuilder:
         self, count: int, name: str, tags: dict[str, str] | None = None, zone_index: int = 0
     ) -> list[Instance]:
         """`count` Spot instances from one RunInstances call (a fleet for the bench), each with one private IP."""
+        return self.instances(count, name, tags, zone_index)
+
+    def instances(
+        self,
+        count: int,
+        name: str,
+        tags: dict[str, str] | None = None,
+        zone_index: int = 0,
+        spot: bool = True,
+        instance_type: str = "c6g.large",
+    ) -> list[Instance]:
+        """`count` instances, Spot or On-Demand, from one RunInstances call, each with one private IP."""
         subnet_id, zone = self.subnets[zone_index]
         all_tags = {"Name": name, **(tags or {})}
         reservation = self.client("ec2").run_instances(
             ImageId=AMI,
             MinCount=count,
             MaxCount=count,
-            InstanceType="c6g.large",
+            InstanceType=instance_type,
             SubnetId=subnet_id,
-            InstanceMarketOptions={"MarketType": "spot"},
+            **({"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}),
             TagSpecifications=[
                 {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}
             ],
